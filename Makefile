@@ -1,0 +1,82 @@
+# aws-org-exporter
+#   make          build ./aws-org-exporter (installs missing build packages)
+#   make test     every test: unit (cmocka, ASan+UBSan), HTTP, promtool, Prometheus
+#   make demo     run the exporter on its embedded default
+#   make format   clang-format the C sources
+
+CC      ?= cc
+PKGS    := libmicrohttpd libcurl jansson zlib
+VERSION := $(shell cat VERSION)
+REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 $(WARN) -pthread -MMD -MP \
+           -DVERSION='"$(VERSION)"' -DREVISION='"$(REVISION)"'
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  = $(PKG_LIBS) -lm -pthread
+
+EXPORTER_SRC := $(wildcard exporter/*.c)
+LIB_SRC      := $(filter-out exporter/main.c,$(EXPORTER_SRC))
+COLLECT_SRC  := $(wildcard collectors/*.c collectors/aws/*.c)
+
+BUILD := build
+OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
+
+.PHONY: all deps deps-test test unit integration demo format format-check clean
+
+all: deps aws-org-exporter
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+# --- the exporter ------------------------------------------------------------
+$(BUILD)/release/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+aws-org-exporter: $(call OBJ,release,$(EXPORTER_SRC) $(COLLECT_SRC))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# --- test builds: sanitizers on, testing collector in ------------------------
+SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TEST_CFLAGS = $(CFLAGS) $(SAN) -DEXPORTER_TESTING -Iexporter
+
+$(BUILD)/test/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+TESTING_SRC := tests/support/testing_collector.c
+$(BUILD)/aws-org-exporter-testing: $(call OBJ,test,$(EXPORTER_SRC) $(COLLECT_SRC) $(TESTING_SRC))
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
+$(BUILD)/unit/%: $(BUILD)/test/tests/unit/%.o $(call OBJ,test,$(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing
+	@tests/run $(UNIT_BINS)
+
+unit: deps-test $(UNIT_BINS)
+	@tests/run --unit-only $(UNIT_BINS)
+
+# --- running -----------------------------------------------------------------
+demo: all
+	./aws-org-exporter
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) aws-org-exporter
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,58 @@
+/*
+ * buf: a growable byte buffer with a hard size cap.
+ *
+ * Every buffer that grows in this project is a struct buf. Appending past the
+ * cap, or failing to allocate, frees the contents and leaves the buffer in a
+ * sticky failed state: later appends are no-ops and buf_failed() says so, so a
+ * writer can append a whole document and check once at the end. A failed
+ * buffer never hands out a half-built result.
+ */
+#ifndef EXPORTER_BUF_H
+#define EXPORTER_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf {
+    char *data;    /* owned; NUL-terminated when len > 0 */
+    size_t len;    /* bytes used, excluding the terminating NUL */
+    size_t cap;    /* bytes allocated */
+    size_t max;    /* hard cap on len */
+    bool failed;   /* sticky: set on overflow or allocation failure */
+};
+
+/* Initialises an empty buffer that may grow to max bytes. Allocates nothing. */
+void buf_init(struct buf *b, size_t max);
+
+/* Frees the contents; the buffer may be initialised again. Accepts NULL. */
+void buf_free(struct buf *b);
+
+/* Empties the buffer, keeping its allocation; clears the failed state. */
+void buf_reset(struct buf *b);
+
+/* Appends n bytes. Returns 0, or -1 (and fails the buffer) past the cap. */
+int buf_append(struct buf *b, const void *p, size_t n);
+
+/* Appends a NUL-terminated string. */
+int buf_puts(struct buf *b, const char *s);
+
+/* Appends one byte. */
+int buf_putc(struct buf *b, char c);
+
+/* Appends printf-formatted text (C locale is the caller's concern). */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True once an append has failed. */
+static inline bool buf_failed(const struct buf *b)
+{
+    return b->failed;
+}
+
+/*
+ * Hands the contents over to the caller, who then owns them and frees them
+ * with free(). Returns NULL (and frees nothing more) when the buffer failed.
+ * An empty buffer yields an allocated empty string. The buffer is left empty.
+ */
+char *buf_steal(struct buf *b, size_t *len);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * expo: the one module that writes the Prometheus text exposition format
+ * (version 0.0.4). Nothing else in the project prints exposition text.
+ *
+ * Data model: a document is a sequence of families; each family is one
+ * "# HELP" line, one "# TYPE" line and its samples, contiguous, and a family
+ * name appears at most once per writer. Label values and HELP text pass
+ * through the escapers below and nowhere else: label values escape only
+ * backslash, double quote and newline; HELP escapes only backslash and
+ * newline. Invalid UTF-8 (which would make Prometheus reject the whole scrape)
+ * becomes U+FFFD, so hostile names cannot blind or forge series. Values are
+ * locale-independent shortest round-trip floats, with NaN, +Inf and -Inf.
+ * No timestamps are ever written.
+ */
+#ifndef EXPORTER_EXPO_H
+#define EXPORTER_EXPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+enum expo_type { EXPO_GAUGE, EXPO_COUNTER, EXPO_UNTYPED };
+
+struct expo_label {
+    const char *name;
+    const char *value; /* NULL is written as the empty string */
+};
+
+/* Longest string expo_format_double() writes, with its NUL. */
+#define EXPO_DOUBLE_MAX 32
+
+struct expo {
+    struct buf *out;         /* borrowed: where the text goes */
+    const char *help_suffix; /* borrowed, optional: appended to every HELP */
+    char family[128];        /* the family samples are written to now */
+    struct buf seen;         /* family names written so far, NUL-separated */
+    char error[200];         /* first error, empty while fine */
+};
+
+/* Starts a writer appending to out (borrowed; must outlive the writer). */
+void expo_init(struct expo *e, struct buf *out);
+
+/* Frees the writer's own memory (not out). Accepts NULL. */
+void expo_free(struct expo *e);
+
+/*
+ * Starts a family: writes its HELP and TYPE lines. Returns 0, or -1 when the
+ * name is invalid or was already written, or the buffer is full; the first
+ * error is kept in e->error and every later call fails too.
+ */
+int expo_family(struct expo *e, const char *name, enum expo_type type, const char *help);
+
+/*
+ * Writes one sample of the current family with n labels (label names are
+ * validated; values escaped). Returns 0 or -1 as above.
+ */
+int expo_sample(struct expo *e, const struct expo_label *labels, size_t n, double value);
+
+/* The first error, or NULL while the writer is fine (buffer overflow included). */
+const char *expo_error(const struct expo *e);
+
+/* Writes v as Prometheus expects into out; returns the length. Thread-safe. */
+size_t expo_format_double(double v, char out[EXPO_DOUBLE_MAX]);
+
+/* Appends s escaped for a label value / for HELP text. */
+void expo_escape_label_value(struct buf *b, const char *s);
+void expo_escape_help(struct buf *b, const char *s);
+
+bool expo_valid_metric_name(const char *s);
+bool expo_valid_label_name(const char *s);
+
+#endif

@@ -1,0 +1,456 @@
+#define _GNU_SOURCE /* asprintf */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+
+#define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
+#define ALLOWED_METHODS "GET, HEAD"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct registry *reg;
+    struct http_config cfg;
+    char telemetry_path[256];
+    atomic_uint scrapes;  /* scrapes being answered now */
+    atomic_uint inflight; /* requests of any kind being answered now */
+    /* Responses shared by every request. */
+    struct MHD_Response *landing, *healthy, *not_found, *not_allowed, *busy, *failed;
+    /* The MHD responses of the current exposition; guarded by cache_lock. */
+    pthread_mutex_t cache_lock;
+    struct exposition *cached;
+    struct MHD_Response *plain, *gz;
+};
+
+/* Values of *req_cls: which kind of request a connection is answering. */
+static char request_other, request_scrape;
+
+int http_parse_listen_address(const char *s, char *host, size_t hostlen, unsigned *port)
+{
+    const char *colon;
+    size_t hl;
+    const char *h = s;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (end == NULL || end[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(end - h);
+        colon = end + 1;
+        if (hl == 0)
+            return -1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return -1; /* a bare IPv6 address needs brackets */
+        hl = (size_t)(colon - s);
+    }
+    if (hl >= hostlen)
+        return -1;
+    const char *p = colon + 1;
+    if (*p == '\0' || strlen(p) > 5)
+        return -1;
+    unsigned v = 0;
+    for (; *p; p++) {
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        v = v * 10 + (unsigned)(*p - '0');
+    }
+    if (v > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = v;
+    return 0;
+}
+
+const char *http_check_listen_address(const char *s)
+{
+    char host[256];
+    unsigned port;
+    if (http_parse_listen_address(s, host, sizeof host, &port) != 0)
+        return "[host]:port, such as :9813, 127.0.0.1:9813 or [::1]:9813";
+    return NULL;
+}
+
+const char *http_check_path(const char *s)
+{
+    if (s[0] != '/' || strlen(s) >= 256 || strpbrk(s, " ?#\t\r\n") != NULL)
+        return "a path starting with / without spaces, '?' or '#'";
+    return NULL;
+}
+
+bool http_accepts_gzip(const char *ae)
+{
+    /* Codings are comma-separated, each with optional ";q=" weight; q=0
+     * refuses. "*" accepts gzip unless gzip was refused by name. */
+    if (ae == NULL)
+        return false;
+    int gzip = -1, star = -1; /* -1 unseen, 0 refused, 1 accepted */
+    const char *p = ae;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *tok = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        size_t tl = (size_t)(p - tok);
+        int accepted = 1;
+        while (*p && *p != ',') {
+            while (*p == ' ' || *p == '\t' || *p == ';')
+                p++;
+            if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+                /* q=0, q=0.0, q=0.000 refuse; anything else accepts */
+                const char *q = p + 2;
+                bool zero = *q == '0';
+                if (zero) {
+                    q++;
+                    if (*q == '.')
+                        for (q++; *q == '0'; q++)
+                            ;
+                    zero = *q == '\0' || *q == ',' || *q == ';' || *q == ' ' || *q == '\t';
+                }
+                accepted = zero ? 0 : 1;
+                p = q;
+            }
+            while (*p && *p != ',' && *p != ';')
+                p++;
+        }
+        if (tl == 4 && strncasecmp(tok, "gzip", 4) == 0)
+            gzip = accepted;
+        else if (tl == 6 && strncasecmp(tok, "x-gzip", 6) == 0 && gzip < 0)
+            gzip = accepted;
+        else if (tl == 1 && tok[0] == '*')
+            star = accepted;
+    }
+    return gzip == 1 || (gzip == -1 && star == 1);
+}
+
+static struct MHD_Response *static_response(const char *body, const char *type)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
+    if (r != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    return r;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned code, struct MHD_Response *r)
+{
+    return r == NULL ? MHD_NO : MHD_queue_response(c, code, r);
+}
+
+static void release_exposition(void *cls)
+{
+    exposition_release(cls);
+}
+
+/* Makes the MHD responses for x (which gains one reference per response). */
+static int cache_responses(struct http_server *s, struct exposition *x)
+{
+    struct MHD_Response *plain = MHD_create_response_from_buffer_with_free_callback_cls(
+        x->plain_len, x->plain, release_exposition, x);
+    if (plain == NULL)
+        return -1;
+    exposition_ref(x);
+    struct MHD_Response *gz = MHD_create_response_from_buffer_with_free_callback_cls(
+        x->gz_len, x->gz, release_exposition, x);
+    if (gz == NULL) {
+        MHD_destroy_response(plain);
+        return -1;
+    }
+    exposition_ref(x);
+    MHD_add_response_header(plain, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
+    MHD_add_response_header(plain, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
+    MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    MHD_add_response_header(gz, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    if (s->plain != NULL)
+        MHD_destroy_response(s->plain); /* MHD frees it once no one sends it */
+    if (s->gz != NULL)
+        MHD_destroy_response(s->gz);
+    s->plain = plain;
+    s->gz = gz;
+    s->cached = x;
+    return 0;
+}
+
+static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connection *c)
+{
+    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    bool gzip = http_accepts_gzip(ae);
+    struct exposition *x = registry_exposition(s->reg);
+    if (x == NULL)
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
+    pthread_mutex_lock(&s->cache_lock);
+    enum MHD_Result rc;
+    if (s->cached != x && cache_responses(s, x) != 0)
+        rc = queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
+    else
+        rc = MHD_queue_response(c, MHD_HTTP_OK, gzip ? s->gz : s->plain);
+    pthread_mutex_unlock(&s->cache_lock);
+    exposition_release(x);
+    return rc;
+}
+
+static enum MHD_Result serve_ready(struct http_server *s, struct MHD_Connection *c)
+{
+    struct buf pending;
+    buf_init(&pending, 64 * 1024);
+    bool ready = registry_ready(s->reg, &pending);
+    char *body;
+    int n = ready ? asprintf(&body, "ready\n")
+                  : asprintf(&body, "not ready: waiting for the first run of %s\n",
+                             pending.data ? pending.data : "");
+    buf_free(&pending);
+    if (n < 0)
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
+    struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    enum MHD_Result rc = MHD_queue_response(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_size, void **req_cls)
+{
+    struct http_server *s = cls;
+    (void)version;
+    (void)upload_data;
+    bool is_metrics = strcmp(url, s->telemetry_path) == 0;
+    if (*req_cls == NULL) {
+        /* First call: headers only. Queuing now would make MHD close the
+         * connection after the response, so answer on the next call. */
+        atomic_fetch_add(&s->inflight, 1);
+        bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+        if (is_metrics && get) {
+            unsigned n = atomic_fetch_add(&s->scrapes, 1) + 1;
+            *req_cls = &request_scrape;
+            if (s->cfg.max_requests > 0 && n > s->cfg.max_requests)
+                return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE, s->busy);
+        } else {
+            *req_cls = &request_other;
+        }
+        return MHD_YES;
+    }
+    if (*upload_size != 0) {
+        *upload_size = 0; /* a body is not expected on any path: drop it */
+        return MHD_YES;
+    }
+    bool known = is_metrics || strcmp(url, "/") == 0 || strcmp(url, "/-/healthy") == 0 ||
+                 strcmp(url, "/-/ready") == 0;
+    if (!known)
+        return queue(c, MHD_HTTP_NOT_FOUND, s->not_found);
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, s->not_allowed);
+    if (is_metrics)
+        return serve_metrics(s, c);
+    if (strcmp(url, "/-/ready") == 0)
+        return serve_ready(s, c);
+    if (strcmp(url, "/-/healthy") == 0)
+        return queue(c, MHD_HTTP_OK, s->healthy);
+    return queue(c, MHD_HTTP_OK, s->landing);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    (void)c;
+    (void)toe;
+    if (*req_cls == &request_scrape)
+        atomic_fetch_sub(&s->scrapes, 1);
+    if (*req_cls != NULL)
+        atomic_fetch_sub(&s->inflight, 1);
+    *req_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_debug("http", "libmicrohttpd", "detail", msg);
+}
+
+static char *landing_page(const char *path)
+{
+    char *body;
+    if (asprintf(&body,
+                 "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>AWS Organization "
+                 "Exporter</title></head>\n<body><h1>AWS Organization Exporter</h1>\n"
+                 "<p>Watches an AWS Organization for accounts leaving it (MITRE ATT&amp;CK "
+                 "T1666).</p>\n<ul>\n<li><a href=\"%s\">Metrics</a></li>\n"
+                 "<li><a href=\"/-/healthy\">Health</a></li>\n"
+                 "<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n",
+                 path) < 0)
+        return NULL;
+    return body;
+}
+
+struct http_server *http_start(const struct http_config *cfg, struct registry *reg, char *err,
+                               size_t errlen)
+{
+    char host[256];
+    unsigned port;
+    if (http_parse_listen_address(cfg->listen_address, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "invalid listen address \"%s\"", cfg->listen_address);
+        return NULL;
+    }
+    struct http_server *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->reg = reg;
+    s->cfg = *cfg;
+    snprintf(s->telemetry_path, sizeof s->telemetry_path, "%s", cfg->telemetry_path);
+    pthread_mutex_init(&s->cache_lock, NULL);
+
+    char *landing = landing_page(s->telemetry_path);
+    if (landing != NULL) {
+        s->landing = MHD_create_response_from_buffer(strlen(landing), landing, MHD_RESPMEM_MUST_FREE);
+        if (s->landing == NULL)
+            free(landing);
+        else
+            MHD_add_response_header(s->landing, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    }
+    s->healthy = static_response("healthy\n", "text/plain; charset=utf-8");
+    s->not_found = static_response("404 page not found\n", "text/plain; charset=utf-8");
+    s->not_allowed = static_response("405 method not allowed\n", "text/plain; charset=utf-8");
+    s->busy = static_response("503 too many concurrent scrapes; raise --web.max-requests\n",
+                              "text/plain; charset=utf-8");
+    s->failed = static_response("500 the metrics could not be composed; see the exporter's log\n",
+                                "text/plain; charset=utf-8");
+    if (s->landing == NULL || s->healthy == NULL || s->not_found == NULL ||
+        s->not_allowed == NULL || s->busy == NULL || s->failed == NULL) {
+        snprintf(err, errlen, "out of memory");
+        http_stop(s);
+        return NULL;
+    }
+    MHD_add_response_header(s->not_allowed, MHD_HTTP_HEADER_ALLOW, ALLOWED_METHODS);
+    MHD_add_response_header(s->busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    bool have_addr = false;
+    if (host[0] != '\0') {
+        struct addrinfo hints = {0}, *ai = NULL;
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        char ps[8];
+        snprintf(ps, sizeof ps, "%u", port);
+        int gai = getaddrinfo(host, ps, &hints, &ai);
+        if (gai != 0 || ai == NULL) {
+            snprintf(err, errlen, "cannot resolve listen address \"%s\": %s", cfg->listen_address,
+                     gai_strerror(gai));
+            http_stop(s);
+            return NULL;
+        }
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        freeaddrinfo(ai);
+        have_addr = true;
+        if (ss.ss_family == AF_INET6)
+            flags |= MHD_USE_IPv6;
+    }
+    unsigned threads = cfg->threads ? cfg->threads : 1;
+    for (int attempt = 0; attempt < 2 && s->daemon == NULL; attempt++) {
+        unsigned f = flags;
+        if (!have_addr && attempt == 0)
+            f |= MHD_USE_DUAL_STACK; /* ":port": every IPv6 and IPv4 address */
+        struct MHD_OptionItem opts[] = {
+            {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s},
+            {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+            {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
+            {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+            {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+            {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
+            {have_addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, &ss},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        /* MHD_OPTION_END in the middle ends the list early: move it last. */
+        size_t n = 0;
+        struct MHD_OptionItem list[sizeof opts / sizeof opts[0]];
+        for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+            if (opts[i].option != MHD_OPTION_END)
+                list[n++] = opts[i];
+        list[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+        s->daemon = MHD_start_daemon(f, (uint16_t)port, NULL, NULL, handle, s,
+                                     MHD_OPTION_ARRAY, list, MHD_OPTION_END);
+        if (have_addr)
+            break;
+    }
+    if (s->daemon == NULL) {
+        snprintf(err, errlen, "cannot listen on \"%s\" (address in use, or not an address of this host)",
+                 cfg->listen_address);
+        http_stop(s);
+        return NULL;
+    }
+    return s;
+}
+
+unsigned http_port(const struct http_server *s)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : 0;
+}
+
+void http_quiesce(struct http_server *s)
+{
+    if (s == NULL || s->daemon == NULL)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+bool http_wait_idle(struct http_server *s, double timeout)
+{
+    double end = registry_now_mono() + timeout;
+    while (atomic_load(&s->inflight) > 0) {
+        if (registry_now_mono() >= end)
+            return false;
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    }
+    return true;
+}
+
+void http_stop(struct http_server *s)
+{
+    if (s == NULL)
+        return;
+    if (s->daemon != NULL)
+        MHD_stop_daemon(s->daemon);
+    struct MHD_Response *all[] = {s->landing, s->healthy, s->not_found, s->not_allowed,
+                                  s->busy,    s->failed,  s->plain,     s->gz};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i] != NULL)
+            MHD_destroy_response(all[i]);
+    pthread_mutex_destroy(&s->cache_lock);
+    free(s);
+}

@@ -1,0 +1,276 @@
+/*
+ * aws-org-exporter: a Prometheus exporter that watches an AWS Organization for
+ * accounts leaving it (MITRE ATT&CK T1666.A002) and for new ones (T1666.A001).
+ *
+ * main parses the flags, starts the collectors and the HTTP server, and waits
+ * for SIGINT/SIGTERM. Signals are blocked before any thread starts (threads
+ * inherit the mask) and taken by a dedicated thread with sigwait(): the first
+ * starts a graceful stop, the second exits at once.
+ */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "flags.h"
+#include "http.h"
+#include "log.h"
+#include "process.h"
+#include "registry.h"
+
+#ifndef VERSION
+#define VERSION "unknown"
+#endif
+#ifndef REVISION
+#define REVISION "unknown"
+#endif
+
+static struct {
+    const char *listen_address;
+    const char *telemetry_path;
+    uint64_t max_requests;
+    uint64_t max_connections;
+    uint64_t connection_timeout_ms;
+    uint64_t threads;
+    const char *log_level;
+    const char *log_format;
+} opt;
+
+static const char *check_log_level(const char *s)
+{
+    enum log_level l;
+    return log_parse_level(s, &l) == 0 ? NULL : "one of debug, info, warn, error";
+}
+
+static const char *check_log_format(const char *s)
+{
+    enum log_format f;
+    return log_parse_format(s, &f) == 0 ? NULL : "one of logfmt, json";
+}
+
+static const struct flag core_flags[] = {
+    {"web.listen-address", FLAG_STRING, ":9813",
+     "Address to listen on for the web interface and telemetry: [host]:port.",
+     &opt.listen_address, 0, 0, http_check_listen_address},
+    {"web.telemetry-path", FLAG_STRING, "/metrics", "Path under which to expose metrics.",
+     &opt.telemetry_path, 0, 0, http_check_path},
+    {"web.max-requests", FLAG_UINT, "40",
+     "Maximum number of scrapes served at once; more get 503. 0 means no limit.",
+     &opt.max_requests, 0, 100000, NULL},
+    {"web.max-connections", FLAG_UINT, "512",
+     "Maximum number of open HTTP connections, idle ones included.", &opt.max_connections, 1,
+     100000, NULL},
+    {"web.connection-timeout", FLAG_DURATION, "30s",
+     "Close a connection after this long without activity.", &opt.connection_timeout_ms, 1000,
+     86400000, NULL},
+    {"web.threads", FLAG_UINT, "2", "HTTP worker threads.", &opt.threads, 1, 64, NULL},
+    {"log.level", FLAG_STRING, "info", "Only log messages with this severity or above: debug, "
+     "info, warn, error.", &opt.log_level, 0, 0, check_log_level},
+    {"log.format", FLAG_STRING, "logfmt", "Output format of log messages: logfmt or json.",
+     &opt.log_format, 0, 0, check_log_format},
+};
+
+/* Per collector: the generated flags' storage and text. */
+struct collector_opt {
+    bool enabled;
+    uint64_t interval_ms;
+    char enable_name[96], enable_help[192], interval_name[96], interval_help[128];
+};
+
+static int build_flags(struct flagset *fs, struct collector_opt *copts,
+                       const struct collector_def *const *table, size_t n)
+{
+    for (size_t i = 0; i < sizeof core_flags / sizeof core_flags[0]; i++)
+        if (flagset_add(fs, &core_flags[i]) != 0)
+            return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct collector_opt *c = &copts[i];
+        snprintf(c->enable_name, sizeof c->enable_name, "collector.%s", table[i]->name);
+        snprintf(c->enable_help, sizeof c->enable_help, "Enable the %s collector: %s",
+                 table[i]->name, table[i]->help);
+        snprintf(c->interval_name, sizeof c->interval_name, "collector.%s.interval",
+                 table[i]->name);
+        snprintf(c->interval_help, sizeof c->interval_help,
+                 "How often the %s collector refreshes its cached metrics.", table[i]->name);
+        struct flag en = {c->enable_name, FLAG_BOOL, table[i]->default_enabled ? "true" : "false",
+                          c->enable_help, &c->enabled, 0, 0, NULL};
+        struct flag iv = {c->interval_name, FLAG_DURATION, table[i]->default_interval,
+                          c->interval_help, &c->interval_ms, 1000, 366ULL * 86400000, NULL};
+        if (flagset_add(fs, &en) != 0 || flagset_add(fs, &iv) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (table[i]->add_flags != NULL && table[i]->add_flags(fs) != 0)
+            return -1;
+    return 0;
+}
+
+static int build_info_write(void *arg, struct expo *e)
+{
+    (void)arg;
+    char mhd[32];
+    snprintf(mhd, sizeof mhd, "%s", MHD_get_version());
+    struct expo_label l[] = {
+        {"version", VERSION},
+        {"revision", REVISION},
+        {"libcurl", curl_version_info(CURLVERSION_NOW)->version},
+        {"libmicrohttpd", mhd},
+        {"jansson", jansson_version_str()},
+    };
+    expo_family(e, "aws_org_exporter_build_info", EXPO_GAUGE,
+                "A metric with a constant '1' value labeled by the exporter's version, revision "
+                "and the versions of the libraries it runs with.");
+    return expo_sample(e, l, sizeof l / sizeof l[0], 1);
+}
+
+/* Shutdown hand-off between the signal thread and main. */
+static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
+static int stop_signal;
+
+static void *signal_thread(void *arg)
+{
+    sigset_t *set = arg;
+    for (;;) {
+        int sig;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        pthread_mutex_lock(&stop_lock);
+        int first = stop_signal == 0;
+        if (first)
+            stop_signal = sig;
+        pthread_cond_signal(&stop_cond);
+        pthread_mutex_unlock(&stop_lock);
+        if (!first) {
+            static const char msg[] = "second signal: exiting at once\n";
+            ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+            (void)w;
+            _exit(1);
+        }
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    size_t ncollectors;
+    const struct collector_def *const *table = collector_table(&ncollectors);
+    struct collector_opt *copts = calloc(ncollectors + 1, sizeof *copts);
+    struct flagset fs = {0};
+    if (copts == NULL || build_flags(&fs, copts, table, ncollectors) != 0) {
+        fprintf(stderr, "aws-org-exporter: out of memory\n");
+        return 1;
+    }
+    char err[512];
+    int rc = flags_parse(&fs, argc, argv, err, sizeof err);
+    if (rc == FLAGS_HELP) {
+        fprintf(stdout, "aws-org-exporter %s: a Prometheus exporter for AWS Organizations "
+                        "membership, leave attempts and leave-protection coverage.\n\n",
+                VERSION);
+        flags_usage(&fs, stdout, "aws-org-exporter");
+        return 0;
+    }
+    if (rc == FLAGS_VERSION) {
+        printf("aws-org-exporter, version %s (revision: %s)\n  libcurl: %s\n  libmicrohttpd: "
+               "%s\n  jansson: %s\n",
+               VERSION, REVISION, curl_version_info(CURLVERSION_NOW)->version, MHD_get_version(),
+               jansson_version_str());
+        return 0;
+    }
+    if (rc != FLAGS_OK) {
+        fprintf(stderr, "aws-org-exporter: error: %s; see --help\n", err);
+        return 2;
+    }
+    enum log_level level;
+    enum log_format format;
+    log_parse_level(opt.log_level, &level);
+    log_parse_format(opt.log_format, &format);
+    log_setup(level, format, 60.0);
+
+    /* Before any thread: signals go to the signal thread only. */
+    signal(SIGPIPE, SIG_IGN);
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_t sig_thread;
+    if (pthread_create(&sig_thread, NULL, signal_thread, &set) != 0) {
+        log_error("main", "cannot start the signal thread");
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    struct registry *reg = registry_create(1.0);
+    if (reg == NULL) {
+        log_error("main", "out of memory");
+        return 1;
+    }
+    void **states = calloc(ncollectors + 1, sizeof *states);
+    for (size_t i = 0; i < ncollectors; i++) {
+        if (!copts[i].enabled)
+            continue;
+        if (table[i]->create != NULL) {
+            err[0] = '\0';
+            states[i] = table[i]->create(err, sizeof err);
+            if (states[i] == NULL) {
+                log_error("main", "cannot set up collector", "collector", table[i]->name, "err",
+                          err);
+                return 1;
+            }
+        }
+        registry_add_collector(reg, table[i], states[i], copts[i].interval_ms);
+        log_info("main", "collector enabled", "collector", table[i]->name);
+    }
+    registry_add_live(reg, build_info_write, NULL);
+    registry_add_live(reg, process_metrics_write, NULL);
+
+    struct http_config hc = {
+        .listen_address = opt.listen_address,
+        .telemetry_path = opt.telemetry_path,
+        .max_requests = (unsigned)opt.max_requests,
+        .max_connections = (unsigned)opt.max_connections,
+        .connection_timeout = (unsigned)((opt.connection_timeout_ms + 999) / 1000),
+        .threads = (unsigned)opt.threads,
+    };
+    struct http_server *http = http_start(&hc, reg, err, sizeof err);
+    if (http == NULL) {
+        log_error("main", "cannot start the web server", "err", err);
+        return 1;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%u", http_port(http));
+    log_info("main", "listening", "address", opt.listen_address, "port", port, "version", VERSION,
+             "telemetry_path", opt.telemetry_path);
+    if (registry_start(reg) != 0) {
+        log_error("main", "cannot start the collector threads");
+        return 1;
+    }
+
+    pthread_mutex_lock(&stop_lock);
+    while (stop_signal == 0)
+        pthread_cond_wait(&stop_cond, &stop_lock);
+    int sig = stop_signal;
+    pthread_mutex_unlock(&stop_lock);
+    log_info("main", "stopping: finishing the responses in flight", "signal", strsignal(sig));
+
+    /* Stop accepting, let in-flight responses finish, then close the rest:
+     * the whole stop stays well inside 2 s. */
+    http_quiesce(http);
+    if (!http_wait_idle(http, 1.2))
+        log_warn("main", "responses still in flight at shutdown were cut short");
+    http_stop(http);
+    registry_stop(reg, 0.5);
+    log_info("main", "stopped");
+    /* Collector threads may still be inside a call to AWS: exit without
+     * freeing what they use. */
+    fflush(stderr);
+    _exit(0);
+}

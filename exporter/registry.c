@@ -1,0 +1,487 @@
+#define _GNU_SOURCE /* pthread_timedjoin_np */
+#include "registry.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "log.h"
+
+#define SNAPSHOT_MAX (64u << 20) /* a collector's rendered text, at most */
+#define LIVE_MAX (4u << 20)
+
+struct snapshot {
+    char *text; /* owned */
+    size_t len;
+    unsigned char *seg; /* owned: raw deflate, byte-aligned, not final */
+    size_t seg_len;
+    unsigned long crc;
+    atomic_int refs;
+};
+
+struct slot {
+    struct registry *reg;
+    const struct collector_def *def;
+    void *state;
+    uint64_t interval_ms;
+    char help_suffix[96];
+    pthread_t thread;
+    bool thread_started;
+    /* Guarded by reg->lock. */
+    struct snapshot *snap;
+    bool up, completed;
+    double duration, last_success;
+};
+
+struct live {
+    registry_live_fn fn;
+    void *arg;
+};
+
+struct registry {
+    pthread_mutex_t lock; /* guards slot state, snap pointers, generation */
+    pthread_cond_t cond;  /* wakes sleeping collectors at shutdown */
+    atomic_bool stopping;
+    struct slot *slots;
+    size_t nslots;
+    struct live *live;
+    size_t nlive;
+    uint64_t generation;
+    double live_max_age;
+    pthread_mutex_t expo_lock; /* serialises composition */
+    struct exposition *current;
+};
+
+double registry_now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double registry_now_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Compresses len bytes of text as a raw deflate segment. With final false the
+ * segment ends on a byte boundary without a final block (Z_SYNC_FLUSH), so
+ * segments can be concatenated and closed by a final one. Returns 0 and hands
+ * the caller an allocated *out (free()), or -1.
+ */
+static int deflate_segment(const char *text, size_t len, bool final, int level,
+                           unsigned char **out, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    uLong bound = deflateBound(&z, (uLong)len) + 16;
+    unsigned char *p = malloc(bound);
+    if (p == NULL) {
+        deflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (Bytef *)(uintptr_t)text;
+    z.avail_in = (uInt)len;
+    z.next_out = p;
+    z.avail_out = (uInt)bound;
+    int rc = deflate(&z, final ? Z_FINISH : Z_SYNC_FLUSH);
+    bool ok = final ? rc == Z_STREAM_END : (rc == Z_OK && z.avail_in == 0);
+    *out_len = bound - z.avail_out;
+    deflateEnd(&z);
+    if (!ok) {
+        free(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Takes ownership of text (malloc'd) on success and on failure. */
+static struct snapshot *snapshot_create(char *text, size_t len)
+{
+    struct snapshot *s = calloc(1, sizeof *s);
+    if (s == NULL || (len > 0 && deflate_segment(text, len, false, Z_DEFAULT_COMPRESSION,
+                                                 &s->seg, &s->seg_len) != 0)) {
+        free(s);
+        free(text);
+        return NULL;
+    }
+    s->text = text;
+    s->len = len;
+    s->crc = crc32(0L, (const Bytef *)text, (uInt)len);
+    atomic_init(&s->refs, 1);
+    return s;
+}
+
+static void snapshot_release(struct snapshot *s)
+{
+    if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    free(s->text);
+    free(s->seg);
+    free(s);
+}
+
+struct registry *registry_create(double live_max_age)
+{
+    struct registry *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->expo_lock, NULL);
+    atomic_init(&r->stopping, false);
+    r->live_max_age = live_max_age;
+    return r;
+}
+
+void registry_destroy(struct registry *r)
+{
+    if (r == NULL)
+        return;
+    registry_stop(r, 5.0);
+    for (size_t i = 0; i < r->nslots; i++) {
+        /* A collector still running after stop keeps its slot: leak it. */
+        if (r->slots[i].thread_started)
+            return;
+        snapshot_release(r->slots[i].snap);
+    }
+    exposition_release(r->current);
+    free(r->slots);
+    free(r->live);
+    pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->expo_lock);
+    pthread_cond_destroy(&r->cond);
+    free(r);
+}
+
+int registry_add_collector(struct registry *r, const struct collector_def *def, void *state,
+                           uint64_t interval_ms)
+{
+    struct slot *s = realloc(r->slots, (r->nslots + 1) * sizeof *s);
+    if (s == NULL)
+        return -1;
+    r->slots = s;
+    s = &r->slots[r->nslots++];
+    memset(s, 0, sizeof *s);
+    s->reg = r;
+    s->def = def;
+    s->state = state;
+    s->interval_ms = interval_ms;
+    char d[32];
+    flags_format_duration(interval_ms, d, sizeof d);
+    snprintf(s->help_suffix, sizeof s->help_suffix, " (cached; refreshed every %s)", d);
+    return 0;
+}
+
+int registry_add_live(struct registry *r, registry_live_fn fn, void *arg)
+{
+    struct live *l = realloc(r->live, (r->nlive + 1) * sizeof *l);
+    if (l == NULL)
+        return -1;
+    r->live = l;
+    r->live[r->nlive++] = (struct live){fn, arg};
+    return 0;
+}
+
+/* One run of a collector: render, snapshot, swap. */
+static void run_once(struct slot *s)
+{
+    struct registry *r = s->reg;
+    double t0 = registry_now_mono();
+    struct buf b;
+    buf_init(&b, SNAPSHOT_MAX);
+    struct expo e;
+    expo_init(&e, &b);
+    e.help_suffix = s->help_suffix;
+    char err[512] = "";
+    struct collector_run run = {&e, err, sizeof err, &r->stopping, s->interval_ms};
+    int rc = s->def->run(s->state, &run);
+    if (rc == 0 && expo_error(&e) != NULL) {
+        snprintf(err, sizeof err, "%s", expo_error(&e));
+        rc = -1;
+    }
+    expo_free(&e);
+    struct snapshot *snap = NULL;
+    if (rc == 0) {
+        size_t len;
+        char *text = buf_steal(&b, &len);
+        snap = text ? snapshot_create(text, len) : NULL;
+        if (snap == NULL) {
+            snprintf(err, sizeof err, "out of memory while storing the snapshot");
+            rc = -1;
+        }
+    }
+    buf_free(&b);
+    double t1 = registry_now_mono();
+
+    struct snapshot *old = NULL;
+    pthread_mutex_lock(&r->lock);
+    if (snap != NULL) {
+        old = s->snap;
+        s->snap = snap;
+        s->last_success = registry_now_wall();
+    }
+    s->up = rc == 0;
+    s->completed = true;
+    s->duration = t1 - t0;
+    r->generation++;
+    pthread_mutex_unlock(&r->lock);
+    snapshot_release(old);
+
+    char dur[32];
+    snprintf(dur, sizeof dur, "%.3f", t1 - t0);
+    if (rc == 0)
+        log_debug("registry", "collector run succeeded", "collector", s->def->name, "duration",
+                  dur);
+    else
+        log_warn("registry", "collector run failed, keeping its last good snapshot", "collector",
+                 s->def->name, "err", err[0] ? err : "unknown error");
+}
+
+static void *collector_thread(void *arg)
+{
+    struct slot *s = arg;
+    struct registry *r = s->reg;
+    unsigned seed = (unsigned)(uintptr_t)s ^ (unsigned)time(NULL);
+    while (!atomic_load(&r->stopping)) {
+        double started = registry_now_mono();
+        run_once(s);
+        /* Next run one interval after this one started, +/-5% so that
+         * exporters started together do not call AWS in lock-step. */
+        double jitter = ((double)rand_r(&seed) / RAND_MAX - 0.5) * 0.1;
+        double due = started + (double)s->interval_ms / 1000.0 * (1.0 + jitter);
+        struct timespec ts = {(time_t)due, (long)((due - (double)(time_t)due) * 1e9)};
+        pthread_mutex_lock(&r->lock);
+        while (!atomic_load(&r->stopping) && registry_now_mono() < due)
+            pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+        pthread_mutex_unlock(&r->lock);
+    }
+    return NULL;
+}
+
+int registry_start(struct registry *r)
+{
+    for (size_t i = 0; i < r->nslots; i++) {
+        if (pthread_create(&r->slots[i].thread, NULL, collector_thread, &r->slots[i]) != 0)
+            return -1;
+        r->slots[i].thread_started = true;
+    }
+    return 0;
+}
+
+void registry_stop(struct registry *r, double timeout)
+{
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->stopping, true);
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)timeout;
+    deadline.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    for (size_t i = 0; i < r->nslots; i++) {
+        if (r->slots[i].thread_started &&
+            pthread_timedjoin_np(r->slots[i].thread, NULL, &deadline) == 0)
+            r->slots[i].thread_started = false;
+    }
+}
+
+bool registry_ready(struct registry *r, struct buf *pending)
+{
+    bool ready = true;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->nslots; i++) {
+        if (r->slots[i].completed)
+            continue;
+        if (pending != NULL) {
+            if (!ready)
+                buf_puts(pending, ", ");
+            buf_puts(pending, r->slots[i].def->name);
+        }
+        ready = false;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return ready;
+}
+
+void exposition_ref(struct exposition *e)
+{
+    atomic_fetch_add(&e->refs, 1);
+}
+
+void exposition_release(struct exposition *e)
+{
+    if (e == NULL || atomic_fetch_sub(&e->refs, 1) != 1)
+        return;
+    free(e->plain);
+    free(e->gz);
+    free(e);
+}
+
+struct slot_view {
+    const char *name;
+    bool up;
+    double duration, last_success;
+};
+
+/* The collectors' own families, from a copy of their state. */
+static void write_self(struct expo *e, const struct slot_view *v, size_t n)
+{
+    if (n == 0)
+        return;
+    expo_family(e, "aws_org_collector_up", EXPO_GAUGE,
+                "1 when the collector's last run succeeded, 0 when it failed or has not run yet.");
+    for (size_t i = 0; i < n; i++)
+        expo_sample(e, &(struct expo_label){"collector", v[i].name}, 1, v[i].up);
+    expo_family(e, "aws_org_collector_duration_seconds", EXPO_GAUGE,
+                "Duration of the collector's last run, in seconds.");
+    for (size_t i = 0; i < n; i++)
+        expo_sample(e, &(struct expo_label){"collector", v[i].name}, 1, v[i].duration);
+    expo_family(e, "aws_org_collector_last_success_timestamp_seconds", EXPO_GAUGE,
+                "Unix time of the collector's last successful run; 0 before the first.");
+    for (size_t i = 0; i < n; i++)
+        expo_sample(e, &(struct expo_label){"collector", v[i].name}, 1, v[i].last_success);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* Builds a new exposition; the caller owns the returned reference. */
+static struct exposition *compose(struct registry *r)
+{
+    size_t n = r->nslots;
+    struct snapshot **snaps = calloc(n + 1, sizeof *snaps);
+    struct slot_view *views = calloc(n + 1, sizeof *views);
+    struct exposition *x = calloc(1, sizeof *x);
+    struct buf live;
+    buf_init(&live, LIVE_MAX);
+    struct expo e;
+    expo_init(&e, &live);
+    unsigned char *live_seg = NULL;
+    size_t live_seg_len = 0;
+    if (snaps == NULL || views == NULL || x == NULL)
+        goto fail;
+
+    pthread_mutex_lock(&r->lock);
+    x->generation = r->generation;
+    for (size_t i = 0; i < n; i++) {
+        const struct slot *s = &r->slots[i];
+        snaps[i] = s->snap;
+        if (snaps[i] != NULL)
+            atomic_fetch_add(&snaps[i]->refs, 1);
+        views[i] = (struct slot_view){s->def->name, s->up, s->duration, s->last_success};
+    }
+    pthread_mutex_unlock(&r->lock);
+
+    write_self(&e, views, n);
+    for (size_t i = 0; i < r->nlive; i++)
+        r->live[i].fn(r->live[i].arg, &e);
+    if (expo_error(&e) != NULL) {
+        log_error("registry", "composing the live metrics failed", "err", expo_error(&e));
+        goto fail;
+    }
+    if (deflate_segment(live.data ? live.data : "", live.len, true, 1, &live_seg,
+                        &live_seg_len) != 0)
+        goto fail;
+
+    size_t plain_len = live.len, gz_len = 10 + live_seg_len + 8;
+    for (size_t i = 0; i < n; i++) {
+        if (snaps[i] != NULL) {
+            plain_len += snaps[i]->len;
+            gz_len += snaps[i]->seg_len;
+        }
+    }
+    x->plain = malloc(plain_len + 1);
+    x->gz = malloc(gz_len);
+    if (x->plain == NULL || x->gz == NULL)
+        goto fail;
+    static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    memcpy(x->gz, header, sizeof header);
+    size_t po = 0, go = sizeof header;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct snapshot *s = snaps[i];
+        if (s == NULL || s->len == 0)
+            continue;
+        memcpy(x->plain + po, s->text, s->len);
+        po += s->len;
+        memcpy(x->gz + go, s->seg, s->seg_len);
+        go += s->seg_len;
+        crc = crc32_combine(crc, s->crc, (z_off_t)s->len);
+    }
+    if (live.len > 0)
+        memcpy(x->plain + po, live.data, live.len);
+    po += live.len;
+    x->plain[po] = '\0';
+    memcpy(x->gz + go, live_seg, live_seg_len);
+    go += live_seg_len;
+    crc = crc32_combine(crc, crc32(0L, (const Bytef *)live.data, (uInt)live.len),
+                        (z_off_t)live.len);
+    put_le32(x->gz + go, (uint32_t)crc);
+    put_le32(x->gz + go + 4, (uint32_t)po);
+    x->plain_len = po;
+    x->gz_len = go + 8;
+    x->built_at = registry_now_mono();
+    atomic_init(&x->refs, 1);
+    goto done;
+fail:
+    if (x != NULL) {
+        free(x->plain);
+        free(x->gz);
+        free(x);
+    }
+    x = NULL;
+done:
+    for (size_t i = 0; snaps != NULL && i < n; i++)
+        snapshot_release(snaps[i]);
+    free(snaps);
+    free(views);
+    free(live_seg);
+    expo_free(&e);
+    buf_free(&live);
+    return x;
+}
+
+struct exposition *registry_exposition(struct registry *r)
+{
+    pthread_mutex_lock(&r->expo_lock);
+    pthread_mutex_lock(&r->lock);
+    uint64_t gen = r->generation;
+    pthread_mutex_unlock(&r->lock);
+    struct exposition *x = r->current;
+    if (x == NULL || x->generation != gen ||
+        registry_now_mono() - x->built_at >= r->live_max_age) {
+        struct exposition *fresh = compose(r);
+        if (fresh != NULL) {
+            exposition_release(r->current);
+            r->current = x = fresh;
+        }
+        /* On failure keep serving the previous body, if there is one. */
+    }
+    if (x != NULL)
+        exposition_ref(x);
+    pthread_mutex_unlock(&r->expo_lock);
+    return x;
+}

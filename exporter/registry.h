@@ -1,0 +1,84 @@
+/*
+ * registry: runs the collectors and keeps what they found as immutable,
+ * reference-counted snapshots; composes the /metrics body from them.
+ *
+ * Data model. Each collector owns a slot with its current snapshot (rendered
+ * text, the text compressed as a raw deflate segment, and its CRC-32) and its
+ * run state (up, duration, last success, completed once). A collector thread
+ * renders and compresses a new snapshot off to the side and swaps the slot's
+ * pointer under the registry lock, which is held for nothing longer.
+ *
+ * An exposition is the whole /metrics body, plain and gzip: the snapshots'
+ * texts and segments concatenated, followed by the live part (build info,
+ * collector self-metrics, process metrics and any other live writer)
+ * rendered and compressed at composition time. Gzip is therefore computed
+ * once per snapshot, never per scrape. An exposition is rebuilt only when a
+ * collector finished a run or the live part is older than live_max_age.
+ */
+#ifndef EXPORTER_REGISTRY_H
+#define EXPORTER_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "collector.h"
+
+struct registry;
+
+/* A composed body. Reference-counted; release with exposition_release(). */
+struct exposition {
+    char *plain;
+    size_t plain_len;
+    unsigned char *gz;
+    size_t gz_len;
+    uint64_t generation; /* which collector state it reflects */
+    double built_at;     /* CLOCK_MONOTONIC seconds */
+    atomic_int refs;
+};
+
+/* Writes live families (called at composition, under no lock of ours). */
+typedef int (*registry_live_fn)(void *arg, struct expo *out);
+
+/* Creates an empty registry; live_max_age in seconds. NULL on failure. */
+struct registry *registry_create(double live_max_age);
+
+/* Stops (if running) and frees. Accepts NULL. */
+void registry_destroy(struct registry *r);
+
+/* Adds an enabled collector (def and state are borrowed; state may be NULL). */
+int registry_add_collector(struct registry *r, const struct collector_def *def, void *state,
+                           uint64_t interval_ms);
+
+/* Adds a live writer, called in order of addition at each composition. */
+int registry_add_live(struct registry *r, registry_live_fn fn, void *arg);
+
+/* Starts one thread per collector; the first runs begin at once. */
+int registry_start(struct registry *r);
+
+/* Asks the collectors to stop and waits up to timeout seconds for them. */
+void registry_stop(struct registry *r, double timeout);
+
+/*
+ * True when every collector has completed a run (successful or not). When
+ * pending is given, the names of those that have not are appended to it.
+ */
+bool registry_ready(struct registry *r, struct buf *pending);
+
+/*
+ * Returns the current exposition with a reference the caller owns (release
+ * it), composing a new one first if the old is stale. NULL when composition
+ * failed (the error is logged); callers then answer 500.
+ */
+struct exposition *registry_exposition(struct registry *r);
+
+/* Takes another reference / drops one (frees at zero). Release accepts NULL. */
+void exposition_ref(struct exposition *e);
+void exposition_release(struct exposition *e);
+
+/* Monotonic and wall clocks in seconds. */
+double registry_now_mono(void);
+double registry_now_wall(void);
+
+#endif
