@@ -24,6 +24,8 @@ COLLECT_SRC  := $(wildcard collectors/*.c collectors/aws/*.c)
 BUILD := build
 OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
+.SECONDARY:
+
 .PHONY: all deps deps-test test unit integration demo format format-check clean
 
 all: deps aws-org-exporter

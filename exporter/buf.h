@@ -14,11 +14,11 @@
 #include <stddef.h>
 
 struct buf {
-    char *data;    /* owned; NUL-terminated when len > 0 */
-    size_t len;    /* bytes used, excluding the terminating NUL */
-    size_t cap;    /* bytes allocated */
-    size_t max;    /* hard cap on len */
-    bool failed;   /* sticky: set on overflow or allocation failure */
+    char *data;  /* owned; NUL-terminated when len > 0 */
+    size_t len;  /* bytes used, excluding the terminating NUL */
+    size_t cap;  /* bytes allocated */
+    size_t max;  /* hard cap on len */
+    bool failed; /* sticky: set on overflow or allocation failure */
 };
 
 /* Initialises an empty buffer that may grow to max bytes. Allocates nothing. */

@@ -21,8 +21,8 @@
 
 /* What a run gets. Everything is borrowed for the duration of the call. */
 struct collector_run {
-    struct expo *out;           /* families go here; HELP gets the cache note */
-    char *err;                  /* on failure, a one-line reason */
+    struct expo *out; /* families go here; HELP gets the cache note */
+    char *err;        /* on failure, a one-line reason */
     size_t errlen;
     const atomic_bool *stopping; /* set at shutdown: long runs should give up */
     uint64_t interval_ms;

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "expo.h"
 
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <stdint.h>
@@ -278,7 +279,10 @@ size_t expo_format_double(double v, char out[EXPO_DOUBLE_MAX])
     }
     locale_t old = uselocale(c_locale);
     int len = 0;
-    for (int prec = 15; prec <= 17; prec++) {
+    /* Normal doubles carry more than 15 significant digits, so a shorter
+     * round-tripping form is the %.15g one with its zeros stripped. Subnormals
+     * carry fewer: search from one digit. */
+    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
         len = snprintf(out, EXPO_DOUBLE_MAX, "%.*g", prec, v);
         if (strtod(out, NULL) == v)
             break;

@@ -32,8 +32,12 @@ int flags_parse_duration(const char *s, uint64_t *ms)
     static const struct {
         const char *unit;
         uint64_t ms;
-    } units[] = {{"y", 365ULL * 86400000}, {"w", 7ULL * 86400000}, {"d", 86400000},
-                 {"h", 3600000},           {"m", 60000},            {"s", 1000},
+    } units[] = {{"y", 365ULL * 86400000},
+                 {"w", 7ULL * 86400000},
+                 {"d", 86400000},
+                 {"h", 3600000},
+                 {"m", 60000},
+                 {"s", 1000},
                  {"ms", 1}};
     if (s == NULL || *s == '\0')
         return -1;
@@ -77,8 +81,12 @@ void flags_format_duration(uint64_t ms, char *out, size_t n)
     static const struct {
         const char *unit;
         uint64_t ms;
-    } units[] = {{"y", 365ULL * 86400000}, {"w", 7ULL * 86400000}, {"d", 86400000},
-                 {"h", 3600000},           {"m", 60000},            {"s", 1000},
+    } units[] = {{"y", 365ULL * 86400000},
+                 {"w", 7ULL * 86400000},
+                 {"d", 86400000},
+                 {"h", 3600000},
+                 {"m", 60000},
+                 {"s", 1000},
                  {"ms", 1}};
     if (ms == 0) {
         snprintf(out, n, "0s");
@@ -134,8 +142,9 @@ static int set_value(const struct flag *f, const char *value, char *err, size_t 
             char lo[32], hi[32];
             flags_format_duration(f->min, lo, sizeof lo);
             flags_format_duration(f->max, hi, sizeof hi);
-            snprintf(err, errlen, "invalid value \"%s\" for flag --%s: expected a duration from %s to %s",
-                     value, f->name, lo, hi);
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag --%s: expected a duration from %s to %s", value,
+                     f->name, lo, hi);
             return -1;
         } else {
             *(uint64_t *)f->dst = ms;
@@ -149,7 +158,8 @@ static int set_value(const struct flag *f, const char *value, char *err, size_t 
         unsigned long long v = strtoull(value, &end, 10);
         bool ok = value[0] >= '0' && value[0] <= '9' && *end == '\0' && errno == 0;
         if (ok && (f->min || f->max) && (v < f->min || v > f->max)) {
-            snprintf(err, errlen, "invalid value \"%s\" for flag --%s: expected an integer from %llu to %llu",
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag --%s: expected an integer from %llu to %llu",
                      value, f->name, (unsigned long long)f->min, (unsigned long long)f->max);
             return -1;
         }

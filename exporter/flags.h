@@ -23,9 +23,9 @@ enum flag_type { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_UINT };
 struct flag {
     const char *name; /* without the leading "--" */
     enum flag_type type;
-    const char *def;  /* default as text; NULL means "" */
+    const char *def; /* default as text; NULL means "" */
     const char *help;
-    void *dst;        /* const char ** | bool * | uint64_t * (milliseconds) | uint64_t * */
+    void *dst;         /* const char ** | bool * | uint64_t * (milliseconds) | uint64_t * */
     uint64_t min, max; /* inclusive range for FLAG_UINT and FLAG_DURATION (ms); 0,0 = any */
     /* Optional check of a string value; returns NULL or what was expected. */
     const char *(*check)(const char *value);

@@ -142,8 +142,8 @@ bool http_accepts_gzip(const char *ae)
 
 static struct MHD_Response *static_response(const char *body, const char *type)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
+                                                             MHD_RESPMEM_PERSISTENT);
     if (r != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     return r;
@@ -191,7 +191,8 @@ static int cache_responses(struct http_server *s, struct exposition *x)
 
 static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connection *c)
 {
-    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    const char *ae =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     bool gzip = http_accepts_gzip(ae);
     struct exposition *x = registry_exposition(s->reg);
     if (x == NULL)
@@ -219,13 +220,15 @@ static enum MHD_Result serve_ready(struct http_server *s, struct MHD_Connection 
     buf_free(&pending);
     if (n < 0)
         return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
-    struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         free(body);
         return MHD_NO;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    enum MHD_Result rc = MHD_queue_response(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    enum MHD_Result rc =
+        MHD_queue_response(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, r);
     MHD_destroy_response(r);
     return rc;
 }
@@ -242,7 +245,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         /* First call: headers only. Queuing now would make MHD close the
          * connection after the response, so answer on the next call. */
         atomic_fetch_add(&s->inflight, 1);
-        bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+        bool get =
+            strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
         if (is_metrics && get) {
             unsigned n = atomic_fetch_add(&s->scrapes, 1) + 1;
             *req_cls = &request_scrape;
@@ -332,11 +336,13 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
 
     char *landing = landing_page(s->telemetry_path);
     if (landing != NULL) {
-        s->landing = MHD_create_response_from_buffer(strlen(landing), landing, MHD_RESPMEM_MUST_FREE);
+        s->landing =
+            MHD_create_response_from_buffer(strlen(landing), landing, MHD_RESPMEM_MUST_FREE);
         if (s->landing == NULL)
             free(landing);
         else
-            MHD_add_response_header(s->landing, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+            MHD_add_response_header(s->landing, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    "text/html; charset=utf-8");
     }
     s->healthy = static_response("healthy\n", "text/plain; charset=utf-8");
     s->not_found = static_response("404 page not found\n", "text/plain; charset=utf-8");
@@ -354,8 +360,8 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
     MHD_add_response_header(s->not_allowed, MHD_HTTP_HEADER_ALLOW, ALLOWED_METHODS);
     MHD_add_response_header(s->busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     bool have_addr = false;
@@ -400,13 +406,14 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
             if (opts[i].option != MHD_OPTION_END)
                 list[n++] = opts[i];
         list[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-        s->daemon = MHD_start_daemon(f, (uint16_t)port, NULL, NULL, handle, s,
-                                     MHD_OPTION_ARRAY, list, MHD_OPTION_END);
+        s->daemon = MHD_start_daemon(f, (uint16_t)port, NULL, NULL, handle, s, MHD_OPTION_ARRAY,
+                                     list, MHD_OPTION_END);
         if (have_addr)
             break;
     }
     if (s->daemon == NULL) {
-        snprintf(err, errlen, "cannot listen on \"%s\" (address in use, or not an address of this host)",
+        snprintf(err, errlen,
+                 "cannot listen on \"%s\" (address in use, or not an address of this host)",
                  cfg->listen_address);
         http_stop(s);
         return NULL;

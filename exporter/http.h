@@ -17,11 +17,11 @@
 #include "registry.h"
 
 struct http_config {
-    const char *listen_address;   /* "[host]:port" */
-    const char *telemetry_path;   /* starts with '/' */
-    unsigned max_requests;        /* concurrent scrapes; 0 = no limit */
+    const char *listen_address; /* "[host]:port" */
+    const char *telemetry_path; /* starts with '/' */
+    unsigned max_requests;      /* concurrent scrapes; 0 = no limit */
     unsigned max_connections;
-    unsigned connection_timeout;  /* seconds of inactivity */
+    unsigned connection_timeout; /* seconds of inactivity */
     unsigned threads;
 };
 

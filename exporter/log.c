@@ -137,8 +137,7 @@ static bool admit(uint64_t h, unsigned *repeated)
         return true;
     double now = now_mono();
     unsigned slot = (unsigned)(h % REPEAT_SLOTS);
-    if (repeats[slot].hash == h && repeats[slot].first != 0 &&
-        now - repeats[slot].first < window) {
+    if (repeats[slot].hash == h && repeats[slot].first != 0 && now - repeats[slot].first < window) {
         repeats[slot].suppressed++;
         return false;
     }

@@ -57,13 +57,13 @@ static const char *check_log_format(const char *s)
 
 static const struct flag core_flags[] = {
     {"web.listen-address", FLAG_STRING, ":9813",
-     "Address to listen on for the web interface and telemetry: [host]:port.",
-     &opt.listen_address, 0, 0, http_check_listen_address},
+     "Address to listen on for the web interface and telemetry: [host]:port.", &opt.listen_address,
+     0, 0, http_check_listen_address},
     {"web.telemetry-path", FLAG_STRING, "/metrics", "Path under which to expose metrics.",
      &opt.telemetry_path, 0, 0, http_check_path},
     {"web.max-requests", FLAG_UINT, "40",
-     "Maximum number of scrapes served at once; more get 503. 0 means no limit.",
-     &opt.max_requests, 0, 100000, NULL},
+     "Maximum number of scrapes served at once; more get 503. 0 means no limit.", &opt.max_requests,
+     0, 100000, NULL},
     {"web.max-connections", FLAG_UINT, "512",
      "Maximum number of open HTTP connections, idle ones included.", &opt.max_connections, 1,
      100000, NULL},
@@ -71,8 +71,10 @@ static const struct flag core_flags[] = {
      "Close a connection after this long without activity.", &opt.connection_timeout_ms, 1000,
      86400000, NULL},
     {"web.threads", FLAG_UINT, "2", "HTTP worker threads.", &opt.threads, 1, 64, NULL},
-    {"log.level", FLAG_STRING, "info", "Only log messages with this severity or above: debug, "
-     "info, warn, error.", &opt.log_level, 0, 0, check_log_level},
+    {"log.level", FLAG_STRING, "info",
+     "Only log messages with this severity or above: debug, "
+     "info, warn, error.",
+     &opt.log_level, 0, 0, check_log_level},
     {"log.format", FLAG_STRING, "logfmt", "Output format of log messages: logfmt or json.",
      &opt.log_format, 0, 0, check_log_format},
 };
@@ -99,10 +101,17 @@ static int build_flags(struct flagset *fs, struct collector_opt *copts,
                  table[i]->name);
         snprintf(c->interval_help, sizeof c->interval_help,
                  "How often the %s collector refreshes its cached metrics.", table[i]->name);
-        struct flag en = {c->enable_name, FLAG_BOOL, table[i]->default_enabled ? "true" : "false",
-                          c->enable_help, &c->enabled, 0, 0, NULL};
-        struct flag iv = {c->interval_name, FLAG_DURATION, table[i]->default_interval,
-                          c->interval_help, &c->interval_ms, 1000, 366ULL * 86400000, NULL};
+        struct flag en = {c->enable_name,
+                          FLAG_BOOL,
+                          table[i]->default_enabled ? "true" : "false",
+                          c->enable_help,
+                          &c->enabled,
+                          0,
+                          0,
+                          NULL};
+        struct flag iv = {
+            c->interval_name, FLAG_DURATION, table[i]->default_interval, c->interval_help,
+            &c->interval_ms,  1000,          366ULL * 86400000,          NULL};
         if (flagset_add(fs, &en) != 0 || flagset_add(fs, &iv) != 0)
             return -1;
     }
@@ -170,23 +179,23 @@ int main(int argc, char **argv)
     }
     char err[512];
     int rc = flags_parse(&fs, argc, argv, err, sizeof err);
-    if (rc == FLAGS_HELP) {
-        fprintf(stdout, "aws-org-exporter %s: a Prometheus exporter for AWS Organizations "
-                        "membership, leave attempts and leave-protection coverage.\n\n",
-                VERSION);
-        flags_usage(&fs, stdout, "aws-org-exporter");
-        return 0;
-    }
-    if (rc == FLAGS_VERSION) {
-        printf("aws-org-exporter, version %s (revision: %s)\n  libcurl: %s\n  libmicrohttpd: "
-               "%s\n  jansson: %s\n",
-               VERSION, REVISION, curl_version_info(CURLVERSION_NOW)->version, MHD_get_version(),
-               jansson_version_str());
-        return 0;
-    }
     if (rc != FLAGS_OK) {
-        fprintf(stderr, "aws-org-exporter: error: %s; see --help\n", err);
-        return 2;
+        if (rc == FLAGS_HELP) {
+            printf("aws-org-exporter %s: a Prometheus exporter for AWS Organizations "
+                   "membership, leave attempts and leave-protection coverage.\n\n",
+                   VERSION);
+            flags_usage(&fs, stdout, "aws-org-exporter");
+        } else if (rc == FLAGS_VERSION) {
+            printf("aws-org-exporter, version %s (revision: %s)\n  libcurl: %s\n  "
+                   "libmicrohttpd: %s\n  jansson: %s\n",
+                   VERSION, REVISION, curl_version_info(CURLVERSION_NOW)->version,
+                   MHD_get_version(), jansson_version_str());
+        } else {
+            fprintf(stderr, "aws-org-exporter: error: %s; see --help\n", err);
+        }
+        flagset_free(&fs);
+        free(copts);
+        return rc == FLAGS_ERROR ? 2 : 0;
     }
     enum log_level level;
     enum log_format format;

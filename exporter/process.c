@@ -68,8 +68,7 @@ int process_metrics_write(void *arg, struct expo *e)
         expo_family(e, "process_resident_memory_bytes", EXPO_GAUGE,
                     "Resident memory size in bytes.");
         expo_sample(e, NULL, 0, (double)rss * page);
-        expo_family(e, "process_virtual_memory_bytes", EXPO_GAUGE,
-                    "Virtual memory size in bytes.");
+        expo_family(e, "process_virtual_memory_bytes", EXPO_GAUGE, "Virtual memory size in bytes.");
         expo_sample(e, NULL, 0, (double)vsize);
         double bt = boot_time();
         if (bt >= 0) {
@@ -89,8 +88,7 @@ int process_metrics_write(void *arg, struct expo *e)
     }
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        expo_family(e, "process_max_fds", EXPO_GAUGE,
-                    "Maximum number of open file descriptors.");
+        expo_family(e, "process_max_fds", EXPO_GAUGE, "Maximum number of open file descriptors.");
         expo_sample(e, NULL, 0, (double)rl.rlim_cur);
     } else {
         rc = -1;

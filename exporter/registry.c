@@ -75,8 +75,8 @@ double registry_now_wall(void)
  * segments can be concatenated and closed by a final one. Returns 0 and hands
  * the caller an allocated *out (free()), or -1.
  */
-static int deflate_segment(const char *text, size_t len, bool final, int level,
-                           unsigned char **out, size_t *out_len)
+static int deflate_segment(const char *text, size_t len, bool final, int level, unsigned char **out,
+                           size_t *out_len)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -108,8 +108,8 @@ static int deflate_segment(const char *text, size_t len, bool final, int level,
 static struct snapshot *snapshot_create(char *text, size_t len)
 {
     struct snapshot *s = calloc(1, sizeof *s);
-    if (s == NULL || (len > 0 && deflate_segment(text, len, false, Z_DEFAULT_COMPRESSION,
-                                                 &s->seg, &s->seg_len) != 0)) {
+    if (s == NULL || (len > 0 && deflate_segment(text, len, false, Z_DEFAULT_COMPRESSION, &s->seg,
+                                                 &s->seg_len) != 0)) {
         free(s);
         free(text);
         return NULL;
@@ -402,8 +402,8 @@ static struct exposition *compose(struct registry *r)
         log_error("registry", "composing the live metrics failed", "err", expo_error(&e));
         goto fail;
     }
-    if (deflate_segment(live.data ? live.data : "", live.len, true, 1, &live_seg,
-                        &live_seg_len) != 0)
+    if (deflate_segment(live.data ? live.data : "", live.len, true, 1, &live_seg, &live_seg_len) !=
+        0)
         goto fail;
 
     size_t plain_len = live.len, gz_len = 10 + live_seg_len + 8;
@@ -437,8 +437,8 @@ static struct exposition *compose(struct registry *r)
     x->plain[po] = '\0';
     memcpy(x->gz + go, live_seg, live_seg_len);
     go += live_seg_len;
-    crc = crc32_combine(crc, crc32(0L, (const Bytef *)live.data, (uInt)live.len),
-                        (z_off_t)live.len);
+    crc =
+        crc32_combine(crc, crc32(0L, (const Bytef *)live.data, (uInt)live.len), (z_off_t)live.len);
     put_le32(x->gz + go, (uint32_t)crc);
     put_le32(x->gz + go + 4, (uint32_t)po);
     x->plain_len = po;
@@ -471,8 +471,7 @@ struct exposition *registry_exposition(struct registry *r)
     uint64_t gen = r->generation;
     pthread_mutex_unlock(&r->lock);
     struct exposition *x = r->current;
-    if (x == NULL || x->generation != gen ||
-        registry_now_mono() - x->built_at >= r->live_max_age) {
+    if (x == NULL || x->generation != gen || registry_now_mono() - x->built_at >= r->live_max_age) {
         struct exposition *fresh = compose(r);
         if (fresh != NULL) {
             exposition_release(r->current);

@@ -1,0 +1,24 @@
+# aws-org-exporter container image.
+#   docker build -t aws-org-exporter .
+#   docker run --rm -p 9813:9813 aws-org-exporter
+FROM debian:bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc make pkg-config libc6-dev git ca-certificates \
+      libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN make aws-org-exporter REVISION=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+FROM debian:bookworm-slim
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="aws-org-exporter" \
+      org.opencontainers.image.description="Prometheus exporter for AWS Organizations: membership, leave attempts, leave protection" \
+      org.opencontainers.image.version="${VERSION}"
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl4 libjansson4 zlib1g ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/aws-org-exporter /usr/bin/aws-org-exporter
+USER 65534:65534
+EXPOSE 9813
+ENTRYPOINT ["/usr/bin/aws-org-exporter"]

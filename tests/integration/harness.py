@@ -1,0 +1,97 @@
+"""Starting and stopping the exporter (and other servers) for tests.
+
+Every process started here listens on 127.0.0.1, on a port the kernel chose
+(the exporter is started with port 0 and logs the port it bound), and is
+stopped by its PID when the test ends, even when it fails."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import http.client
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+RELEASE = os.path.join(ROOT, 'aws-org-exporter')
+TESTING = os.path.join(ROOT, 'build', 'aws-org-exporter-testing')
+CHECKER = os.path.join(ROOT, 'tests', 'check_exposition.py')
+
+
+class Exporter:
+    """A running exporter; use as a context manager."""
+
+    def __init__(self, *args, binary=TESTING, host='127.0.0.1', env=None):
+        self.log = tempfile.NamedTemporaryFile(prefix='exporter-', suffix='.log', delete=False)
+        e = dict(os.environ)
+        # The sanitizers' reports fail the test that reads the log.
+        e.setdefault('ASAN_OPTIONS', 'detect_leaks=0:abort_on_error=0')
+        e.update(env or {})
+        addr = '[%s]:0' % host if ':' in host else '%s:0' % host
+        self.proc = subprocess.Popen([binary, '--web.listen-address=' + addr] + list(args),
+                                     stdout=subprocess.DEVNULL, stderr=self.log, env=e)
+        self.host = host
+        self.port = self._wait_port()
+
+    def _wait_port(self):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            m = re.search(r'msg=listening .*port=(\d+)|"msg":"listening".*"port":"(\d+)"',
+                          self.stderr())
+            if m:
+                return int(m.group(1) or m.group(2))
+            if self.proc.poll() is not None:
+                raise RuntimeError('exporter exited %s: %s' % (self.proc.returncode, self.stderr()))
+            time.sleep(0.02)
+        raise RuntimeError('exporter did not report its port: ' + self.stderr())
+
+    def stderr(self):
+        with open(self.log.name, encoding='utf-8', errors='replace') as f:
+            return f.read()
+
+    def conn(self, timeout=10):
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def get(self, path='/metrics', method='GET', headers=None, timeout=10):
+        """Returns (status, headers as a dict of lower-case names, body bytes)."""
+        c = self.conn(timeout)
+        try:
+            c.request(method, path, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        os.unlink(self.log.name)
+
+
+def free_port():
+    """A port free right now on 127.0.0.1, for servers that cannot report theirs."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    return pred()

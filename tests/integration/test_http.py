@@ -1,0 +1,333 @@
+"""The running exporter over HTTP: status codes, headers, gzip, HEAD, limits,
+readiness, slow clients, signals, flags, and the exposition checked by
+promtool and by our own checker."""
+import gzip
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import CHECKER, RELEASE, TESTING, Exporter, wait_until
+
+CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+NASTY = ('testing_series{name="quote \\" backslash \\\\ newline \\n tab \t utf8 \u00e9"} -0.5\n')
+
+
+def check_exposition(testcase, body):
+    for cmd in (['promtool', 'check', 'metrics'], ['/usr/bin/python3', CHECKER, '-']):
+        p = subprocess.run(cmd, input=body, capture_output=True)
+        testcase.assertEqual(p.returncode, 0, '%s: %s%s' % (cmd[0], p.stdout, p.stderr))
+        # promtool's linter prints problems but may still exit 0.
+        testcase.assertEqual(p.stdout + p.stderr, b'', '%s said something' % cmd[0])
+
+
+class HTTPTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.x = Exporter('--collector.testing.interval=1h')
+        ok = wait_until(lambda: cls.x.get('/-/ready')[0] == 200, 20)
+        assert ok, cls.x.stderr()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.x.__exit__()
+
+    def test_metrics(self):
+        status, headers, body = self.x.get()
+        self.assertEqual(status, 200)
+        self.assertEqual(headers['content-type'], CONTENT_TYPE)
+        self.assertEqual(headers['vary'], 'Accept-Encoding')
+        self.assertNotIn('content-encoding', headers)
+        self.assertEqual(int(headers['content-length']), len(body))
+        text = body.decode()
+        self.assertIn(NASTY, text)
+        self.assertIn('\ntesting_series{name="series-2",account_id="123456789012"} 2.25\n', text)
+        self.assertIn('\naws_org_collector_up{collector="testing"} 1\n', text)
+        self.assertIn('# HELP testing_series Synthetic series. (cached; refreshed every 1h)\n', text)
+        self.assertRegex(text, r'\naws_org_exporter_build_info\{version="[^"]+",revision="[^"]+",'
+                         r'libcurl="7\.\d+\.\d+",libmicrohttpd="0\.9\.\d+",jansson="2\.\d+"\} 1\n')
+        for family in ('process_cpu_seconds_total', 'process_resident_memory_bytes',
+                       'process_virtual_memory_bytes', 'process_open_fds', 'process_max_fds',
+                       'process_start_time_seconds', 'aws_org_collector_duration_seconds',
+                       'aws_org_collector_last_success_timestamp_seconds'):
+            self.assertRegex(text, r'\n# TYPE %s (gauge|counter)\n' % family)
+        start = float(re.search(r'\nprocess_start_time_seconds (\S+)\n', text).group(1))
+        self.assertLess(abs(start - time.time()), 120)
+        check_exposition(self, body)
+
+    def test_gzip_round_trip(self):
+        # The live part (process metrics) may be rebuilt between two requests:
+        # the gzip body must equal a plain one fetched around it.
+        for _ in range(5):
+            _, _, before = self.x.get()
+            status, headers, gz = self.x.get(headers={'Accept-Encoding': 'gzip'})
+            _, _, after = self.x.get()
+            self.assertEqual(status, 200)
+            self.assertEqual(headers['content-encoding'], 'gzip')
+            self.assertEqual(headers['content-type'], CONTENT_TYPE)
+            self.assertEqual(headers['vary'], 'Accept-Encoding')
+            self.assertEqual(int(headers['content-length']), len(gz))
+            plain = gzip.decompress(gz)
+            if plain in (before, after):
+                break
+        self.assertIn(plain, (before, after))
+        self.assertLess(len(gz), len(plain))
+        # q=0 refuses gzip
+        _, headers, body = self.x.get(headers={'Accept-Encoding': 'gzip;q=0, identity'})
+        self.assertNotIn('content-encoding', headers)
+        self.assertTrue(body.startswith(b'# HELP '))
+
+    def test_head(self):
+        _, get_headers, body = self.x.get()
+        c = self.x.conn()
+        c.request('HEAD', '/metrics')
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader('Content-Type'), CONTENT_TYPE)
+        self.assertEqual(r.read(), b'')
+        # Keep-alive: the next request on the same connection works, so no
+        # body bytes were left on the wire.
+        c.request('GET', '/-/healthy')
+        r = c.getresponse()
+        self.assertEqual((r.status, r.read()), (200, b'healthy\n'))
+        c.close()
+
+    def test_keep_alive(self):
+        c = self.x.conn()
+        for _ in range(3):
+            c.request('GET', '/metrics')
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertNotEqual((r.getheader('Connection') or '').lower(), 'close')
+            r.read()
+        c.close()
+
+    def test_methods_and_paths(self):
+        for method in ('POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'):
+            for path in ('/metrics', '/', '/-/healthy', '/-/ready'):
+                status, headers, body = self.x.get(path, method=method)
+                self.assertEqual(status, 405, (method, path))
+                self.assertEqual(headers['allow'], 'GET, HEAD')
+                if method != 'HEAD':
+                    self.assertEqual(body, b'405 method not allowed\n')
+        for path in ('/nope', '/metrics/', '/metricsx', '/-/'):
+            status, _, body = self.x.get(path)
+            self.assertEqual((status, body), (404, b'404 page not found\n'), path)
+        status, headers, body = self.x.get('/')
+        self.assertEqual(status, 200)
+        self.assertEqual(headers['content-type'], 'text/html; charset=utf-8')
+        self.assertIn(b'<a href="/metrics">Metrics</a>', body)
+        self.assertEqual(self.x.get('/-/healthy')[::2], (200, b'healthy\n'))
+        self.assertEqual(self.x.get('/-/ready')[::2], (200, b'ready\n'))
+        # Query strings do not change the route.
+        self.assertEqual(self.x.get('/metrics?x=1')[0], 200)
+
+    def test_request_body_is_ignored(self):
+        c = self.x.conn()
+        c.request('POST', '/metrics', body=b'x' * 100000)
+        r = c.getresponse()
+        self.assertEqual(r.status, 405)
+        r.read()
+        c.close()
+
+    def test_slow_clients_do_not_block_scrapes(self):
+        slow = []
+        try:
+            for i in range(60):
+                s = socket.create_connection(('127.0.0.1', self.x.port))
+                if i % 2 == 0:
+                    s.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ')  # never finished
+                slow.append(s)
+            for _ in range(10):
+                t0 = time.monotonic()
+                status, _, _ = self.x.get(timeout=5)
+                self.assertEqual(status, 200)
+                self.assertLess(time.monotonic() - t0, 2.0)
+                for s in slow[::2]:
+                    s.send(b'a')  # a byte at a time
+        finally:
+            for s in slow:
+                s.close()
+
+
+class LifecycleTest(unittest.TestCase):
+    def test_readiness_transition(self):
+        with Exporter('--collector.testing.first-delay=2s') as x:
+            status, headers, body = x.get('/-/ready')
+            self.assertEqual(status, 503)
+            self.assertEqual(body, b'not ready: waiting for the first run of testing\n')
+            # Scrapes are served meanwhile, without the collector's families.
+            status, _, body = x.get()
+            self.assertEqual(status, 200)
+            self.assertNotIn(b'testing_series', body)
+            self.assertIn(b'\naws_org_collector_up{collector="testing"} 0\n', body)
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 10))
+            self.assertEqual(x.get('/-/ready')[2], b'ready\n')
+            self.assertIn(b'testing_series', x.get()[2])
+
+    def test_failing_collector_keeps_last_snapshot(self):
+        with tempfile.TemporaryDirectory() as d:
+            flag = os.path.join(d, 'fail')
+            with Exporter('--collector.testing.interval=1s', '--collector.testing.fail-file=' + flag) as x:
+                self.assertTrue(wait_until(lambda: b'collector="testing"} 1\n' in x.get()[2], 10))
+                open(flag, 'w').close()
+                self.assertTrue(wait_until(
+                    lambda: b'aws_org_collector_up{collector="testing"} 0\n' in x.get()[2], 10))
+                body = x.get()[2]
+                self.assertIn(NASTY.encode(), body)
+                check_exposition(self, body)
+                self.assertIn('msg="collector run failed, keeping its last good snapshot" '
+                              'collector=testing err="failing because %s exists"' % flag, x.stderr())
+                os.unlink(flag)
+                self.assertTrue(wait_until(
+                    lambda: b'aws_org_collector_up{collector="testing"} 1\n' in x.get()[2], 10))
+
+    def _stalled_scrape(self, x):
+        """A scrape of a body far bigger than the socket buffers, never read."""
+        s = socket.create_connection(('127.0.0.1', x.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+        time.sleep(0.5)
+        return s
+
+    def test_scrape_limit(self):
+        with Exporter('--web.max-requests=1', '--collector.testing.series=400000',
+                      '--collector.testing.interval=1h') as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 60))
+            stalled = self._stalled_scrape(x)
+            try:
+                status, headers, body = x.get()
+                self.assertEqual(status, 503)
+                self.assertEqual(body, b'503 too many concurrent scrapes; raise --web.max-requests\n')
+                self.assertEqual(headers['retry-after'], '1')
+                # Other paths are not scrapes.
+                self.assertEqual(x.get('/-/healthy')[0], 200)
+            finally:
+                stalled.close()
+            self.assertTrue(wait_until(lambda: x.get(headers={'Accept-Encoding': 'gzip'})[0] == 200, 10))
+
+    def test_sigterm_with_scrape_in_flight(self):
+        x = Exporter('--collector.testing.series=400000', '--collector.testing.interval=1h')
+        try:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 60))
+            stalled = self._stalled_scrape(x)
+            t0 = time.monotonic()
+            os.kill(x.proc.pid, signal.SIGTERM)
+            rc = x.proc.wait(5)
+            elapsed = time.monotonic() - t0
+            stalled.close()
+            self.assertEqual(rc, 0, x.stderr())
+            self.assertLess(elapsed, 2.0)
+            self.assertIn('msg=stopped', x.stderr())
+        finally:
+            x.__exit__()
+
+    def test_sigint_idle(self):
+        x = Exporter()
+        try:
+            os.kill(x.proc.pid, signal.SIGINT)
+            self.assertEqual(x.proc.wait(5), 0)
+            self.assertIn('msg="stopping: finishing the responses in flight" signal=Interrupt',
+                          x.stderr())
+        finally:
+            x.__exit__()
+
+    def test_ipv6_loopback(self):
+        if not socket.has_ipv6:
+            self.fail('no IPv6 support in this Python')
+        try:
+            socket.socket(socket.AF_INET6).bind(('::1', 0))
+        except OSError:
+            self.skipTest('no IPv6 loopback on this machine')
+        with Exporter(host='::1') as x:
+            self.assertEqual(x.get('/-/healthy')[0], 200)
+
+    def test_release_binary_output(self):
+        with Exporter(binary=RELEASE) as x:
+            status, headers, body = x.get()
+            self.assertEqual(status, 200)
+            check_exposition(self, body)
+            self.assertEqual(x.get('/-/ready')[::2], (200, b'ready\n'))
+
+
+class FlagsTest(unittest.TestCase):
+    def run_bin(self, *args):
+        return subprocess.run([RELEASE] + list(args), capture_output=True, text=True, timeout=10)
+
+    def test_bad_flags_exit_2(self):
+        cases = [
+            (['--bogus'], 'unknown flag --bogus'),
+            (['--web.max-requests=lots'],
+             'invalid value "lots" for flag --web.max-requests: expected an integer'),
+            (['--web.listen-address', 'nowhere'],
+             'invalid value "nowhere" for flag --web.listen-address: expected [host]:port, '
+             'such as :9813, 127.0.0.1:9813 or [::1]:9813'),
+            (['--log.level=loud'],
+             'invalid value "loud" for flag --log.level: expected one of debug, info, warn, error'),
+            (['--log.format=xml'],
+             'invalid value "xml" for flag --log.format: expected one of logfmt, json'),
+            (['--web.telemetry-path'], 'flag --web.telemetry-path needs a value'),
+        ]
+        for args, msg in cases:
+            p = self.run_bin(*args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertEqual(p.stderr, 'aws-org-exporter: error: %s; see --help\n' % msg)
+            self.assertEqual(p.stdout, '')
+
+    def test_help_lists_every_flag(self):
+        p = self.run_bin('--help')
+        self.assertEqual(p.returncode, 0)
+        for flag in ('--web.listen-address=VALUE', '--web.telemetry-path=VALUE',
+                     '--web.max-requests=N', '--web.max-connections=N',
+                     '--web.connection-timeout=DURATION', '--log.level=VALUE',
+                     '--log.format=VALUE', '--help', '--version'):
+            self.assertIn(flag, p.stdout)
+        self.assertIn('(default: ":9813")', p.stdout)
+        self.assertIn('(default: "40")', p.stdout)
+        # Each listed flag is one the parser knows: a bad value for it is
+        # reported as a bad value, not as an unknown flag.
+        listed = re.findall(r'^  --(?:\[no-\])?([a-z][a-z0-9.-]*)', p.stdout, re.M)
+        self.assertGreaterEqual(len(listed), 8)
+        for name in listed:
+            if name in ('help', 'version'):
+                continue
+            q = self.run_bin('--%s=@@' % name)
+            self.assertEqual(q.returncode, 2)
+            self.assertTrue(q.stderr.startswith(
+                'aws-org-exporter: error: invalid value "@@" for flag --%s: expected ' % name),
+                q.stderr)
+
+    def test_help_of_test_binary_has_collector_flags(self):
+        p = subprocess.run([TESTING, '--help'], capture_output=True, text=True, timeout=10)
+        self.assertIn('--[no-]collector.testing\n', p.stdout)
+        self.assertIn('--collector.testing.interval=DURATION\n', p.stdout)
+
+    def test_version(self):
+        p = self.run_bin('--version')
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r'^aws-org-exporter, version \d+\.\d+\.\d+ \(revision: \S+\)\n')
+
+    def test_port_in_use(self):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            s.listen()
+            port = s.getsockname()[1]
+            p = self.run_bin('--web.listen-address=127.0.0.1:%d' % port)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn('msg="cannot start the web server" err="cannot listen on '
+                          '\\"127.0.0.1:%d\\"' % port, p.stderr)
+
+    def test_json_logs(self):
+        with Exporter('--log.format=json', binary=RELEASE) as x:
+            line = x.stderr().splitlines()[0]
+            self.assertRegex(line, r'^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"info",'
+                             r'"caller":"main\.c:\d+","module":"main","msg":"listening"')
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,289 @@
+/* Unit tests of the exposition writer: exact bytes, table-driven. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "expo.h"
+
+static void test_label_value_escaping(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"", ""},
+        {"plain", "plain"},
+        {"say \"hi\"", "say \\\"hi\\\""},
+        {"C:\\path\\", "C:\\\\path\\\\"},
+        {"two\nlines", "two\\nlines"},
+        {"tab\there", "tab\there"},           /* tabs are not escaped */
+        {"cr\rhere", "cr\rhere"},             /* neither is CR */
+        {"caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x94\x92", "caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x94\x92"},
+        {"bad \xFF byte", "bad \xEF\xBF\xBD byte"},       /* invalid UTF-8 -> U+FFFD */
+        {"cut \xC3", "cut \xEF\xBF\xBD"},                 /* truncated sequence */
+        {"over \xC0\xAF", "over \xEF\xBF\xBD\xEF\xBF\xBD"}, /* overlong */
+        {"surrogate \xED\xA0\x80", "surrogate \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},
+        {"} 1\nforged_metric{a=\"b", "} 1\\nforged_metric{a=\\\"b"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf b;
+        buf_init(&b, 1024);
+        expo_escape_label_value(&b, cases[i].in);
+        assert_string_equal(b.data ? b.data : "", cases[i].out);
+        buf_free(&b);
+    }
+}
+
+static void test_help_escaping(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"", ""},
+        {"Quotes \"stay\".", "Quotes \"stay\"."},
+        {"back\\slash", "back\\\\slash"},
+        {"new\nline", "new\\nline"},
+        {"tab\t", "tab\t"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf b;
+        buf_init(&b, 1024);
+        expo_escape_help(&b, cases[i].in);
+        assert_string_equal(b.data ? b.data : "", cases[i].out);
+        buf_free(&b);
+    }
+}
+
+static void test_format_double(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        const char *out;
+    } cases[] = {
+        {0.0, "0"},
+        {-0.0, "-0"},
+        {1.0, "1"},
+        {-42.0, "-42"},
+        {1e-9, "1e-09"},
+        {1.7976931348623157e308, "1.7976931348623157e+308"},
+        {-1.7976931348623157e308, "-1.7976931348623157e+308"},
+        {4.9406564584124654e-324, "5e-324"},
+        {0.1, "0.1"},
+        {0.5, "0.5"},
+        {-0.25, "-0.25"},
+        {0.001, "0.001"},
+        {0.0001, "0.0001"},
+        {0.00001, "1e-05"},
+        {0.3, "0.3"},
+        {0.1 + 0.2, "0.30000000000000004"},
+        {1.0 / 3.0, "0.3333333333333333"},
+        {9007199254740993.0, "9007199254740992"}, /* 2^53+1 is not a double */
+        {9007199254740992.0, "9007199254740992"},
+        {1e15, "1000000000000000"},
+        {1e21, "1e+21"},
+        {1.5e300, "1.5e+300"},
+        {1795820731.6, "1795820731.6"},
+        {1795820731.123, "1795820731.123"},
+        {1795820731.1234, "1795820731.1234"},
+        {123.456, "123.456"},
+        {3.14159, "3.14159"},
+        {NAN, "NaN"},
+        {INFINITY, "+Inf"},
+        {-INFINITY, "-Inf"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[EXPO_DOUBLE_MAX];
+        size_t n = expo_format_double(cases[i].v, out);
+        assert_string_equal(out, cases[i].out);
+        assert_int_equal(n, strlen(cases[i].out));
+    }
+}
+
+/* The general path, without fast paths: the reference for the fast ones. */
+static void reference_format(double v, char *out)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, EXPO_DOUBLE_MAX, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
+static void test_fast_paths_match_reference(void **state)
+{
+    (void)state;
+    srand(12345);
+    for (int i = 0; i < 200000; i++) {
+        double v;
+        switch (i % 4) {
+        case 0: /* timestamps with milliseconds */
+            v = 1.7e9 + (double)(rand() % 100000000) / 1000.0;
+            break;
+        case 1: /* small decimals */
+            v = (double)(rand() % 1000000) / 1000.0;
+            break;
+        case 2: /* integers, some huge */
+            v = (double)rand() * (double)rand() * (i % 8 == 2 ? 1000003.0 : 1.0);
+            break;
+        default: /* anything, near the fast paths' edges */
+            v = ldexp((double)rand() / RAND_MAX, rand() % 90 - 45) * (rand() % 2 ? 1 : -1);
+        }
+        char got[EXPO_DOUBLE_MAX], want[EXPO_DOUBLE_MAX];
+        expo_format_double(v, got);
+        reference_format(v, want);
+        /* Integers print in full where %g would use an exponent. */
+        if (v == floor(v) && fabs(v) < 9.2e18)
+            snprintf(want, sizeof want, "%.0f", v);
+        if (strcmp(got, want) != 0)
+            fail_msg("value %.17g: got %s, want %s", v, got, want);
+    }
+}
+
+static void test_family_and_samples_exact(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    struct expo e;
+    expo_init(&e, &b);
+    e.help_suffix = " (cached; refreshed every 5m)";
+    assert_int_equal(expo_family(&e, "aws_org_accounts", EXPO_GAUGE, "Accounts per state.\nx\\"), 0);
+    struct expo_label l1[] = {{"state", "ACTIVE"}};
+    assert_int_equal(expo_sample(&e, l1, 1, 12), 0);
+    struct expo_label l2[] = {{"account_id", "1"}, {"name", "a\"b\\c\nd"}, {"empty", ""},
+                              {"null", NULL}};
+    assert_int_equal(expo_sample(&e, l2, 4, 0.5), 0);
+    assert_int_equal(expo_family(&e, "aws_org_account_departures_total", EXPO_COUNTER, "Gone."), 0);
+    assert_int_equal(expo_sample(&e, NULL, 0, 3), 0);
+    assert_int_equal(expo_family(&e, "x", EXPO_UNTYPED, ""), 0);
+    assert_int_equal(expo_sample(&e, NULL, 0, NAN), 0);
+    assert_null(expo_error(&e));
+    assert_string_equal(
+        b.data,
+        "# HELP aws_org_accounts Accounts per state.\\nx\\\\ (cached; refreshed every 5m)\n"
+        "# TYPE aws_org_accounts gauge\n"
+        "aws_org_accounts{state=\"ACTIVE\"} 12\n"
+        "aws_org_accounts{account_id=\"1\",name=\"a\\\"b\\\\c\\nd\",empty=\"\",null=\"\"} 0.5\n"
+        "# HELP aws_org_account_departures_total Gone. (cached; refreshed every 5m)\n"
+        "# TYPE aws_org_account_departures_total counter\n"
+        "aws_org_account_departures_total 3\n"
+        "# HELP x  (cached; refreshed every 5m)\n"
+        "# TYPE x untyped\n"
+        "x NaN\n");
+    expo_free(&e);
+    buf_free(&b);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *family, *label, *error;
+    } cases[] = {
+        {"1bad", "ok", "invalid metric name: \"1bad\""},
+        {"bad-name", "ok", "invalid metric name: \"bad-name\""},
+        {"", "ok", "invalid metric name: \"\""},
+        {"good", "__reserved", "invalid label name: \"__reserved\""},
+        {"good", "has:colon", "invalid label name: \"has:colon\""},
+        {"good", "9lives", "invalid label name: \"9lives\""},
+        {"good", "", "invalid label name: \"\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf b;
+        buf_init(&b, 1 << 16);
+        struct expo e;
+        expo_init(&e, &b);
+        if (expo_family(&e, cases[i].family, EXPO_GAUGE, "h") == 0)
+            assert_int_equal(expo_sample(&e, &(struct expo_label){cases[i].label, "v"}, 1, 1), -1);
+        assert_string_equal(expo_error(&e), cases[i].error);
+        /* Every later call fails too. */
+        assert_int_equal(expo_family(&e, "later", EXPO_GAUGE, "h"), -1);
+        expo_free(&e);
+        buf_free(&b);
+    }
+}
+
+static void test_duplicate_family(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    struct expo e;
+    expo_init(&e, &b);
+    assert_int_equal(expo_family(&e, "a", EXPO_GAUGE, "h"), 0);
+    assert_int_equal(expo_family(&e, "b", EXPO_GAUGE, "h"), 0);
+    assert_int_equal(expo_family(&e, "a", EXPO_GAUGE, "h"), -1);
+    assert_string_equal(expo_error(&e), "duplicate metric family: \"a\"");
+    expo_free(&e);
+    buf_free(&b);
+}
+
+static void test_sample_before_family(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    struct expo e;
+    expo_init(&e, &b);
+    assert_int_equal(expo_sample(&e, NULL, 0, 1), -1);
+    assert_string_equal(expo_error(&e), "sample written before any family: \"\"");
+    expo_free(&e);
+    buf_free(&b);
+}
+
+static void test_buffer_cap(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 100);
+    struct expo e;
+    expo_init(&e, &b);
+    assert_int_equal(expo_family(&e, "m", EXPO_GAUGE, "h"), 0);
+    int rc = 0;
+    for (int i = 0; i < 20 && rc == 0; i++)
+        rc = expo_sample(&e, NULL, 0, i);
+    assert_int_equal(rc, -1);
+    assert_string_equal(expo_error(&e), "exposition buffer full at family: \"m\"");
+    assert_true(buf_failed(&b));
+    assert_null(b.data);
+    assert_null(buf_steal(&b, NULL));
+    expo_free(&e);
+    buf_free(&b);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_true(expo_valid_metric_name("a:b_c9"));
+    assert_true(expo_valid_metric_name(":a"));
+    assert_false(expo_valid_metric_name("a b"));
+    assert_false(expo_valid_metric_name(NULL));
+    assert_true(expo_valid_label_name("_a9"));
+    assert_false(expo_valid_label_name("a-b"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_label_value_escaping),
+        cmocka_unit_test(test_help_escaping),
+        cmocka_unit_test(test_format_double),
+        cmocka_unit_test(test_fast_paths_match_reference),
+        cmocka_unit_test(test_family_and_samples_exact),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_duplicate_family),
+        cmocka_unit_test(test_sample_before_family),
+        cmocka_unit_test(test_buffer_cap),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests_name("expo", tests, NULL, NULL);
+}

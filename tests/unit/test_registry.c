@@ -1,0 +1,223 @@
+/*
+ * Unit tests of the registry: snapshots, failed runs keeping the last good
+ * snapshot, readiness, and the gzip body composed from deflate segments
+ * decoding to exactly the plain body.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+
+#include "registry.h"
+
+static atomic_int runs_a;
+static atomic_bool fail_a;
+static atomic_bool block_b; /* holds b's first run until cleared */
+
+static int run_a(void *state, struct collector_run *run)
+{
+    (void)state;
+    int n = atomic_fetch_add(&runs_a, 1) + 1;
+    if (atomic_load(&fail_a)) {
+        snprintf(run->err, run->errlen, "injected");
+        return -1;
+    }
+    expo_family(run->out, "a_value", EXPO_GAUGE, "A's value.");
+    expo_sample(run->out, &(struct expo_label){"run", n == 1 ? "first" : "later"}, 1, n);
+    return 0;
+}
+
+static int run_b(void *state, struct collector_run *run)
+{
+    (void)state;
+    while (atomic_load(&block_b) && !atomic_load(run->stopping))
+        nanosleep(&(struct timespec){0, 1000000L}, NULL);
+    /* A big, repetitive body: compression must work across many blocks. */
+    expo_family(run->out, "b_series", EXPO_GAUGE, "B's series.");
+    char name[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(name, sizeof name, "n%d", i);
+        expo_sample(run->out, &(struct expo_label){"name", name}, 1, i);
+    }
+    return 0;
+}
+
+static int run_overflow(void *state, struct collector_run *run)
+{
+    (void)state;
+    /* Writes a family twice: the writer refuses, the run is discarded. */
+    expo_family(run->out, "dup", EXPO_GAUGE, "x");
+    expo_family(run->out, "dup", EXPO_GAUGE, "x");
+    return 0;
+}
+
+static int live(void *arg, struct expo *e)
+{
+    (void)arg;
+    expo_family(e, "live_value", EXPO_GAUGE, "Live.");
+    return expo_sample(e, NULL, 0, 42);
+}
+
+static const struct collector_def def_a = {.name = "a", .help = "a", .run = run_a};
+static const struct collector_def def_b = {.name = "b", .help = "b", .run = run_b};
+static const struct collector_def def_dup = {.name = "dup", .help = "d", .run = run_overflow};
+
+static char *gunzip(const unsigned char *gz, size_t len, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
+    size_t cap = 1 << 24;
+    char *out = malloc(cap);
+    z.next_in = (Bytef *)(uintptr_t)gz;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    /* Z_STREAM_END also checks the CRC-32 and length in the trailer. */
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(z.avail_in, 0);
+    *out_len = cap - z.avail_out;
+    inflateEnd(&z);
+    return out;
+}
+
+static void wait_for(bool (*cond)(void *), void *arg)
+{
+    for (int i = 0; i < 5000 && !cond(arg); i++)
+        nanosleep(&(struct timespec){0, 1000000L}, NULL);
+    assert_true(cond(arg));
+}
+
+static bool is_ready(void *arg)
+{
+    return registry_ready(arg, NULL);
+}
+
+static bool a_ran_twice(void *arg)
+{
+    (void)arg;
+    return atomic_load(&runs_a) >= 2;
+}
+
+/* The line that starts with prefix, or NULL. */
+static const char *find_line(const char *text, const char *prefix)
+{
+    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, prefix, strlen(prefix)) == 0)
+            return p;
+    return NULL;
+}
+
+static void test_compose_and_readiness(void **state)
+{
+    (void)state;
+    atomic_store(&runs_a, 0);
+    atomic_store(&fail_a, false);
+    atomic_store(&block_b, true);
+    struct registry *r = registry_create(0.0);
+    assert_non_null(r);
+    assert_int_equal(registry_add_collector(r, &def_a, NULL, 3600000), 0);
+    assert_int_equal(registry_add_collector(r, &def_b, NULL, 3600000), 0);
+    assert_int_equal(registry_add_live(r, live, NULL), 0);
+    assert_int_equal(registry_start(r), 0);
+
+    /* b is held: not ready, and the reason names it. */
+    for (int i = 0; i < 5000 && atomic_load(&runs_a) < 1; i++)
+        nanosleep(&(struct timespec){0, 1000000L}, NULL);
+    struct buf pending;
+    buf_init(&pending, 1024);
+    assert_false(registry_ready(r, &pending));
+    assert_string_equal(pending.data, "b");
+    buf_free(&pending);
+
+    atomic_store(&block_b, false);
+    wait_for(is_ready, r);
+
+    struct exposition *x = registry_exposition(r);
+    assert_non_null(x);
+    /* a's snapshot, exactly, with the HELP note of its interval. */
+    static const char a_text[] = "# HELP a_value A's value. (cached; refreshed every 1h)\n"
+                                 "# TYPE a_value gauge\n"
+                                 "a_value{run=\"first\"} 1\n";
+    assert_memory_equal(x->plain, a_text, sizeof a_text - 1);
+    assert_non_null(find_line(x->plain, "b_series{name=\"n19999\"} 19999\n"));
+    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"a\"} 1\n"));
+    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"b\"} 1\n"));
+    const char *tail = "# HELP live_value Live.\n# TYPE live_value gauge\nlive_value 42\n";
+    assert_string_equal(x->plain + x->plain_len - strlen(tail), tail);
+    assert_int_equal(strlen(x->plain), x->plain_len);
+
+    size_t n;
+    char *plain = gunzip(x->gz, x->gz_len, &n);
+    assert_int_equal(n, x->plain_len);
+    assert_memory_equal(plain, x->plain, n);
+    free(plain);
+    assert_true(x->gz_len < x->plain_len / 4);
+    exposition_release(x);
+    registry_destroy(r);
+}
+
+static void test_failed_run_keeps_snapshot(void **state)
+{
+    (void)state;
+    atomic_store(&runs_a, 0);
+    atomic_store(&fail_a, false);
+    struct registry *r = registry_create(0.0);
+    assert_int_equal(registry_add_collector(r, &def_a, NULL, 1000), 0);
+    assert_int_equal(registry_add_collector(r, &def_dup, NULL, 3600000), 0);
+    assert_int_equal(registry_start(r), 0);
+    wait_for(is_ready, r);
+    atomic_store(&fail_a, true);
+    wait_for(a_ran_twice, NULL);
+    nanosleep(&(struct timespec){0, 50000000L}, NULL);
+    struct exposition *x = registry_exposition(r);
+    /* The first run's snapshot is still served; up says the last run failed. */
+    assert_non_null(find_line(x->plain, "a_value{run=\"first\"} 1\n"));
+    assert_null(find_line(x->plain, "a_value{run=\"later\"}"));
+    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"a\"} 0\n"));
+    /* The collector whose output was invalid never had a snapshot. */
+    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"dup\"} 0\n"));
+    assert_non_null(
+        find_line(x->plain, "aws_org_collector_last_success_timestamp_seconds{collector=\"dup\"} 0\n"));
+    assert_null(find_line(x->plain, "# HELP dup "));
+    size_t n;
+    char *plain = gunzip(x->gz, x->gz_len, &n);
+    assert_int_equal(n, x->plain_len);
+    assert_memory_equal(plain, x->plain, n);
+    free(plain);
+    exposition_release(x);
+    registry_destroy(r);
+}
+
+static void test_exposition_is_reused(void **state)
+{
+    (void)state;
+    struct registry *r = registry_create(3600.0);
+    assert_int_equal(registry_add_live(r, live, NULL), 0);
+    assert_int_equal(registry_start(r), 0);
+    struct exposition *x1 = registry_exposition(r);
+    struct exposition *x2 = registry_exposition(r);
+    assert_ptr_equal(x1, x2); /* nothing changed: composed once */
+    assert_string_equal(x1->plain, "# HELP live_value Live.\n# TYPE live_value gauge\nlive_value 42\n");
+    exposition_release(x1);
+    exposition_release(x2);
+    registry_destroy(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compose_and_readiness),
+        cmocka_unit_test(test_failed_run_keeps_snapshot),
+        cmocka_unit_test(test_exposition_is_reused),
+    };
+    return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
+}
