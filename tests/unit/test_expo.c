@@ -23,11 +23,11 @@ static void test_label_value_escaping(void **state)
         {"say \"hi\"", "say \\\"hi\\\""},
         {"C:\\path\\", "C:\\\\path\\\\"},
         {"two\nlines", "two\\nlines"},
-        {"tab\there", "tab\there"},           /* tabs are not escaped */
-        {"cr\rhere", "cr\rhere"},             /* neither is CR */
+        {"tab\there", "tab\there"}, /* tabs are not escaped */
+        {"cr\rhere", "cr\rhere"},   /* neither is CR */
         {"caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x94\x92", "caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x94\x92"},
-        {"bad \xFF byte", "bad \xEF\xBF\xBD byte"},       /* invalid UTF-8 -> U+FFFD */
-        {"cut \xC3", "cut \xEF\xBF\xBD"},                 /* truncated sequence */
+        {"bad \xFF byte", "bad \xEF\xBF\xBD byte"},         /* invalid UTF-8 -> U+FFFD */
+        {"cut \xC3", "cut \xEF\xBF\xBD"},                   /* truncated sequence */
         {"over \xC0\xAF", "over \xEF\xBF\xBD\xEF\xBF\xBD"}, /* overlong */
         {"surrogate \xED\xA0\x80", "surrogate \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},
         {"} 1\nforged_metric{a=\"b", "} 1\\nforged_metric{a=\\\"b"},
@@ -156,11 +156,12 @@ static void test_family_and_samples_exact(void **state)
     struct expo e;
     expo_init(&e, &b);
     e.help_suffix = " (cached; refreshed every 5m)";
-    assert_int_equal(expo_family(&e, "aws_org_accounts", EXPO_GAUGE, "Accounts per state.\nx\\"), 0);
+    assert_int_equal(expo_family(&e, "aws_org_accounts", EXPO_GAUGE, "Accounts per state.\nx\\"),
+                     0);
     struct expo_label l1[] = {{"state", "ACTIVE"}};
     assert_int_equal(expo_sample(&e, l1, 1, 12), 0);
-    struct expo_label l2[] = {{"account_id", "1"}, {"name", "a\"b\\c\nd"}, {"empty", ""},
-                              {"null", NULL}};
+    struct expo_label l2[] = {
+        {"account_id", "1"}, {"name", "a\"b\\c\nd"}, {"empty", ""}, {"null", NULL}};
     assert_int_equal(expo_sample(&e, l2, 4, 0.5), 0);
     assert_int_equal(expo_family(&e, "aws_org_account_departures_total", EXPO_COUNTER, "Gone."), 0);
     assert_int_equal(expo_sample(&e, NULL, 0, 3), 0);

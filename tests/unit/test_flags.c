@@ -38,8 +38,8 @@ static void test_parse_duration(void **state)
         {"-5s", -1, 0},
         {"5 s", -1, 0},
         {"1.5h", -1, 0},
-        {"30m1h", -1, 0},  /* units in decreasing order only */
-        {"1s1s", -1, 0},   /* each unit once */
+        {"30m1h", -1, 0}, /* units in decreasing order only */
+        {"1s1s", -1, 0},  /* each unit once */
         {"5S", -1, 0},
         {"5sec", -1, 0},
         {"99999999999999999999s", -1, 0},
@@ -62,9 +62,9 @@ static void test_format_duration(void **state)
         uint64_t ms;
         const char *out;
     } cases[] = {
-        {0, "0s"},         {500, "500ms"},   {30000, "30s"},
-        {300000, "5m"},    {5400000, "1h30m"}, {604800000, "1w"},
-        {86400000, "1d"},  {90500, "1m30s500ms"}, {31536000000, "1y"},
+        {0, "0s"},        {500, "500ms"},        {30000, "30s"},
+        {300000, "5m"},   {5400000, "1h30m"},    {604800000, "1w"},
+        {86400000, "1d"}, {90500, "1m30s500ms"}, {31536000000, "1y"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[64];
@@ -88,8 +88,8 @@ static struct flagset make_set(void)
         {"web.telemetry-path", FLAG_STRING, "/metrics", "path", &v.path, 0, 0, http_check_path},
         {"collector.organizations", FLAG_BOOL, "true", "orgs", &v.coll, 0, 0, NULL},
         {"collector.other", FLAG_BOOL, "false", "other", &v.other, 0, 0, NULL},
-        {"collector.organizations.interval", FLAG_DURATION, "5m", "iv", &v.interval, 1000,
-         86400000, NULL},
+        {"collector.organizations.interval", FLAG_DURATION, "5m", "iv", &v.interval, 1000, 86400000,
+         NULL},
         {"web.max-requests", FLAG_UINT, "40", "n", &v.n, 0, 1000, NULL},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -156,8 +156,7 @@ static void test_errors(void **state)
         {"--bogus", NULL, "unknown flag --bogus"},
         {"--bogus=1", NULL, "unknown flag --bogus"},
         {"--no-web.telemetry-path", NULL, "unknown flag --no-web.telemetry-path"},
-        {"--no-collector.organizations=true", NULL,
-         "unknown flag --no-collector.organizations"},
+        {"--no-collector.organizations=true", NULL, "unknown flag --no-collector.organizations"},
         {"web.max-requests", NULL, "unexpected argument \"web.max-requests\": flags start with --"},
         {"-x", NULL, "unexpected argument \"-x\": flags start with --"},
         {"--web.telemetry-path", NULL, "flag --web.telemetry-path needs a value"},
@@ -222,10 +221,8 @@ static void test_usage_lists_every_flag(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_format_duration),
-        cmocka_unit_test(test_defaults_and_forms),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_parse_duration),         cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_defaults_and_forms),     cmocka_unit_test(test_errors),
         cmocka_unit_test(test_usage_lists_every_flag),
     };
     return cmocka_run_group_tests_name("flags", tests, NULL, NULL);

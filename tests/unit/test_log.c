@@ -119,10 +119,12 @@ static void test_repetitions_are_limited(void **state)
     int line = __LINE__ - 1;
     log_error("test", "same failure", "code", "AccessDenied"); /* different: logged */
     char want[1024];
-    snprintf(want, sizeof want,
-             "ts=T level=error caller=test_log.c:%d module=test msg=\"same failure\" code=Throttling\n"
-             "ts=T level=error caller=test_log.c:%d module=test msg=\"same failure\" code=AccessDenied\n",
-             line, line + 2);
+    snprintf(
+        want, sizeof want,
+        "ts=T level=error caller=test_log.c:%d module=test msg=\"same failure\" code=Throttling\n"
+        "ts=T level=error caller=test_log.c:%d module=test msg=\"same failure\" "
+        "code=AccessDenied\n",
+        line, line + 2);
     expect_logged(want);
     nanosleep(&(struct timespec){0, 350000000L}, NULL);
     log_error("test", "same failure", "code", "Throttling");

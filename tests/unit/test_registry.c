@@ -185,8 +185,8 @@ static void test_failed_run_keeps_snapshot(void **state)
     assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"a\"} 0\n"));
     /* The collector whose output was invalid never had a snapshot. */
     assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"dup\"} 0\n"));
-    assert_non_null(
-        find_line(x->plain, "aws_org_collector_last_success_timestamp_seconds{collector=\"dup\"} 0\n"));
+    assert_non_null(find_line(
+        x->plain, "aws_org_collector_last_success_timestamp_seconds{collector=\"dup\"} 0\n"));
     assert_null(find_line(x->plain, "# HELP dup "));
     size_t n;
     char *plain = gunzip(x->gz, x->gz_len, &n);
@@ -206,7 +206,8 @@ static void test_exposition_is_reused(void **state)
     struct exposition *x1 = registry_exposition(r);
     struct exposition *x2 = registry_exposition(r);
     assert_ptr_equal(x1, x2); /* nothing changed: composed once */
-    assert_string_equal(x1->plain, "# HELP live_value Live.\n# TYPE live_value gauge\nlive_value 42\n");
+    assert_string_equal(x1->plain,
+                        "# HELP live_value Live.\n# TYPE live_value gauge\nlive_value 42\n");
     exposition_release(x1);
     exposition_release(x2);
     registry_destroy(r);
