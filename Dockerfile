@@ -4,7 +4,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc make pkg-config libc6-dev git ca-certificates \
-      libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev \
+      libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -16,7 +16,7 @@ LABEL org.opencontainers.image.title="aws-org-exporter" \
       org.opencontainers.image.description="Prometheus exporter for AWS Organizations: membership, leave attempts, leave protection" \
       org.opencontainers.image.version="${VERSION}"
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl4 libjansson4 zlib1g ca-certificates \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl4 libjansson4 zlib1g libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/aws-org-exporter /usr/bin/aws-org-exporter
 USER 65534:65534

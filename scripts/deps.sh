@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
-       zlib1g-dev)
+       zlib1g-dev libssl-dev)
 runtime=(python3 python3-botocore)
 test=(libcmocka-dev clang prometheus curl)
 

@@ -1,0 +1,363 @@
+#define _POSIX_C_SOURCE 200809L
+#include "sigv4.h"
+
+#include <ctype.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SIGV4_MAX (1u << 20) /* canonical request and friends */
+
+static void hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void sha256_hex(const void *p, size_t n, char out[65])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(p, n, md);
+    hex(md, sizeof md, out);
+}
+
+static void hmac(const unsigned char *key, size_t keylen, const char *msg, size_t n,
+                 unsigned char out[32])
+{
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, n, out, &len);
+}
+
+static bool unreserved(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+/* RFC 3986 encoding of n bytes; '/' kept when keep_slash. */
+static void uri_encode(struct buf *b, const char *s, size_t n, bool keep_slash)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (unreserved(c) || (keep_slash && c == '/'))
+            buf_putc(b, (char)c);
+        else
+            buf_printf(b, "%%%02X", c);
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes n bytes into b (malformed escapes are kept as they are). */
+static void uri_decode(struct buf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            buf_putc(b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+            i += 2;
+        } else {
+            buf_putc(b, s[i]);
+        }
+    }
+}
+
+/* RFC 3986 5.2.4 dot-segment removal, plus collapsing repeated slashes. */
+static void normalize_path(struct buf *out, const char *path)
+{
+    /* Segments are kept as offsets into out; ".." pops the last one. */
+    size_t starts[256];
+    size_t depth = 0;
+    bool trailing = false;
+    buf_putc(out, '/');
+    const char *p = path;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *seg = p;
+        while (*p && *p != '/')
+            p++;
+        size_t len = (size_t)(p - seg);
+        trailing = *p == '/' || len == 0 || (len == 1 && seg[0] == '.') ||
+                   (len == 2 && seg[0] == '.' && seg[1] == '.');
+        if (len == 0 || (len == 1 && seg[0] == '.'))
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (depth > 0)
+                out->len = starts[--depth];
+            if (out->data != NULL)
+                out->data[out->len] = '\0';
+            continue;
+        }
+        if (depth == sizeof starts / sizeof starts[0]) {
+            out->failed = true;
+            return;
+        }
+        starts[depth++] = out->len;
+        if (out->len > 1)
+            buf_putc(out, '/');
+        buf_append(out, seg, len);
+    }
+    if (trailing && out->len > 1)
+        buf_putc(out, '/');
+}
+
+struct param {
+    char *key, *value; /* encoded, owned by the params buffer */
+};
+
+static int cmp_param(const void *a, const void *b)
+{
+    const struct param *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c != 0 ? c : strcmp(x->value, y->value);
+}
+
+/* Writes the canonical query: each key and value decoded, re-encoded, sorted. */
+static int canonical_query(struct buf *b, const char *q)
+{
+    if (q == NULL || *q == '\0')
+        return 0;
+    size_t n = 1;
+    for (const char *p = q; *p; p++)
+        n += *p == '&';
+    struct param *v = calloc(n, sizeof *v);
+    struct buf store;
+    buf_init(&store, SIGV4_MAX);
+    size_t count = 0;
+    /* First pass: encode into store with NULs; record offsets. */
+    size_t *offs = calloc(2 * n, sizeof *offs);
+    if (v == NULL || offs == NULL) {
+        free(v);
+        free(offs);
+        return -1;
+    }
+    for (const char *p = q; *p;) {
+        const char *end = strchr(p, '&');
+        if (end == NULL)
+            end = p + strlen(p);
+        if (end > p) {
+            const char *eq = memchr(p, '=', (size_t)(end - p));
+            const char *kend = eq ? eq : end;
+            struct buf tmp;
+            buf_init(&tmp, SIGV4_MAX);
+            uri_decode(&tmp, p, (size_t)(kend - p));
+            offs[2 * count] = store.len;
+            uri_encode(&store, tmp.data ? tmp.data : "", tmp.len, false);
+            buf_putc(&store, '\0');
+            buf_reset(&tmp);
+            if (eq != NULL)
+                uri_decode(&tmp, eq + 1, (size_t)(end - eq - 1));
+            offs[2 * count + 1] = store.len;
+            uri_encode(&store, tmp.data ? tmp.data : "", tmp.len, false);
+            buf_putc(&store, '\0');
+            buf_free(&tmp);
+            count++;
+        }
+        p = *end ? end + 1 : end;
+    }
+    int rc = buf_failed(&store) ? -1 : 0;
+    if (rc == 0) {
+        for (size_t i = 0; i < count; i++)
+            v[i] = (struct param){store.data + offs[2 * i], store.data + offs[2 * i + 1]};
+        qsort(v, count, sizeof *v, cmp_param);
+        for (size_t i = 0; i < count; i++) {
+            if (i > 0)
+                buf_putc(b, '&');
+            buf_puts(b, v[i].key);
+            buf_putc(b, '=');
+            buf_puts(b, v[i].value);
+        }
+    }
+    free(v);
+    free(offs);
+    buf_free(&store);
+    return rc;
+}
+
+struct hdr {
+    char *name;  /* lower-cased, owned */
+    struct buf value;
+    size_t order;
+};
+
+static int cmp_hdr(const void *a, const void *b)
+{
+    const struct hdr *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c != 0 ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/* Appends v trimmed, with runs of whitespace collapsed to one space. */
+static void put_trimmed(struct buf *b, const char *v)
+{
+    bool space = false, any = false;
+    for (const char *p = v; *p; p++) {
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+            space = true;
+            continue;
+        }
+        if (space && any)
+            buf_putc(b, ' ');
+        buf_putc(b, *p);
+        space = false;
+        any = true;
+    }
+}
+
+int sigv4_sign(const struct sigv4_input *in, struct sigv4_output *out)
+{
+    memset(out, 0, sizeof *out);
+    buf_init(&out->canonical_request, SIGV4_MAX);
+    buf_init(&out->string_to_sign, SIGV4_MAX);
+    buf_init(&out->authorization, SIGV4_MAX);
+
+    struct tm tm;
+    gmtime_r(&in->when, &tm);
+    strftime(out->amz_date, sizeof out->amz_date, "%Y%m%dT%H%M%SZ", &tm);
+    char date[9];
+    memcpy(date, out->amz_date, 8);
+    date[8] = '\0';
+    sha256_hex(in->body ? in->body : "", in->body_len, out->content_sha256);
+
+    /* Headers: the caller's plus the signer's, merged and sorted. */
+    size_t n = in->nheaders + 3;
+    struct hdr *h = calloc(n, sizeof *h);
+    if (h == NULL)
+        return -1;
+    size_t nh = 0;
+    struct sigv4_header extra[3];
+    size_t nextra = 0;
+    extra[nextra++] = (struct sigv4_header){"x-amz-date", out->amz_date};
+    if (in->session_token != NULL && in->session_token[0] != '\0')
+        extra[nextra++] = (struct sigv4_header){"x-amz-security-token", in->session_token};
+    if (in->sign_body)
+        extra[nextra++] = (struct sigv4_header){"x-amz-content-sha256", out->content_sha256};
+    int rc = 0;
+    for (size_t i = 0; i < in->nheaders + nextra; i++) {
+        const struct sigv4_header *src = i < in->nheaders ? &in->headers[i] : &extra[i - in->nheaders];
+        char *name = strdup(src->name);
+        if (name == NULL) {
+            rc = -1;
+            break;
+        }
+        for (char *p = name; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        size_t j;
+        for (j = 0; j < nh && strcmp(h[j].name, name) != 0; j++)
+            ;
+        if (j < nh) { /* a repeated header: values joined with ',' */
+            free(name);
+            buf_putc(&h[j].value, ',');
+        } else {
+            h[nh].name = name;
+            h[nh].order = nh;
+            buf_init(&h[nh].value, SIGV4_MAX);
+            nh++;
+        }
+        put_trimmed(&h[j].value, src->value ? src->value : "");
+    }
+    qsort(h, nh, sizeof *h, cmp_hdr);
+
+    struct buf *c = &out->canonical_request;
+    buf_puts(c, in->method);
+    buf_putc(c, '\n');
+    const char *path = in->path && *in->path ? in->path : "/";
+    if (in->normalize_path) {
+        struct buf norm;
+        buf_init(&norm, SIGV4_MAX);
+        normalize_path(&norm, path);
+        if (buf_failed(&norm))
+            rc = -1;
+        else
+            uri_encode(c, norm.data, norm.len, true);
+        buf_free(&norm);
+    } else {
+        uri_encode(c, path, strlen(path), true);
+    }
+    buf_putc(c, '\n');
+    if (canonical_query(c, in->query) != 0)
+        rc = -1;
+    buf_putc(c, '\n');
+    struct buf signed_headers;
+    buf_init(&signed_headers, SIGV4_MAX);
+    for (size_t i = 0; i < nh; i++) {
+        buf_puts(c, h[i].name);
+        buf_putc(c, ':');
+        if (h[i].value.data != NULL)
+            buf_append(c, h[i].value.data, h[i].value.len);
+        buf_putc(c, '\n');
+        if (i > 0)
+            buf_putc(&signed_headers, ';');
+        buf_puts(&signed_headers, h[i].name);
+        if (buf_failed(&h[i].value))
+            rc = -1;
+    }
+    buf_putc(c, '\n');
+    buf_append(c, signed_headers.data, signed_headers.len);
+    buf_putc(c, '\n');
+    buf_puts(c, out->content_sha256);
+    for (size_t i = 0; i < nh; i++) {
+        free(h[i].name);
+        buf_free(&h[i].value);
+    }
+    free(h);
+
+    char creq_hash[65];
+    if (!buf_failed(c))
+        sha256_hex(c->data, c->len, creq_hash);
+    struct buf *s = &out->string_to_sign;
+    buf_printf(s, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date, date,
+               in->region, in->service, buf_failed(c) ? "" : creq_hash);
+
+    /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
+    unsigned char k[32];
+    size_t sl = strlen(in->secret_key);
+    unsigned char *k0 = malloc(sl + 4);
+    if (k0 == NULL) {
+        buf_free(&signed_headers);
+        return -1;
+    }
+    memcpy(k0, "AWS4", 4);
+    memcpy(k0 + 4, in->secret_key, sl);
+    hmac(k0, sl + 4, date, 8, k);
+    OPENSSL_cleanse(k0, sl + 4);
+    free(k0);
+    hmac(k, 32, in->region, strlen(in->region), k);
+    hmac(k, 32, in->service, strlen(in->service), k);
+    hmac(k, 32, "aws4_request", 12, k);
+    unsigned char sig[32];
+    if (!buf_failed(s))
+        hmac(k, 32, s->data, s->len, sig);
+    OPENSSL_cleanse(k, sizeof k);
+    hex(sig, sizeof sig, out->signature);
+
+    buf_printf(&out->authorization,
+               "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=", in->access_key,
+               date, in->region, in->service);
+    buf_append(&out->authorization, signed_headers.data, signed_headers.len);
+    buf_printf(&out->authorization, ", Signature=%s", out->signature);
+    buf_free(&signed_headers);
+    if (buf_failed(c) || buf_failed(s) || buf_failed(&out->authorization))
+        rc = -1;
+    return rc;
+}
+
+void sigv4_output_free(struct sigv4_output *out)
+{
+    if (out == NULL)
+        return;
+    buf_free(&out->canonical_request);
+    buf_free(&out->string_to_sign);
+    buf_free(&out->authorization);
+}
