@@ -28,6 +28,16 @@ struct collector_run {
     uint64_t interval_ms;
 };
 
+/*
+ * Something several collectors share (the AWS session): its flags are always
+ * offered, its live metrics are written when an enabled collector uses it.
+ */
+struct collector_shared {
+    const char *name;
+    int (*add_flags)(struct flagset *fs);           /* optional */
+    int (*write_live)(void *arg, struct expo *out); /* optional */
+};
+
 struct collector_def {
     const char *name; /* [a-z_]+, used in flags and in the collector label */
     const char *help; /* one line, for --help */
@@ -42,7 +52,12 @@ struct collector_def {
     int (*run)(void *state, struct collector_run *run);
     /* Optional: frees what create returned. Accepts NULL. */
     void (*destroy)(void *state);
+    /* Optional: what this collector shares with others. */
+    const struct collector_shared *shared;
 };
+
+/* Every shared part, each once, in the order their flags are offered. */
+const struct collector_shared *const *collector_shared_table(size_t *n);
 
 /* The table of every collector built into this binary (collectors/table.c). */
 const struct collector_def *const *collector_table(size_t *n);

@@ -115,6 +115,11 @@ static int build_flags(struct flagset *fs, struct collector_opt *copts,
         if (flagset_add(fs, &en) != 0 || flagset_add(fs, &iv) != 0)
             return -1;
     }
+    size_t nshared;
+    const struct collector_shared *const *shared = collector_shared_table(&nshared);
+    for (size_t i = 0; i < nshared; i++)
+        if (shared[i]->add_flags != NULL && shared[i]->add_flags(fs) != 0)
+            return -1;
     for (size_t i = 0; i < n; i++)
         if (table[i]->add_flags != NULL && table[i]->add_flags(fs) != 0)
             return -1;
@@ -237,6 +242,16 @@ int main(int argc, char **argv)
         }
         registry_add_collector(reg, table[i], states[i], copts[i].interval_ms);
         log_info("main", "collector enabled", "collector", table[i]->name);
+    }
+    /* The live metrics of what the enabled collectors share, once each. */
+    size_t nshared;
+    const struct collector_shared *const *shared = collector_shared_table(&nshared);
+    for (size_t s = 0; s < nshared; s++) {
+        bool used = false;
+        for (size_t i = 0; i < ncollectors; i++)
+            used |= copts[i].enabled && table[i]->shared == shared[s];
+        if (used && shared[s]->write_live != NULL)
+            registry_add_live(reg, shared[s]->write_live, NULL);
     }
     registry_add_live(reg, build_info_write, NULL);
     registry_add_live(reg, process_metrics_write, NULL);

@@ -186,7 +186,7 @@ static int canonical_query(struct buf *b, const char *q)
 }
 
 struct hdr {
-    char *name;  /* lower-cased, owned */
+    char *name; /* lower-cased, owned */
     struct buf value;
     size_t order;
 };
@@ -245,7 +245,8 @@ int sigv4_sign(const struct sigv4_input *in, struct sigv4_output *out)
         extra[nextra++] = (struct sigv4_header){"x-amz-content-sha256", out->content_sha256};
     int rc = 0;
     for (size_t i = 0; i < in->nheaders + nextra; i++) {
-        const struct sigv4_header *src = i < in->nheaders ? &in->headers[i] : &extra[i - in->nheaders];
+        const struct sigv4_header *src =
+            i < in->nheaders ? &in->headers[i] : &extra[i - in->nheaders];
         char *name = strdup(src->name);
         if (name == NULL) {
             rc = -1;
@@ -343,8 +344,8 @@ int sigv4_sign(const struct sigv4_input *in, struct sigv4_output *out)
     hex(sig, sizeof sig, out->signature);
 
     buf_printf(&out->authorization,
-               "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=", in->access_key,
-               date, in->region, in->service);
+               "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=",
+               in->access_key, date, in->region, in->service);
     buf_append(&out->authorization, signed_headers.data, signed_headers.len);
     buf_printf(&out->authorization, ", Signature=%s", out->signature);
     buf_free(&signed_headers);

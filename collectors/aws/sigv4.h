@@ -28,8 +28,8 @@ struct sigv4_header {
 
 struct sigv4_input {
     const char *method;
-    const char *path;  /* as sent, before normalisation; "" means "/" */
-    const char *query; /* without '?'; NULL or "" when none */
+    const char *path;                   /* as sent, before normalisation; "" means "/" */
+    const char *query;                  /* without '?'; NULL or "" when none */
     const struct sigv4_header *headers; /* every header to sign, Host included */
     size_t nheaders;
     const void *body;
@@ -48,7 +48,7 @@ struct sigv4_output {
     char signature[65];
     struct buf canonical_request; /* owned; freed by sigv4_output_free */
     struct buf string_to_sign;
-    struct buf authorization;     /* the Authorization header's value */
+    struct buf authorization; /* the Authorization header's value */
 };
 
 /* Signs. Returns 0, or -1 when an input is malformed or too big.

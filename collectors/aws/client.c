@@ -1,0 +1,679 @@
+#define _GNU_SOURCE /* timegm, strcasestr */
+#include "client.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../../exporter/log.h"
+#include "creds.h"
+#include "ratelimit.h"
+#include "sigv4.h"
+#include "stats.h"
+
+static const struct {
+    const char *name;     /* metrics, endpoint host prefix */
+    const char *env;      /* AWS_ENDPOINT_URL_<env> */
+    const char *target;   /* X-Amz-Target prefix (JSON services) */
+    const char *content_type;
+    double rate;          /* client-side requests per second per account and region */
+} services[AWS_SERVICE_COUNT] = {
+    [AWS_ORGANIZATIONS] = {"organizations", "ORGANIZATIONS", "AWSOrganizationsV20161128",
+                           "application/x-amz-json-1.1", 5},
+    [AWS_CLOUDTRAIL] = {"cloudtrail", "CLOUDTRAIL",
+                        "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
+                        "application/x-amz-json-1.1", 2},
+    [AWS_STS] = {"sts", "STS", NULL, "application/x-www-form-urlencoded; charset=utf-8", 10},
+};
+
+/* Seconds to add to the local clock when signing, learned from AWS's Date. */
+static _Atomic double clock_skew;
+
+struct aws_client {
+    struct aws_config cfg;
+    char *region, *endpoint_url, *ca_bundle, *account; /* owned copies */
+    struct aws_creds_provider *creds;                  /* borrowed */
+};
+
+void aws_config_defaults(struct aws_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const char *r = getenv("AWS_REGION");
+    if (r == NULL || *r == '\0')
+        r = getenv("AWS_DEFAULT_REGION");
+    cfg->region = r && *r ? r : NULL;
+    cfg->max_attempts = 3;
+    const char *m = getenv("AWS_MAX_ATTEMPTS");
+    if (m != NULL && atoi(m) >= 1 && atoi(m) <= 20)
+        cfg->max_attempts = (unsigned)atoi(m);
+    cfg->connect_timeout = 5;
+    cfg->timeout = 30;
+    cfg->max_body = 16u << 20;
+    const char *ca = getenv("AWS_CA_BUNDLE");
+    cfg->ca_bundle = ca && *ca ? ca : NULL;
+    cfg->backoff_base = 1.0;
+}
+
+const char *aws_service_name(enum aws_service svc)
+{
+    return services[svc].name;
+}
+
+int aws_endpoint(const struct aws_config *cfg, enum aws_service svc, char *url, size_t urllen,
+                 char *signing_region, size_t regionlen)
+{
+    const char *region = cfg->region ? cfg->region : "us-east-1";
+    const char *suffix = strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+    const char *sign = region;
+    if (svc == AWS_ORGANIZATIONS) /* a global service, homed per partition */
+        sign = strncmp(region, "cn-", 3) == 0       ? "cn-northwest-1"
+               : strncmp(region, "us-gov-", 7) == 0 ? "us-gov-west-1"
+                                                    : "us-east-1";
+    if ((size_t)snprintf(signing_region, regionlen, "%s", sign) >= regionlen)
+        return -1;
+    char var[64];
+    snprintf(var, sizeof var, "AWS_ENDPOINT_URL_%s", services[svc].env);
+    const char *e = cfg->endpoint_url;
+    if (e == NULL || *e == '\0')
+        e = getenv(var);
+    if (e == NULL || *e == '\0')
+        e = getenv("AWS_ENDPOINT_URL");
+    int n;
+    if (e != NULL && *e != '\0')
+        n = snprintf(url, urllen, "%s", e);
+    else
+        n = snprintf(url, urllen, "https://%s.%s.%s", services[svc].name, sign, suffix);
+    return n < 0 || (size_t)n >= urllen ? -1 : 0;
+}
+
+struct aws_client *aws_client_create(const struct aws_config *cfg,
+                                     struct aws_creds_provider *creds, const char *account)
+{
+    struct aws_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->cfg = *cfg;
+    c->region = cfg->region ? strdup(cfg->region) : NULL;
+    c->endpoint_url = cfg->endpoint_url ? strdup(cfg->endpoint_url) : NULL;
+    c->ca_bundle = cfg->ca_bundle ? strdup(cfg->ca_bundle) : NULL;
+    c->account = strdup(account ? account : "default");
+    c->cfg.region = c->region;
+    c->cfg.endpoint_url = c->endpoint_url;
+    c->cfg.ca_bundle = c->ca_bundle;
+    c->creds = creds;
+    if (c->account == NULL || (cfg->region && !c->region) ||
+        (cfg->endpoint_url && !c->endpoint_url) || (cfg->ca_bundle && !c->ca_bundle)) {
+        aws_client_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void aws_client_destroy(struct aws_client *c)
+{
+    if (c == NULL)
+        return;
+    free(c->region);
+    free(c->endpoint_url);
+    free(c->ca_bundle);
+    free(c->account);
+    free(c);
+}
+
+static void set_error(struct aws_error *err, long status, const char *code, const char *msg)
+{
+    err->http_status = status;
+    snprintf(err->code, sizeof err->code, "%s", code);
+    snprintf(err->message, sizeof err->message, "%s", msg ? msg : "");
+}
+
+/* --- transport --------------------------------------------------------- */
+
+/* One curl handle per thread: connections are kept alive between calls. */
+static _Thread_local CURL *thread_curl;
+
+struct response {
+    struct buf *body;
+    bool too_big;
+    char date[64]; /* the Date header, for clock skew */
+    char error_type[64]; /* x-amzn-ErrorType */
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct response *r = arg;
+    if (buf_append(r->body, p, size * n) != 0) {
+        r->too_big = true;
+        return 0;
+    }
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct response *r = arg;
+    size_t len = size * n;
+    static const struct {
+        const char *name;
+        size_t off, cap;
+    } wanted[] = {{"date:", offsetof(struct response, date), 64},
+                  {"x-amzn-errortype:", offsetof(struct response, error_type), 64}};
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+        size_t nl = strlen(wanted[i].name);
+        if (len > nl && strncasecmp(p, wanted[i].name, nl) == 0) {
+            const char *v = p + nl;
+            size_t vl = len - nl;
+            while (vl > 0 && (*v == ' ' || *v == '\t'))
+                v++, vl--;
+            while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+                vl--;
+            if (vl >= wanted[i].cap)
+                vl = wanted[i].cap - 1;
+            char *dst = (char *)r + wanted[i].off;
+            memcpy(dst, v, vl);
+            dst[vl] = '\0';
+        }
+    }
+    return len;
+}
+
+/*
+ * Sends one request. Returns the HTTP status, or 0 on a transport error with
+ * err set to a transport class. The body is appended to r->body.
+ */
+static long transport(const char *method, const char *url, struct curl_slist *headers,
+                      const char *body, size_t body_len, double connect_timeout, double timeout,
+                      const char *ca_bundle, struct response *r, struct aws_error *err)
+{
+    if (thread_curl == NULL && (thread_curl = curl_easy_init()) == NULL) {
+        set_error(err, 0, "ClientError", "cannot create a curl handle");
+        return 0;
+    }
+    CURL *h = thread_curl;
+    curl_easy_reset(h); /* keeps the connection cache */
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "aws-org-exporter/" VERSION);
+    if (ca_bundle != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    if (rc != CURLE_OK) {
+        const char *cls = "ConnectionError";
+        if (r->too_big)
+            cls = "ResponseTooLarge";
+        else if (rc == CURLE_OPERATION_TIMEDOUT)
+            cls = "Timeout";
+        else if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+                 rc == CURLE_SSL_CACERT_BADFILE)
+            cls = "TLSError";
+        else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
+            cls = "ConnectionReset";
+        set_error(err, 0, cls, curl_easy_strerror(rc));
+        return 0;
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+long aws_http_plain(const char *method, const char *url, const char *const *headers,
+                    double timeout, size_t max_body, struct buf *out, struct aws_error *err)
+{
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+        list = curl_slist_append(list, headers[i]);
+    list = curl_slist_append(list, "Expect:");
+    struct buf body;
+    buf_init(&body, max_body);
+    struct response r = {.body = &body};
+    long status = transport(method, url, list, "", 0, timeout, timeout, NULL, &r, err);
+    curl_slist_free_all(list);
+    if (status != 0 && body.len > 0)
+        buf_append(out, body.data, body.len);
+    buf_free(&body);
+    return status;
+}
+
+/* --- errors and retry classes ------------------------------------------ */
+
+bool aws_is_throttle(const char *code, long status)
+{
+    static const char *const codes[] = {
+        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+        "TooManyRequestsException", "ProvisionedThroughputExceededException",
+        "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+        "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+        "EC2ThrottledException"};
+    if (status == 429)
+        return true;
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+bool aws_is_transient(const char *code, long status)
+{
+    static const char *const codes[] = {"RequestTimeout", "RequestTimeoutException",
+                                        "InternalFailure", "InternalError", "ServiceUnavailable",
+                                        "ServiceUnavailableException", "ConnectionError",
+                                        "ConnectionReset", "Timeout", "MalformedResponse"};
+    if (status >= 500 && status <= 599)
+        return true;
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+bool aws_is_expired_token(const char *code)
+{
+    return strcmp(code, "ExpiredTokenException") == 0 || strcmp(code, "ExpiredToken") == 0 ||
+           strcmp(code, "RequestExpired") == 0 || strcmp(code, "InvalidClientTokenId") == 0 ||
+           strcmp(code, "UnrecognizedClientException") == 0;
+}
+
+static bool is_skew(const struct aws_error *err)
+{
+    return strcmp(err->code, "RequestTimeTooSkewed") == 0 ||
+           strcmp(err->code, "RequestInTheFuture") == 0 ||
+           (strcmp(err->code, "InvalidSignatureException") == 0 &&
+            strcasestr(err->message, "Signature expired") != NULL) ||
+           (strcmp(err->code, "SignatureDoesNotMatch") == 0 &&
+            strcasestr(err->message, "Signature expired") != NULL);
+}
+
+int aws_xml_text(const char *xml, const char *tag, char *out, size_t outlen)
+{
+    char open[80], close[80];
+    snprintf(open, sizeof open, "<%s>", tag);
+    snprintf(close, sizeof close, "</%s>", tag);
+    const char *a = strstr(xml, open);
+    if (a == NULL)
+        return -1;
+    a += strlen(open);
+    const char *b = strstr(a, close);
+    if (b == NULL)
+        return -1;
+    size_t o = 0;
+    for (const char *p = a; p < b; p++) {
+        char c = *p;
+        if (c == '&') {
+            static const struct {
+                const char *ent;
+                char c;
+            } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'},
+                        {"&apos;", '\''}};
+            size_t i;
+            for (i = 0; i < sizeof ents / sizeof ents[0]; i++) {
+                size_t l = strlen(ents[i].ent);
+                if ((size_t)(b - p) >= l && strncmp(p, ents[i].ent, l) == 0) {
+                    c = ents[i].c;
+                    p += l - 1;
+                    break;
+                }
+            }
+            if (i == sizeof ents / sizeof ents[0] && p[1] == '#') {
+                char *end;
+                long v = p[2] == 'x' ? strtol(p + 3, &end, 16) : strtol(p + 2, &end, 10);
+                if (end < b && *end == ';' && v > 0 && v < 128) {
+                    c = (char)v;
+                    p = end;
+                }
+            }
+        }
+        if (o + 1 >= outlen)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int aws_parse_time(const char *s, double *out)
+{
+    struct tm tm = {0};
+    int used = 0;
+    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
+        return -1;
+    const char *p = s + used;
+    double frac = 0;
+    if (*p == '.') {
+        char *end;
+        frac = strtod(p, &end);
+        p = end;
+    }
+    if (!(strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0 || strcmp(p, "UTC") == 0 || *p == '\0'))
+        return -1;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (double)timegm(&tm) + frac;
+    return 0;
+}
+
+/* Fills err from an error answer of a JSON service. */
+static void decode_json_error(long status, const struct response *r, struct aws_error *err)
+{
+    char code[64] = "";
+    char msg[256] = "";
+    json_t *j = r->body->len > 0 ? json_loadb(r->body->data, r->body->len, 0, NULL) : NULL;
+    const char *type = j ? json_string_value(json_object_get(j, "__type")) : NULL;
+    if (type == NULL || *type == '\0')
+        type = r->error_type[0] ? r->error_type : NULL;
+    if (type != NULL) {
+        const char *hash = strrchr(type, '#');
+        snprintf(code, sizeof code, "%s", hash ? hash + 1 : type);
+        code[strcspn(code, ":")] = '\0';
+    }
+    const char *m = j ? json_string_value(json_object_get(j, "message")) : NULL;
+    if (m == NULL && j != NULL)
+        m = json_string_value(json_object_get(j, "Message"));
+    if (m != NULL)
+        snprintf(msg, sizeof msg, "%s", m);
+    json_decref(j);
+    if (code[0] == '\0')
+        snprintf(code, sizeof code, "HTTP%ld", status);
+    set_error(err, status, code, msg);
+}
+
+static void decode_xml_error(long status, const struct response *r, struct aws_error *err)
+{
+    char code[64], msg[256];
+    const char *xml = r->body->data ? r->body->data : "";
+    if (aws_xml_text(xml, "Code", code, sizeof code) != 0)
+        snprintf(code, sizeof code, "HTTP%ld", status);
+    if (aws_xml_text(xml, "Message", msg, sizeof msg) != 0)
+        msg[0] = '\0';
+    set_error(err, status, code, msg);
+}
+
+/* Sleeps up to d seconds; returns -1 early when stopping. */
+static int pause_for(double d, const atomic_bool *stopping)
+{
+    while (d > 0) {
+        if (stopping != NULL && atomic_load(stopping))
+            return -1;
+        double s = d > 0.05 ? 0.05 : d;
+        nanosleep(&(struct timespec){0, (long)(s * 1e9)}, NULL);
+        d -= s;
+    }
+    return 0;
+}
+
+static double unit_random(void)
+{
+    static _Thread_local unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+    return (double)rand_r(&seed) / ((double)RAND_MAX + 1.0);
+}
+
+/* Learns the clock skew from a Date header ("Fri, 27 Nov 2026 23:05:32 GMT"). */
+static void learn_skew(const char *date)
+{
+    struct tm tm = {0};
+    if (strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL)
+        return;
+    double server = (double)timegm(&tm);
+    atomic_store(&clock_skew, server - (double)time(NULL));
+}
+
+/*
+ * The shared request loop of both protocols. body/body_len/content-type and
+ * the target header describe the request; on success the body is in out.
+ */
+static int call(struct aws_client *c, enum aws_service svc, const char *operation,
+                const char *body, size_t body_len, bool sign, bool xml_errors, struct buf *out,
+                struct aws_error *err)
+{
+    char url[1024], region[64];
+    const char *svc_name = services[svc].name;
+    if (aws_endpoint(&c->cfg, svc, url, sizeof url, region, sizeof region) != 0) {
+        set_error(err, 0, "ConfigError", "endpoint URL too long");
+        return -1;
+    }
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *path = NULL;
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        set_error(err, 0, "ConfigError", "invalid endpoint URL");
+        return -1;
+    }
+    curl_url_get(u, CURLUPART_PORT, &port, 0);
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    char host_header[512];
+    snprintf(host_header, sizeof host_header, "%s%s%s", host, port ? ":" : "", port ? port : "");
+    char path_copy[512];
+    snprintf(path_copy, sizeof path_copy, "%s", path && *path ? path : "/");
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+
+    char target[256] = "";
+    if (services[svc].target != NULL)
+        snprintf(target, sizeof target, "%s.%s", services[svc].target, operation);
+    char key[192];
+    snprintf(key, sizeof key, "%s.%s/%s/%s", svc_name, operation, c->account, region);
+
+    unsigned attempts = 0, throttles = 0;
+    unsigned max_attempts = c->cfg.max_attempts ? c->cfg.max_attempts : 3;
+    unsigned max_throttles = max_attempts * 3; /* throttles get a larger budget */
+    bool refreshed = false, skew_fixed = false;
+    for (;;) {
+        if (ratelimit_wait(key, services[svc].rate, c->cfg.stopping) != 0) {
+            set_error(err, 0, "Cancelled", "the exporter is stopping");
+            return -1;
+        }
+        struct aws_credentials cr = {0};
+        if (sign) {
+            if (c->creds == NULL ||
+                aws_creds_get(c->creds, refreshed && attempts == 0, &cr, err) != 0) {
+                if (c->creds == NULL)
+                    set_error(err, 0, "CredentialsError", "no credentials");
+                aws_stats_request(svc_name, operation, "CredentialsError");
+                return -1;
+            }
+        }
+        struct sigv4_header hs[3];
+        size_t nh = 0;
+        hs[nh++] = (struct sigv4_header){"Host", host_header};
+        hs[nh++] = (struct sigv4_header){"Content-Type", services[svc].content_type};
+        if (target[0])
+            hs[nh++] = (struct sigv4_header){"X-Amz-Target", target};
+        struct sigv4_output so;
+        memset(&so, 0, sizeof so);
+        struct curl_slist *list = NULL;
+        char line[4096];
+        for (size_t i = 0; i < nh; i++) {
+            snprintf(line, sizeof line, "%s: %s", hs[i].name, hs[i].value);
+            list = curl_slist_append(list, line);
+        }
+        list = curl_slist_append(list, "Expect:");
+        list = curl_slist_append(list, "Accept:");
+        if (sign) {
+            struct sigv4_input in = {
+                .method = "POST",
+                .path = path_copy,
+                .headers = hs,
+                .nheaders = nh,
+                .body = body,
+                .body_len = body_len,
+                .access_key = cr.access_key_id,
+                .secret_key = cr.secret_access_key,
+                .session_token = cr.session_token,
+                .region = region,
+                .service = svc_name,
+                .when = time(NULL) + (time_t)atomic_load(&clock_skew),
+                .normalize_path = true,
+            };
+            if (sigv4_sign(&in, &so) != 0) {
+                sigv4_output_free(&so);
+                aws_credentials_clear(&cr);
+                curl_slist_free_all(list);
+                set_error(err, 0, "ClientError", "cannot sign the request");
+                return -1;
+            }
+            snprintf(line, sizeof line, "X-Amz-Date: %s", so.amz_date);
+            list = curl_slist_append(list, line);
+            if (cr.session_token != NULL && cr.session_token[0] != '\0') {
+                struct buf t;
+                buf_init(&t, 1 << 16);
+                buf_printf(&t, "X-Amz-Security-Token: %s", cr.session_token);
+                if (!buf_failed(&t))
+                    list = curl_slist_append(list, t.data);
+                buf_free(&t);
+            }
+            struct buf a;
+            buf_init(&a, 1 << 16);
+            buf_puts(&a, "Authorization: ");
+            buf_append(&a, so.authorization.data, so.authorization.len);
+            if (!buf_failed(&a))
+                list = curl_slist_append(list, a.data);
+            buf_free(&a);
+        }
+        sigv4_output_free(&so);
+        aws_credentials_clear(&cr);
+
+        struct buf resp;
+        buf_init(&resp, c->cfg.max_body);
+        struct response r = {.body = &resp};
+        long status = transport("POST", url, list, body, body_len, c->cfg.connect_timeout,
+                                c->cfg.timeout, c->cfg.ca_bundle, &r, err);
+        curl_slist_free_all(list);
+        attempts++;
+        if (status >= 200 && status < 300) {
+            aws_stats_request(svc_name, operation, "OK");
+            if (resp.len > 0)
+                buf_append(out, resp.data, resp.len);
+            buf_free(&resp);
+            if (buf_failed(out)) {
+                set_error(err, status, "ResponseTooLarge", "response over the size cap");
+                return -1;
+            }
+            return 0;
+        }
+        if (status != 0) {
+            if (xml_errors)
+                decode_xml_error(status, &r, err);
+            else
+                decode_json_error(status, &r, err);
+        }
+        buf_free(&resp);
+        aws_stats_request(svc_name, operation, err->code);
+
+        bool retry = false;
+        double delay = 0;
+        if (aws_is_expired_token(err->code) && sign && !refreshed) {
+            refreshed = true;
+            attempts = 0; /* the retry after a refresh is a fresh start */
+            retry = true;
+            log_info("aws", "credentials expired or were rejected: refreshing them and retrying",
+                     "service", svc_name, "operation", operation, "code", err->code);
+        } else if (is_skew(err) && !skew_fixed && r.date[0]) {
+            skew_fixed = true;
+            learn_skew(r.date);
+            retry = true;
+            log_warn("aws", "clock skew: correcting the signing time from the server's Date",
+                     "service", svc_name, "date", r.date);
+        } else if (aws_is_throttle(err->code, status)) {
+            throttles++;
+            retry = throttles < max_throttles;
+            delay = unit_random() * fmin(20.0, c->cfg.backoff_base * pow(2, throttles - 1));
+        } else if (aws_is_transient(err->code, status)) {
+            retry = attempts < max_attempts;
+            delay = unit_random() * fmin(20.0, c->cfg.backoff_base * pow(2, attempts - 1));
+        }
+        if (!retry)
+            return -1;
+        aws_stats_retry(svc_name, operation);
+        log_debug("aws", "retrying", "service", svc_name, "operation", operation, "code",
+                  err->code);
+        if (pause_for(delay, c->cfg.stopping) != 0) {
+            set_error(err, 0, "Cancelled", "the exporter is stopping");
+            return -1;
+        }
+    }
+}
+
+int aws_json_call(struct aws_client *c, enum aws_service svc, const char *operation,
+                  json_t *request, json_t **response, struct aws_error *err)
+{
+    *response = NULL;
+    char *body = request ? json_dumps(request, JSON_COMPACT) : strdup("{}");
+    if (body == NULL) {
+        set_error(err, 0, "ClientError", "cannot encode the request");
+        return -1;
+    }
+    struct buf out;
+    buf_init(&out, c->cfg.max_body);
+    int rc = call(c, svc, operation, body, strlen(body), true, false, &out, err);
+    free(body);
+    if (rc == 0) {
+        json_error_t jerr;
+        json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, &jerr);
+        if (j == NULL || !json_is_object(j)) {
+            json_decref(j);
+            set_error(err, 200, "MalformedResponse", "the response is not a JSON object");
+            /* Counted as its own code so that dashboards show it. */
+            aws_stats_request(services[svc].name, operation, "MalformedResponse");
+            rc = -1;
+        } else {
+            *response = j;
+        }
+    }
+    buf_free(&out);
+    return rc;
+}
+
+int aws_query_call(struct aws_client *c, const char *action, const char *const *params, bool sign,
+                   struct buf *out, struct aws_error *err)
+{
+    struct buf body;
+    buf_init(&body, 1 << 20);
+    CURL *esc = curl_easy_init();
+    for (size_t i = 0; params[i] != NULL && params[i + 1] != NULL; i += 2) {
+        char *k = curl_easy_escape(esc, params[i], 0);
+        char *v = curl_easy_escape(esc, params[i + 1], 0);
+        if (i > 0)
+            buf_putc(&body, '&');
+        buf_printf(&body, "%s=%s", k ? k : "", v ? v : "");
+        curl_free(k);
+        curl_free(v);
+    }
+    curl_easy_cleanup(esc);
+    if (buf_failed(&body)) {
+        set_error(err, 0, "ClientError", "request too large");
+        return -1;
+    }
+    int rc = call(c, AWS_STS, action, body.data, body.len, sign, true, out, err);
+    buf_free(&body);
+    return rc;
+}

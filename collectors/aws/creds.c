@@ -1,0 +1,897 @@
+#define _GNU_SOURCE /* strndup, explicit_bzero */
+#include "creds.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../exporter/log.h"
+#include "stats.h"
+
+#define TOKEN_FILE_MAX (64 * 1024)
+#define METADATA_MAX (64 * 1024)
+
+static void seterr(struct aws_error *err, const char *code, const char *msg)
+{
+    err->http_status = 0;
+    snprintf(err->code, sizeof err->code, "%s", code);
+    snprintf(err->message, sizeof err->message, "%s", msg);
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void wipe_free(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+void aws_credentials_clear(struct aws_credentials *c)
+{
+    if (c == NULL)
+        return;
+    free(c->access_key_id);
+    wipe_free(c->secret_access_key);
+    wipe_free(c->session_token);
+    memset(c, 0, sizeof *c);
+}
+
+int aws_credentials_copy(struct aws_credentials *dst, const struct aws_credentials *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->access_key_id = src->access_key_id ? strdup(src->access_key_id) : NULL;
+    dst->secret_access_key = src->secret_access_key ? strdup(src->secret_access_key) : NULL;
+    dst->session_token = src->session_token ? strdup(src->session_token) : NULL;
+    dst->expiration = src->expiration;
+    if ((src->access_key_id && !dst->access_key_id) ||
+        (src->secret_access_key && !dst->secret_access_key) ||
+        (src->session_token && !dst->session_token)) {
+        aws_credentials_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes the three strings (may be NULL); returns 0, or -1 when a key is missing. */
+static int make_creds(struct aws_credentials *out, const char *akid, const char *secret,
+                      const char *token, double expiration)
+{
+    memset(out, 0, sizeof *out);
+    if (akid == NULL || *akid == '\0' || secret == NULL || *secret == '\0')
+        return -1;
+    struct aws_credentials tmp = {(char *)akid, (char *)secret,
+                                  token && *token ? (char *)token : NULL, expiration};
+    return aws_credentials_copy(out, &tmp);
+}
+
+/* --- the cache ---------------------------------------------------------- */
+
+static void provider_init(struct aws_creds_provider *p, const char *source)
+{
+    p->source = source;
+    pthread_mutex_init(&p->lock, NULL);
+}
+
+/* Refresh ahead of expiry: five minutes, or half the lifetime when shorter. */
+static bool needs_refresh(const struct aws_creds_provider *p, double now)
+{
+    if (!p->have)
+        return true;
+    if (p->cached.expiration == 0)
+        return false;
+    double life = p->cached.expiration - p->fetched_at;
+    double margin = life / 2 < 300 ? life / 2 : 300;
+    return now >= p->cached.expiration - margin;
+}
+
+int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_credentials *out,
+                  struct aws_error *err)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&p->lock);
+    double now = wall();
+    if (force_refresh || needs_refresh(p, now)) {
+        struct aws_credentials fresh;
+        memset(&fresh, 0, sizeof fresh);
+        if (p->fetch(p, &fresh, err) == 0) {
+            aws_credentials_clear(&p->cached);
+            p->cached = fresh;
+            p->fetched_at = now;
+            p->have = true;
+            aws_stats_credentials(p->source, fresh.expiration);
+            char exp[32];
+            snprintf(exp, sizeof exp, "%.0f", fresh.expiration);
+            log_debug("aws", "credentials refreshed", "source", p->source, "expiration", exp);
+        } else if (p->have && (p->cached.expiration == 0 || now < p->cached.expiration)) {
+            log_warn("aws", "refreshing credentials failed; using the current ones until they "
+                     "expire", "source", p->source, "code", err->code, "err", err->message);
+        } else {
+            pthread_mutex_unlock(&p->lock);
+            return -1;
+        }
+    }
+    int rc = aws_credentials_copy(out, &p->cached);
+    pthread_mutex_unlock(&p->lock);
+    if (rc != 0)
+        seterr(err, "CredentialsError", "out of memory");
+    return rc;
+}
+
+void aws_creds_destroy(struct aws_creds_provider *p)
+{
+    if (p == NULL)
+        return;
+    aws_credentials_clear(&p->cached);
+    pthread_mutex_destroy(&p->lock);
+    p->destroy(p); /* frees p itself */
+}
+
+/* --- a copy of the client configuration -------------------------------- */
+
+struct cfg_copy {
+    struct aws_config cfg;
+    char *region, *endpoint_url, *ca_bundle;
+};
+
+static int cfg_copy(struct cfg_copy *d, const struct aws_config *s)
+{
+    d->cfg = *s;
+    d->region = s->region ? strdup(s->region) : NULL;
+    d->endpoint_url = s->endpoint_url ? strdup(s->endpoint_url) : NULL;
+    d->ca_bundle = s->ca_bundle ? strdup(s->ca_bundle) : NULL;
+    d->cfg.region = d->region;
+    d->cfg.endpoint_url = d->endpoint_url;
+    d->cfg.ca_bundle = d->ca_bundle;
+    return (s->region && !d->region) || (s->endpoint_url && !d->endpoint_url) ||
+                   (s->ca_bundle && !d->ca_bundle)
+               ? -1
+               : 0;
+}
+
+static void cfg_free(struct cfg_copy *d)
+{
+    free(d->region);
+    free(d->endpoint_url);
+    free(d->ca_bundle);
+}
+
+/* --- static ------------------------------------------------------------- */
+
+struct static_provider {
+    struct aws_creds_provider base;
+    struct aws_credentials creds;
+};
+
+static int static_fetch(struct aws_creds_provider *self, struct aws_credentials *out,
+                        struct aws_error *err)
+{
+    struct static_provider *s = (struct static_provider *)self;
+    if (aws_credentials_copy(out, &s->creds) != 0) {
+        seterr(err, "CredentialsError", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void static_destroy(struct aws_creds_provider *self)
+{
+    struct static_provider *s = (struct static_provider *)self;
+    aws_credentials_clear(&s->creds);
+    free(s);
+}
+
+struct aws_creds_provider *aws_creds_static(const char *source, const char *akid,
+                                            const char *secret, const char *token)
+{
+    struct static_provider *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    if (make_creds(&s->creds, akid, secret, token, 0) != 0) {
+        free(s);
+        return NULL;
+    }
+    provider_init(&s->base, source);
+    s->base.fetch = static_fetch;
+    s->base.destroy = static_destroy;
+    return &s->base;
+}
+
+/* --- STS: AssumeRole and AssumeRoleWithWebIdentity ------------------------ */
+
+/* Reads the credentials out of an STS answer. */
+static int parse_sts(const char *xml, struct aws_credentials *out, struct aws_error *err)
+{
+    char akid[256], secret[256], exp[64];
+    char *token = malloc(8192);
+    double expiration = 0;
+    int rc = -1;
+    if (token != NULL && aws_xml_text(xml, "AccessKeyId", akid, sizeof akid) == 0 &&
+        aws_xml_text(xml, "SecretAccessKey", secret, sizeof secret) == 0 &&
+        aws_xml_text(xml, "SessionToken", token, 8192) == 0 &&
+        aws_xml_text(xml, "Expiration", exp, sizeof exp) == 0 &&
+        aws_parse_time(exp, &expiration) == 0)
+        rc = make_creds(out, akid, secret, token, expiration);
+    explicit_bzero(secret, sizeof secret);
+    wipe_free(token);
+    if (rc != 0)
+        seterr(err, "MalformedResponse", "STS answered without usable credentials");
+    return rc;
+}
+
+struct assume_provider {
+    struct aws_creds_provider base;
+    struct cfg_copy cfg;
+    struct aws_creds_provider *signer; /* borrowed (AssumeRole) */
+    char *role_arn, *external_id, *session_name;
+    unsigned duration;
+    char *token_file; /* web identity */
+    struct aws_creds_provider *owned_signer; /* profile chains own their source */
+};
+
+static int assume_fetch(struct aws_creds_provider *self, struct aws_credentials *out,
+                        struct aws_error *err)
+{
+    struct assume_provider *a = (struct assume_provider *)self;
+    char duration[16];
+    snprintf(duration, sizeof duration, "%u", a->duration);
+    char *token = NULL;
+    if (a->token_file != NULL) {
+        FILE *f = fopen(a->token_file, "re");
+        if (f == NULL) {
+            seterr(err, "CredentialsError", "cannot read the web identity token file");
+            return -1;
+        }
+        token = calloc(1, TOKEN_FILE_MAX + 1);
+        size_t n = token ? fread(token, 1, TOKEN_FILE_MAX + 1, f) : 0;
+        fclose(f);
+        if (token == NULL || n == 0 || n > TOKEN_FILE_MAX) {
+            wipe_free(token);
+            seterr(err, "CredentialsError", "the web identity token file is empty or too large");
+            return -1;
+        }
+        token[n] = '\0';
+        token[strcspn(token, "\r\n")] = '\0';
+    }
+    const char *params[16];
+    size_t n = 0;
+    params[n++] = "Action";
+    params[n++] = token ? "AssumeRoleWithWebIdentity" : "AssumeRole";
+    params[n++] = "Version";
+    params[n++] = "2011-06-15";
+    params[n++] = "RoleArn";
+    params[n++] = a->role_arn;
+    params[n++] = "RoleSessionName";
+    params[n++] = a->session_name;
+    if (token != NULL) {
+        params[n++] = "WebIdentityToken";
+        params[n++] = token;
+    }
+    if (a->external_id != NULL && token == NULL) {
+        params[n++] = "ExternalId";
+        params[n++] = a->external_id;
+    }
+    if (a->duration > 0) {
+        params[n++] = "DurationSeconds";
+        params[n++] = duration;
+    }
+    params[n] = NULL;
+    struct aws_client *c = aws_client_create(&a->cfg.cfg, a->signer, "default");
+    struct buf xml;
+    buf_init(&xml, 1 << 20);
+    int rc = c ? aws_query_call(c, params[1], params, token == NULL, &xml, err) : -1;
+    if (c == NULL)
+        seterr(err, "CredentialsError", "out of memory");
+    aws_client_destroy(c);
+    wipe_free(token);
+    if (rc == 0)
+        rc = parse_sts(xml.data ? xml.data : "", out, err);
+    buf_free(&xml);
+    if (rc != 0)
+        log_warn("aws", "assuming a role failed", "role_arn", a->role_arn, "code", err->code,
+                 "err", err->message);
+    return rc;
+}
+
+static void assume_destroy(struct aws_creds_provider *self)
+{
+    struct assume_provider *a = (struct assume_provider *)self;
+    cfg_free(&a->cfg);
+    free(a->role_arn);
+    free(a->external_id);
+    free(a->session_name);
+    free(a->token_file);
+    aws_creds_destroy(a->owned_signer);
+    free(a);
+}
+
+static struct assume_provider *assume_new(const char *source, const struct aws_config *cfg,
+                                          const char *role_arn, const char *external_id,
+                                          const char *session_name)
+{
+    struct assume_provider *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return NULL;
+    provider_init(&a->base, source);
+    a->base.fetch = assume_fetch;
+    a->base.destroy = assume_destroy;
+    char session[64];
+    snprintf(session, sizeof session, "aws-org-exporter-%ld", (long)time(NULL));
+    a->role_arn = strdup(role_arn);
+    a->external_id = external_id && *external_id ? strdup(external_id) : NULL;
+    a->session_name = strdup(session_name && *session_name ? session_name : session);
+    if (cfg_copy(&a->cfg, cfg) != 0 || a->role_arn == NULL || a->session_name == NULL ||
+        (external_id && *external_id && a->external_id == NULL)) {
+        assume_destroy(&a->base);
+        return NULL;
+    }
+    return a;
+}
+
+struct aws_creds_provider *aws_creds_assume_role(struct aws_creds_provider *base,
+                                                 const struct aws_config *cfg,
+                                                 const char *role_arn, const char *external_id,
+                                                 const char *session_name, unsigned duration)
+{
+    struct assume_provider *a = assume_new("assume_role", cfg, role_arn, external_id, session_name);
+    if (a == NULL)
+        return NULL;
+    a->signer = base;
+    a->duration = duration;
+    return &a->base;
+}
+
+static struct aws_creds_provider *web_identity_new(const char *source, const struct aws_config *cfg,
+                                                   const char *role_arn, const char *token_file,
+                                                   const char *session_name)
+{
+    struct assume_provider *a = assume_new(source, cfg, role_arn, NULL, session_name);
+    if (a == NULL)
+        return NULL;
+    a->token_file = strdup(token_file);
+    if (a->token_file == NULL) {
+        assume_destroy(&a->base);
+        return NULL;
+    }
+    return &a->base;
+}
+
+/* --- JSON credentials (container endpoint, IMDS, credential_process) ------ */
+
+static int parse_json_creds(const char *text, size_t len, const char *token_key,
+                            struct aws_credentials *out, struct aws_error *err)
+{
+    json_t *j = json_loadb(text, len, 0, NULL);
+    const char *akid = json_string_value(json_object_get(j, "AccessKeyId"));
+    const char *secret = json_string_value(json_object_get(j, "SecretAccessKey"));
+    const char *token = json_string_value(json_object_get(j, token_key));
+    const char *exp = json_string_value(json_object_get(j, "Expiration"));
+    double expiration = 0;
+    int rc = -1;
+    if (akid != NULL && secret != NULL && (exp == NULL || aws_parse_time(exp, &expiration) == 0))
+        rc = make_creds(out, akid, secret, token, expiration);
+    json_decref(j);
+    if (rc != 0)
+        seterr(err, "MalformedResponse", "the credentials document is malformed");
+    return rc;
+}
+
+struct container_provider {
+    struct aws_creds_provider base;
+    char *url, *token, *token_file;
+};
+
+static int container_fetch(struct aws_creds_provider *self, struct aws_credentials *out,
+                           struct aws_error *err)
+{
+    struct container_provider *c = (struct container_provider *)self;
+    char *auth = NULL;
+    if (c->token_file != NULL) { /* read at every refresh: it rotates */
+        FILE *f = fopen(c->token_file, "re");
+        char *t = calloc(1, 8193);
+        size_t n = f && t ? fread(t, 1, 8192, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        if (n == 0) {
+            wipe_free(t);
+            seterr(err, "CredentialsError", "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+            return -1;
+        }
+        t[strcspn(t, "\r\n")] = '\0';
+        auth = t;
+    } else if (c->token != NULL) {
+        auth = strdup(c->token);
+    }
+    struct buf hdr;
+    buf_init(&hdr, 16384);
+    if (auth != NULL)
+        buf_printf(&hdr, "Authorization: %s", auth);
+    wipe_free(auth);
+    const char *headers[] = {hdr.data, NULL};
+    struct buf body;
+    buf_init(&body, METADATA_MAX);
+    long status = aws_http_plain("GET", c->url, hdr.data ? headers : NULL, 5, METADATA_MAX, &body,
+                                 err);
+    if (hdr.data != NULL)
+        explicit_bzero(hdr.data, hdr.len);
+    buf_free(&hdr);
+    int rc = -1;
+    if (status == 200)
+        rc = parse_json_creds(body.data ? body.data : "", body.len, "Token", out, err);
+    else if (status != 0)
+        seterr(err, "CredentialsError", "the container credentials endpoint refused the request");
+    buf_free(&body);
+    return rc;
+}
+
+static void container_destroy(struct aws_creds_provider *self)
+{
+    struct container_provider *c = (struct container_provider *)self;
+    free(c->url);
+    wipe_free(c->token);
+    free(c->token_file);
+    free(c);
+}
+
+/* Whether the SDKs accept this full URI: https anywhere, http only to the
+ * container hosts and loopback. */
+static bool container_host_allowed(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    bool ok = false;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        if (strcmp(scheme, "https") == 0) {
+            ok = true;
+        } else if (strcmp(scheme, "http") == 0) {
+            const char *h = host;
+            char v6[64];
+            if (h[0] == '[') { /* curl returns IPv6 hosts in brackets */
+                snprintf(v6, sizeof v6, "%.*s", (int)strcspn(h + 1, "]"), h + 1);
+                h = v6;
+            }
+            struct in_addr a4;
+            struct in6_addr a6, lo6;
+            inet_pton(AF_INET6, "::1", &lo6);
+            if (inet_pton(AF_INET, h, &a4) == 1) {
+                uint32_t ip = ntohl(a4.s_addr);
+                ok = (ip >> 24) == 127 || ip == 0xA9FEAA02 /* 169.254.170.2 */ ||
+                     ip == 0xA9FEAA17 /* 169.254.170.23 */;
+            } else if (inet_pton(AF_INET6, h, &a6) == 1) {
+                struct in6_addr eks;
+                inet_pton(AF_INET6, "fd00:ec2::23", &eks);
+                ok = memcmp(&a6, &lo6, sizeof a6) == 0 || memcmp(&a6, &eks, sizeof a6) == 0;
+            } else {
+                ok = strcasecmp(h, "localhost") == 0;
+            }
+        }
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+static struct aws_creds_provider *container_new(char *errbuf, size_t errlen)
+{
+    const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    char url[2048];
+    if (rel != NULL && *rel != '\0') {
+        snprintf(url, sizeof url, "http://169.254.170.2%s", rel);
+    } else {
+        if (!container_host_allowed(full)) {
+            snprintf(errbuf, errlen,
+                     "AWS_CONTAINER_CREDENTIALS_FULL_URI must use https, or http to loopback, "
+                     "169.254.170.2, 169.254.170.23 or fd00:ec2::23");
+            return NULL;
+        }
+        snprintf(url, sizeof url, "%s", full);
+    }
+    struct container_provider *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    provider_init(&c->base, "container");
+    c->base.fetch = container_fetch;
+    c->base.destroy = container_destroy;
+    c->url = strdup(url);
+    const char *tf = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *t = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    if (tf != NULL && *tf != '\0')
+        c->token_file = strdup(tf);
+    else if (t != NULL && *t != '\0')
+        c->token = strdup(t);
+    return &c->base;
+}
+
+struct imds_provider {
+    struct aws_creds_provider base;
+    char *endpoint; /* without a trailing slash */
+};
+
+static int imds_fetch(struct aws_creds_provider *self, struct aws_credentials *out,
+                      struct aws_error *err)
+{
+    struct imds_provider *m = (struct imds_provider *)self;
+    char url[1024];
+    struct buf token, role, body;
+    buf_init(&token, 4096);
+    buf_init(&role, 4096);
+    buf_init(&body, METADATA_MAX);
+    int rc = -1;
+    snprintf(url, sizeof url, "%s/latest/api/token", m->endpoint);
+    const char *ttl[] = {"X-aws-ec2-metadata-token-ttl-seconds: 21600", NULL};
+    long st = aws_http_plain("PUT", url, ttl, 1, 4096, &token, err);
+    if (st != 200 || token.len == 0) {
+        if (st != 0)
+            seterr(err, "CredentialsError", "IMDS refused a session token");
+        goto out;
+    }
+    struct buf h;
+    buf_init(&h, 8192);
+    buf_printf(&h, "X-aws-ec2-metadata-token: %s", token.data);
+    const char *hdrs[] = {h.data, NULL};
+    snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", m->endpoint);
+    st = aws_http_plain("GET", url, hdrs, 1, 4096, &role, err);
+    if (st == 200 && role.len > 0) {
+        role.data[strcspn(role.data, "\r\n")] = '\0';
+        snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", m->endpoint,
+                 role.data);
+        st = aws_http_plain("GET", url, hdrs, 1, METADATA_MAX, &body, err);
+        if (st == 200)
+            rc = parse_json_creds(body.data ? body.data : "", body.len, "Token", out, err);
+    }
+    if (rc != 0 && st != 0 && st != 200)
+        seterr(err, "CredentialsError", "IMDS has no role credentials for this instance");
+    buf_free(&h);
+out:
+    if (token.data != NULL)
+        explicit_bzero(token.data, token.len);
+    buf_free(&token);
+    buf_free(&role);
+    buf_free(&body);
+    return rc;
+}
+
+static void imds_destroy(struct aws_creds_provider *self)
+{
+    struct imds_provider *m = (struct imds_provider *)self;
+    free(m->endpoint);
+    free(m);
+}
+
+static struct aws_creds_provider *imds_new(void)
+{
+    struct imds_provider *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    provider_init(&m->base, "imds");
+    m->base.fetch = imds_fetch;
+    m->base.destroy = imds_destroy;
+    const char *e = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    m->endpoint = strdup(e && *e ? e : "http://169.254.169.254");
+    if (m->endpoint == NULL) {
+        free(m);
+        return NULL;
+    }
+    size_t l = strlen(m->endpoint);
+    if (l > 0 && m->endpoint[l - 1] == '/')
+        m->endpoint[l - 1] = '\0';
+    return &m->base;
+}
+
+struct process_provider {
+    struct aws_creds_provider base;
+    char *command;
+};
+
+static int process_fetch(struct aws_creds_provider *self, struct aws_credentials *out,
+                         struct aws_error *err)
+{
+    struct process_provider *p = (struct process_provider *)self;
+    FILE *f = popen(p->command, "re");
+    if (f == NULL) {
+        seterr(err, "CredentialsError", "cannot run credential_process");
+        return -1;
+    }
+    struct buf b;
+    buf_init(&b, METADATA_MAX);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&b, chunk, n);
+    int status = pclose(f);
+    int rc = -1;
+    if (status != 0 || buf_failed(&b)) {
+        seterr(err, "CredentialsError", "credential_process failed or wrote too much");
+    } else {
+        json_t *j = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+        if (json_integer_value(json_object_get(j, "Version")) != 1)
+            seterr(err, "CredentialsError", "credential_process output is not Version 1");
+        else
+            rc = parse_json_creds(b.data, b.len, "SessionToken", out, err);
+        json_decref(j);
+    }
+    if (b.data != NULL)
+        explicit_bzero(b.data, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+static void process_destroy(struct aws_creds_provider *self)
+{
+    struct process_provider *p = (struct process_provider *)self;
+    free(p->command);
+    free(p);
+}
+
+/* --- shared config files -------------------------------------------------- */
+
+struct kv {
+    char *key, *value;
+};
+
+struct aws_profile {
+    struct kv *v;
+    size_t n;
+};
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t l = strlen(s);
+    while (l > 0 && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r' || s[l - 1] == '\n'))
+        s[--l] = '\0';
+    return s;
+}
+
+/* Adds the keys of section `want` of an INI file; earlier keys win. */
+static void load_section(struct aws_profile *p, const char *path, const char *want,
+                         const char *want_alt)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return;
+    char line[4096];
+    bool in = false;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (line[0] == ' ' || line[0] == '\t') /* nested sub-keys: not ours */
+            continue;
+        char *s = trim(line);
+        if (*s == '#' || *s == ';' || *s == '\0')
+            continue;
+        if (*s == '[') {
+            char *end = strchr(s, ']');
+            if (end == NULL)
+                continue;
+            *end = '\0';
+            char *name = trim(s + 1);
+            in = strcmp(name, want) == 0 || (want_alt && strcmp(name, want_alt) == 0);
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!in || eq == NULL)
+            continue;
+        *eq = '\0';
+        char *k = trim(s), *v = trim(eq + 1);
+        if (aws_profile_get(p, k) != NULL)
+            continue;
+        struct kv *nv = realloc(p->v, (p->n + 1) * sizeof *nv);
+        if (nv == NULL)
+            break;
+        p->v = nv;
+        p->v[p->n].key = strdup(k);
+        p->v[p->n].value = strdup(v);
+        if (p->v[p->n].key && p->v[p->n].value)
+            p->n++;
+        else {
+            free(p->v[p->n].key);
+            free(p->v[p->n].value);
+        }
+    }
+    explicit_bzero(line, sizeof line);
+    fclose(f);
+}
+
+static void default_path(char *out, size_t n, const char *env, const char *file)
+{
+    const char *e = getenv(env);
+    if (e != NULL && *e != '\0') {
+        snprintf(out, n, "%s", e);
+        return;
+    }
+    const char *home = getenv("HOME");
+    snprintf(out, n, "%s/.aws/%s", home ? home : "", file);
+}
+
+struct aws_profile *aws_profile_load(const char *name, const char *config_path,
+                                     const char *credentials_path)
+{
+    char cfg[1024], cred[1024];
+    if (config_path == NULL)
+        default_path(cfg, sizeof cfg, "AWS_CONFIG_FILE", "config");
+    else
+        snprintf(cfg, sizeof cfg, "%s", config_path);
+    if (credentials_path == NULL)
+        default_path(cred, sizeof cred, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    else
+        snprintf(cred, sizeof cred, "%s", credentials_path);
+    struct aws_profile *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    char section[300];
+    snprintf(section, sizeof section, "profile %s", name);
+    load_section(p, cred, name, NULL); /* the credentials file wins */
+    load_section(p, cfg, section, strcmp(name, "default") == 0 ? "default" : NULL);
+    if (p->n == 0) {
+        aws_profile_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+const char *aws_profile_get(const struct aws_profile *p, const char *key)
+{
+    for (size_t i = 0; p != NULL && i < p->n; i++)
+        if (strcmp(p->v[i].key, key) == 0)
+            return p->v[i].value;
+    return NULL;
+}
+
+void aws_profile_free(struct aws_profile *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->v[i].key);
+        wipe_free(p->v[i].value);
+    }
+    free(p->v);
+    free(p);
+}
+
+static struct aws_creds_provider *env_provider(void)
+{
+    return aws_creds_static("environment", getenv("AWS_ACCESS_KEY_ID"),
+                            getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"));
+}
+
+static struct aws_creds_provider *profile_provider(const char *name, const struct aws_config *cfg,
+                                                   int depth, char *errbuf, size_t errlen);
+
+/* credential_source: the base credentials of a role profile. */
+static struct aws_creds_provider *credential_source(const char *src, char *errbuf, size_t errlen)
+{
+    if (strcmp(src, "Environment") == 0)
+        return env_provider();
+    if (strcmp(src, "Ec2InstanceMetadata") == 0)
+        return imds_new();
+    if (strcmp(src, "EcsContainer") == 0)
+        return container_new(errbuf, errlen);
+    snprintf(errbuf, errlen, "unknown credential_source \"%.64s\"", src);
+    return NULL;
+}
+
+static struct aws_creds_provider *profile_provider(const char *name, const struct aws_config *cfg,
+                                                   int depth, char *errbuf, size_t errlen)
+{
+    if (depth > 4) {
+        snprintf(errbuf, errlen, "profile \"%.64s\": source_profile chain too long or circular",
+                 name);
+        return NULL;
+    }
+    struct aws_profile *p = aws_profile_load(name, NULL, NULL);
+    if (p == NULL) {
+        snprintf(errbuf, errlen, "profile \"%.64s\" not found in the AWS config or credentials "
+                 "files", name);
+        return NULL;
+    }
+    struct aws_creds_provider *r = NULL;
+    const char *role = aws_profile_get(p, "role_arn");
+    const char *source = aws_profile_get(p, "source_profile");
+    const char *csrc = aws_profile_get(p, "credential_source");
+    const char *wif = aws_profile_get(p, "web_identity_token_file");
+    const char *proc = aws_profile_get(p, "credential_process");
+    const char *akid = aws_profile_get(p, "aws_access_key_id");
+    const char *session = aws_profile_get(p, "role_session_name");
+    if (role != NULL && wif != NULL) {
+        r = web_identity_new("profile", cfg, role, wif, session);
+    } else if (role != NULL && (source != NULL || csrc != NULL)) {
+        struct aws_creds_provider *base;
+        if (source != NULL && strcmp(source, name) == 0) /* its own static keys */
+            base = aws_creds_static("profile", akid, aws_profile_get(p, "aws_secret_access_key"),
+                                    aws_profile_get(p, "aws_session_token"));
+        else if (source != NULL)
+            base = profile_provider(source, cfg, depth + 1, errbuf, errlen);
+        else
+            base = credential_source(csrc, errbuf, errlen);
+        if (base != NULL) {
+            const char *d = aws_profile_get(p, "duration_seconds");
+            struct assume_provider *a = assume_new("profile", cfg, role,
+                                                   aws_profile_get(p, "external_id"), session);
+            if (a != NULL) {
+                a->signer = a->owned_signer = base;
+                a->duration = d ? (unsigned)strtoul(d, NULL, 10) : 0;
+                r = &a->base;
+            } else {
+                aws_creds_destroy(base);
+            }
+        }
+    } else if (role != NULL) {
+        snprintf(errbuf, errlen, "profile \"%.64s\" has role_arn without source_profile, "
+                 "credential_source or web_identity_token_file", name);
+    } else if (proc != NULL) {
+        struct process_provider *pp = calloc(1, sizeof *pp);
+        if (pp != NULL) {
+            provider_init(&pp->base, "process");
+            pp->base.fetch = process_fetch;
+            pp->base.destroy = process_destroy;
+            pp->command = strdup(proc);
+            r = &pp->base;
+        }
+    } else if (akid != NULL) {
+        r = aws_creds_static("profile", akid, aws_profile_get(p, "aws_secret_access_key"),
+                             aws_profile_get(p, "aws_session_token"));
+        if (r == NULL)
+            snprintf(errbuf, errlen, "profile \"%.64s\" has aws_access_key_id without "
+                     "aws_secret_access_key", name);
+    } else {
+        snprintf(errbuf, errlen, "profile \"%.64s\" holds no credentials", name);
+    }
+    aws_profile_free(p);
+    return r;
+}
+
+static bool set(const char *var)
+{
+    const char *v = getenv(var);
+    return v != NULL && *v != '\0';
+}
+
+struct aws_creds_provider *aws_creds_default_chain(const struct aws_config *cfg, char *errbuf,
+                                                   size_t errlen)
+{
+    errbuf[0] = '\0';
+    if (set("AWS_ACCESS_KEY_ID") || set("AWS_SECRET_ACCESS_KEY")) {
+        struct aws_creds_provider *p = env_provider();
+        if (p == NULL)
+            snprintf(errbuf, errlen, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set");
+        return p;
+    }
+    if (set("AWS_ROLE_ARN") && set("AWS_WEB_IDENTITY_TOKEN_FILE"))
+        return web_identity_new("web_identity", cfg, getenv("AWS_ROLE_ARN"),
+                                getenv("AWS_WEB_IDENTITY_TOKEN_FILE"),
+                                getenv("AWS_ROLE_SESSION_NAME"));
+    const char *profile = set("AWS_PROFILE") ? getenv("AWS_PROFILE") : "default";
+    struct aws_profile *p = aws_profile_load(profile, NULL, NULL);
+    if (p != NULL || set("AWS_PROFILE")) {
+        aws_profile_free(p);
+        return profile_provider(profile, cfg, 0, errbuf, errlen);
+    }
+    if (set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
+        set("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+        return container_new(errbuf, errlen);
+    const char *off = getenv("AWS_EC2_METADATA_DISABLED");
+    if (off != NULL && strcasecmp(off, "true") == 0) {
+        snprintf(errbuf, errlen, "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                 "AWS_PROFILE, web identity or container variables (IMDS is disabled)");
+        return NULL;
+    }
+    return imds_new();
+}

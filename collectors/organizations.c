@@ -1,0 +1,538 @@
+/*
+ * organizations: who is in the organization, in what state, who just left
+ * and who just joined.
+ *
+ * Data model. Each run takes a complete listing (DescribeOrganization, then
+ * ListAccounts through every page). A listing that fails or stops part-way is
+ * discarded whole: nothing is compared, nothing counted, the previous
+ * snapshot stays. A complete listing is compared with the previous complete
+ * one: ids gone are departures (kept in the departed list for the retention
+ * period), ids new are arrivals (not counted on the first listing). Account
+ * names come from account owners, possibly the attacker: they reach the
+ * exposition only through the writer's escaping.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "organizations.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../exporter/collector.h"
+#include "../exporter/log.h"
+#include "aws_session.h"
+
+#define MAX_ACCOUNTS 200000
+#define MAX_PAGES (MAX_ACCOUNTS / 20 + 100)
+
+extern const struct collector_shared aws_shared;
+
+static struct {
+    uint64_t retention_ms;
+    bool email;
+} opt;
+
+static const struct flag org_flags[] = {
+    {"collector.organizations.departed-retention", FLAG_DURATION, "7d",
+     "How long a departed account stays in aws_org_departed_account_info.", &opt.retention_ms, 0,
+     0, NULL},
+    {"collector.organizations.account-email", FLAG_BOOL, "false",
+     "Export each account's e-mail address (personal data) as a label of "
+     "aws_org_account_info.",
+     &opt.email, 0, 0, NULL},
+};
+
+static const char *const states[] = {"PENDING_ACTIVATION", "ACTIVE", "SUSPENDED",
+                                     "PENDING_CLOSURE", "CLOSED"};
+
+struct departed {
+    char *id, *name;
+    double when;
+};
+
+struct org_state {
+    struct aws_client *client;
+    struct org_listing *prev; /* the last complete listing, owned reference */
+    uint64_t departures, arrivals;
+    struct departed *gone;
+    size_t ngone;
+};
+
+/* The published listing; the lock guards only the pointer. */
+static pthread_mutex_t published_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct org_listing *published;
+
+struct org_listing *organizations_listing(void)
+{
+    pthread_mutex_lock(&published_lock);
+    struct org_listing *l = published;
+    if (l != NULL)
+        atomic_fetch_add(&l->refs, 1);
+    pthread_mutex_unlock(&published_lock);
+    return l;
+}
+
+static void account_free(struct org_account *a)
+{
+    free(a->id);
+    free(a->name);
+    free(a->email);
+    free(a->arn);
+    free(a->state);
+    free(a->joined_method);
+    free(a->path);
+}
+
+void org_listing_release(struct org_listing *l)
+{
+    if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        account_free(&l->accounts[i]);
+    free(l->accounts);
+    free(l->org_id);
+    free(l->org_arn);
+    free(l->feature_set);
+    free(l->management_account_id);
+    free(l);
+}
+
+static int cmp_account(const void *a, const void *b)
+{
+    return strcmp(((const struct org_account *)a)->id, ((const struct org_account *)b)->id);
+}
+
+const struct org_account *org_listing_find(const struct org_listing *l, const char *id)
+{
+    struct org_account key = {.id = (char *)id};
+    return l ? bsearch(&key, l->accounts, l->n, sizeof key, cmp_account) : NULL;
+}
+
+static int add_flags(struct flagset *fs)
+{
+    for (size_t i = 0; i < sizeof org_flags / sizeof org_flags[0]; i++)
+        if (flagset_add(fs, &org_flags[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static void *create(char *err, size_t errlen)
+{
+    struct org_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        snprintf(err, errlen, "out of memory");
+    return s;
+}
+
+static void destroy(void *p)
+{
+    struct org_state *s = p;
+    if (s == NULL)
+        return;
+    aws_client_destroy(s->client);
+    org_listing_release(s->prev);
+    for (size_t i = 0; i < s->ngone; i++) {
+        free(s->gone[i].id);
+        free(s->gone[i].name);
+    }
+    free(s->gone);
+    free(s);
+}
+
+/* A string member, or NULL when absent; wrong types are reported. */
+static int get_string(json_t *o, const char *key, bool required, const char **out, char *err,
+                      size_t errlen, const char *what)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        if (!required)
+            return 0;
+        snprintf(err, errlen, "%s: %s is missing", what, key);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "%s: %s is not a string", what, key);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Reads one account object into a (which the caller frees). */
+static int parse_account(json_t *j, struct org_account *a, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    if (!json_is_object(j)) {
+        snprintf(err, errlen, "ListAccounts: an account is not an object");
+        return -1;
+    }
+    const char *id, *name, *email, *arn, *state, *status, *method;
+    if (get_string(j, "Id", true, &id, err, errlen, "ListAccounts") ||
+        get_string(j, "Name", false, &name, err, errlen, "ListAccounts") ||
+        get_string(j, "Email", false, &email, err, errlen, "ListAccounts") ||
+        get_string(j, "Arn", false, &arn, err, errlen, "ListAccounts") ||
+        get_string(j, "State", false, &state, err, errlen, "ListAccounts") ||
+        get_string(j, "Status", false, &status, err, errlen, "ListAccounts") ||
+        get_string(j, "JoinedMethod", false, &method, err, errlen, "ListAccounts"))
+        return -1;
+    if (strlen(id) == 0 || strlen(id) > 64) {
+        snprintf(err, errlen, "ListAccounts: an account Id is empty or too long");
+        return -1;
+    }
+    json_t *joined = json_object_get(j, "JoinedTimestamp");
+    if (joined != NULL && !json_is_null(joined) && !json_is_number(joined)) {
+        snprintf(err, errlen, "ListAccounts: JoinedTimestamp is not a number");
+        return -1;
+    }
+    /* State replaced Status (retired 2026-09-09): Status only as a fallback. */
+    const char *st = state ? state : status ? status : "UNKNOWN";
+    json_t *paths = json_object_get(j, "Paths");
+    const char *path = NULL;
+    if (json_is_string(paths))
+        path = json_string_value(paths);
+    else if (json_is_array(paths) && json_is_string(json_array_get(paths, 0)))
+        path = json_string_value(json_array_get(paths, 0));
+    a->id = strdup(id);
+    a->name = dup_or_empty(name);
+    a->email = dup_or_empty(email);
+    a->arn = dup_or_empty(arn);
+    a->state = strdup(st);
+    a->joined_method = dup_or_empty(method);
+    a->path = path ? strdup(path) : NULL;
+    a->joined = joined ? json_number_value(joined) : 0;
+    if (!a->id || !a->name || !a->email || !a->arn || !a->state || !a->joined_method ||
+        (path && !a->path)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Explains the errors a person has to act on. */
+static void explain(const struct aws_error *e, const char *op, char *err, size_t errlen)
+{
+    if (strcmp(e->code, "AccessDeniedException") == 0)
+        snprintf(err, errlen,
+                 "%s: access denied: the exporter's role needs organizations:%s (AWS said: %s)",
+                 op, op, e->message);
+    else if (strcmp(e->code, "AWSOrganizationsNotInUseException") == 0)
+        snprintf(err, errlen,
+                 "%s: this account is not a member of an organization: run the exporter with "
+                 "credentials of the management account or a delegated administrator",
+                 op);
+    else
+        snprintf(err, errlen, "%s: %s: %s", op, e->code, e->message);
+}
+
+/* Takes a complete listing, or returns NULL with err set. */
+static struct org_listing *take_listing(struct aws_client *c, const atomic_bool *stopping,
+                                        char *err, size_t errlen)
+{
+    struct aws_error e;
+    json_t *resp = NULL;
+    if (aws_json_call(c, AWS_ORGANIZATIONS, "DescribeOrganization", NULL, &resp, &e) != 0) {
+        explain(&e, "DescribeOrganization", err, errlen);
+        return NULL;
+    }
+    struct org_listing *l = calloc(1, sizeof *l);
+    json_t *org = json_object_get(resp, "Organization");
+    const char *id, *arn, *fs, *mgmt;
+    if (l == NULL || !json_is_object(org) ||
+        get_string(org, "Id", true, &id, err, errlen, "DescribeOrganization") ||
+        get_string(org, "Arn", false, &arn, err, errlen, "DescribeOrganization") ||
+        get_string(org, "FeatureSet", false, &fs, err, errlen, "DescribeOrganization") ||
+        get_string(org, "MasterAccountId", false, &mgmt, err, errlen, "DescribeOrganization")) {
+        if (l != NULL && !json_is_object(org))
+            snprintf(err, errlen, "DescribeOrganization: no Organization object");
+        json_decref(resp);
+        free(l);
+        return NULL;
+    }
+    atomic_init(&l->refs, 1);
+    l->org_id = strdup(id);
+    l->org_arn = dup_or_empty(arn);
+    l->feature_set = dup_or_empty(fs);
+    l->management_account_id = dup_or_empty(mgmt);
+    json_decref(resp);
+
+    size_t cap = 0;
+    char *token = NULL;
+    struct buf seen; /* every NextToken so far: a repeated one would loop forever */
+    buf_init(&seen, 64u << 20);
+    bool ok = l->org_id && l->org_arn && l->feature_set && l->management_account_id;
+    if (!ok)
+        snprintf(err, errlen, "out of memory");
+    for (size_t page = 0; ok; page++) {
+        if (stopping != NULL && atomic_load(stopping)) {
+            snprintf(err, errlen, "stopping");
+            ok = false;
+            break;
+        }
+        if (page == MAX_PAGES) {
+            snprintf(err, errlen, "ListAccounts: more than %d pages", MAX_PAGES);
+            ok = false;
+            break;
+        }
+        json_t *req = json_pack("{s:i}", "MaxResults", 20);
+        if (token != NULL)
+            json_object_set_new(req, "NextToken", json_string(token));
+        int rc = aws_json_call(c, AWS_ORGANIZATIONS, "ListAccounts", req, &resp, &e);
+        json_decref(req);
+        if (rc != 0) {
+            explain(&e, "ListAccounts", err, errlen);
+            char where[64];
+            snprintf(where, sizeof where, " (page %zu)", page + 1);
+            strncat(err, where, errlen - strlen(err) - 1);
+            ok = false;
+            break;
+        }
+        json_t *accounts = json_object_get(resp, "Accounts");
+        json_t *next = json_object_get(resp, "NextToken");
+        if (!json_is_array(accounts) || (next != NULL && !json_is_null(next) && !json_is_string(next))) {
+            snprintf(err, errlen, "ListAccounts: malformed page %zu", page + 1);
+            json_decref(resp);
+            ok = false;
+            break;
+        }
+        size_t i;
+        json_t *a;
+        json_array_foreach(accounts, i, a)
+        {
+            if (l->n == MAX_ACCOUNTS) {
+                snprintf(err, errlen, "ListAccounts: more than %d accounts", MAX_ACCOUNTS);
+                ok = false;
+                break;
+            }
+            if (l->n == cap) {
+                cap = cap ? cap * 2 : 64;
+                struct org_account *v = realloc(l->accounts, cap * sizeof *v);
+                if (v == NULL) {
+                    snprintf(err, errlen, "out of memory");
+                    ok = false;
+                    break;
+                }
+                l->accounts = v;
+            }
+            if (parse_account(a, &l->accounts[l->n], err, errlen) != 0) {
+                account_free(&l->accounts[l->n]);
+                ok = false;
+                break;
+            }
+            l->n++;
+        }
+        free(token);
+        token = NULL;
+        const char *t = json_string_value(next);
+        if (ok && t != NULL && *t != '\0') {
+            for (size_t off = 0; off < seen.len; off += strlen(seen.data + off) + 1) {
+                if (strcmp(seen.data + off, t) == 0) {
+                    snprintf(err, errlen, "ListAccounts: NextToken repeated on page %zu",
+                             page + 1);
+                    ok = false;
+                    break;
+                }
+            }
+            buf_append(&seen, t, strlen(t) + 1);
+            token = strdup(t);
+        }
+        json_decref(resp);
+        if (!ok || token == NULL)
+            break;
+    }
+    free(token);
+    buf_free(&seen);
+    if (!ok) {
+        org_listing_release(l);
+        return NULL;
+    }
+    /* Sorted by id; an account listed twice (the listing moved while it was
+     * paged) is kept once. */
+    qsort(l->accounts, l->n, sizeof *l->accounts, cmp_account);
+    size_t w = 0;
+    for (size_t r = 0; r < l->n; r++) {
+        if (w > 0 && strcmp(l->accounts[w - 1].id, l->accounts[r].id) == 0) {
+            account_free(&l->accounts[r]);
+            continue;
+        }
+        l->accounts[w++] = l->accounts[r];
+    }
+    l->n = w;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    l->taken_at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return l;
+}
+
+/* Compares with the previous listing: counts and logs arrivals and departures. */
+static void compare(struct org_state *s, const struct org_listing *now)
+{
+    const struct org_listing *prev = s->prev;
+    if (prev == NULL)
+        return; /* the first listing: no arrivals */
+    size_t i = 0, j = 0;
+    while (i < prev->n || j < now->n) {
+        int c = i == prev->n ? 1 : j == now->n ? -1 : strcmp(prev->accounts[i].id, now->accounts[j].id);
+        if (c < 0) {
+            const struct org_account *a = &prev->accounts[i++];
+            s->departures++;
+            log_warn("organizations", "account departed the organization", "account_id", a->id,
+                     "name", a->name, "last_state", a->state);
+            struct departed *g = realloc(s->gone, (s->ngone + 1) * sizeof *g);
+            if (g != NULL) {
+                s->gone = g;
+                g[s->ngone].id = strdup(a->id);
+                g[s->ngone].name = strdup(a->name);
+                g[s->ngone].when = now->taken_at;
+                if (g[s->ngone].id && g[s->ngone].name)
+                    s->ngone++;
+                else {
+                    free(g[s->ngone].id);
+                    free(g[s->ngone].name);
+                }
+            }
+        } else if (c > 0) {
+            const struct org_account *a = &now->accounts[j++];
+            s->arrivals++;
+            log_info("organizations", "account joined the organization", "account_id", a->id,
+                     "name", a->name, "state", a->state, "joined_method", a->joined_method);
+        } else {
+            i++;
+            j++;
+        }
+    }
+}
+
+static void prune_departed(struct org_state *s, double now)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < s->ngone; r++) {
+        if (now - s->gone[r].when > (double)opt.retention_ms / 1000.0) {
+            free(s->gone[r].id);
+            free(s->gone[r].name);
+            continue;
+        }
+        s->gone[w++] = s->gone[r];
+    }
+    s->ngone = w;
+}
+
+static void write_metrics(const struct org_state *s, const struct org_listing *l, struct expo *e)
+{
+    expo_family(e, "aws_org_info", EXPO_GAUGE,
+                "The organization: its id, management account and feature set; always 1.");
+    struct expo_label info[] = {{"organization_id", l->org_id},
+                                {"management_account_id", l->management_account_id},
+                                {"feature_set", l->feature_set}};
+    expo_sample(e, info, 3, 1);
+
+    expo_family(e, "aws_org_accounts", EXPO_GAUGE, "Accounts in the organization per state.");
+    size_t nstates = sizeof states / sizeof states[0];
+    for (size_t k = 0; k < nstates; k++) {
+        size_t count = 0;
+        for (size_t i = 0; i < l->n; i++)
+            count += strcmp(l->accounts[i].state, states[k]) == 0;
+        expo_sample(e, &(struct expo_label){"state", states[k]}, 1, (double)count);
+    }
+    /* States the API may add later are shown too, once each. */
+    for (size_t i = 0; i < l->n; i++) {
+        const char *st = l->accounts[i].state;
+        bool known = false;
+        for (size_t k = 0; k < nstates && !known; k++)
+            known = strcmp(st, states[k]) == 0;
+        for (size_t p = 0; p < i && !known; p++)
+            known = strcmp(st, l->accounts[p].state) == 0;
+        if (known)
+            continue;
+        size_t count = 0;
+        for (size_t q = i; q < l->n; q++)
+            count += strcmp(l->accounts[q].state, st) == 0;
+        expo_sample(e, &(struct expo_label){"state", st}, 1, (double)count);
+    }
+
+    expo_family(e, "aws_org_account_info", EXPO_GAUGE,
+                "One series per listed account with its name, state and how it joined; "
+                "always 1.");
+    for (size_t i = 0; i < l->n; i++) {
+        const struct org_account *a = &l->accounts[i];
+        struct expo_label lab[] = {{"account_id", a->id},
+                                   {"name", a->name},
+                                   {"state", a->state},
+                                   {"joined_method", a->joined_method},
+                                   {"email", a->email}};
+        expo_sample(e, lab, opt.email ? 5 : 4, 1);
+    }
+    expo_family(e, "aws_org_account_joined_timestamp_seconds", EXPO_GAUGE,
+                "When the account joined the organization (unix time).");
+    for (size_t i = 0; i < l->n; i++)
+        if (l->accounts[i].joined > 0)
+            expo_sample(e, &(struct expo_label){"account_id", l->accounts[i].id}, 1,
+                        l->accounts[i].joined);
+    expo_family(e, "aws_org_account_departures_total", EXPO_COUNTER,
+                "Accounts that were in a complete listing and are not in the next one.");
+    expo_sample(e, NULL, 0, (double)s->departures);
+    expo_family(e, "aws_org_account_arrivals_total", EXPO_COUNTER,
+                "Accounts that are in a complete listing and were not in the previous one "
+                "(the first listing counts none).");
+    expo_sample(e, NULL, 0, (double)s->arrivals);
+    expo_family(e, "aws_org_departed_account_info", EXPO_GAUGE,
+                "Accounts that departed recently; the value is when the departure was seen "
+                "(unix time).");
+    for (size_t i = 0; i < s->ngone; i++) {
+        struct expo_label lab[] = {{"account_id", s->gone[i].id}, {"name", s->gone[i].name}};
+        expo_sample(e, lab, 2, s->gone[i].when);
+    }
+}
+
+static int run(void *p, struct collector_run *r)
+{
+    struct org_state *s = p;
+    if (s->client == NULL) {
+        /* Set up at the first run, not at start: without credentials the
+         * exporter still serves, with up 0 and the reason in the log. */
+        if (aws_session_setup(r->err, r->errlen) != 0)
+            return -1;
+        struct aws_config cfg = *aws_session_config();
+        cfg.stopping = r->stopping;
+        s->client = aws_client_create(&cfg, aws_session_creds(), "default");
+        if (s->client == NULL) {
+            snprintf(r->err, r->errlen, "out of memory");
+            return -1;
+        }
+    }
+    struct org_listing *l = take_listing(s->client, r->stopping, r->err, r->errlen);
+    if (l == NULL)
+        return -1; /* the previous snapshot stays; nothing is counted */
+    compare(s, l);
+    prune_departed(s, l->taken_at);
+    write_metrics(s, l, r->out);
+    org_listing_release(s->prev);
+    s->prev = l;
+    atomic_fetch_add(&l->refs, 1);
+    pthread_mutex_lock(&published_lock);
+    struct org_listing *old = published;
+    published = l;
+    pthread_mutex_unlock(&published_lock);
+    org_listing_release(old);
+    return 0;
+}
+
+const struct collector_def organizations_collector = {
+    .name = "organizations",
+    .help = "accounts of the organization, their states, departures and arrivals.",
+    .default_enabled = true,
+    .default_interval = "5m",
+    .add_flags = add_flags,
+    .create = create,
+    .run = run,
+    .destroy = destroy,
+    .shared = &aws_shared,
+};

@@ -1,0 +1,40 @@
+/*
+ * organizations: the membership collector. Besides its metrics it publishes
+ * the last complete account listing for the other collectors (SCP
+ * evaluation, CloudTrail member fan-out), so that they never call
+ * ListAccounts themselves.
+ */
+#ifndef COLLECTORS_ORGANIZATIONS_H
+#define COLLECTORS_ORGANIZATIONS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+struct org_account {
+    char *id, *name, *email, *arn;
+    char *state;         /* State, else the legacy Status, else "UNKNOWN" */
+    char *joined_method; /* INVITED, CREATED, or "" */
+    char *path;          /* Paths[0] when present, else NULL */
+    double joined;       /* JoinedTimestamp, unix seconds; 0 when absent */
+};
+
+/* An immutable, complete listing. Reference-counted. */
+struct org_listing {
+    char *org_id, *org_arn, *feature_set, *management_account_id;
+    struct org_account *accounts; /* sorted by id */
+    size_t n;
+    double taken_at; /* unix seconds */
+    atomic_int refs;
+};
+
+/* The newest complete listing with a reference the caller owns (release
+ * it), or NULL before the first complete listing. */
+struct org_listing *organizations_listing(void);
+
+/* Drops a reference. Accepts NULL. */
+void org_listing_release(struct org_listing *l);
+
+/* The account with this id in l, or NULL (binary search). */
+const struct org_account *org_listing_find(const struct org_listing *l, const char *id);
+
+#endif
