@@ -56,13 +56,16 @@ TESTING_SRC := tests/support/testing_collector.c
 $(BUILD)/aws-org-exporter-testing: $(call OBJ,test,$(EXPORTER_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/aws-probe: $(call OBJ,test,tests/support/aws_probe.c $(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 $(BUILD)/unit/%: $(BUILD)/test/tests/unit/%.o $(call OBJ,test,$(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
-test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing
+test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe
 	@tests/run $(UNIT_BINS)
 
 unit: deps-test $(UNIT_BINS)

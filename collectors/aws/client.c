@@ -18,11 +18,11 @@
 #include "stats.h"
 
 static const struct {
-    const char *name;     /* metrics, endpoint host prefix */
-    const char *env;      /* AWS_ENDPOINT_URL_<env> */
-    const char *target;   /* X-Amz-Target prefix (JSON services) */
+    const char *name;   /* metrics, endpoint host prefix */
+    const char *env;    /* AWS_ENDPOINT_URL_<env> */
+    const char *target; /* X-Amz-Target prefix (JSON services) */
     const char *content_type;
-    double rate;          /* client-side requests per second per account and region */
+    double rate; /* client-side requests per second per account and region */
 } services[AWS_SERVICE_COUNT] = {
     [AWS_ORGANIZATIONS] = {"organizations", "ORGANIZATIONS", "AWSOrganizationsV20161128",
                            "application/x-amz-json-1.1", 5},
@@ -92,8 +92,8 @@ int aws_endpoint(const struct aws_config *cfg, enum aws_service svc, char *url, 
     return n < 0 || (size_t)n >= urllen ? -1 : 0;
 }
 
-struct aws_client *aws_client_create(const struct aws_config *cfg,
-                                     struct aws_creds_provider *creds, const char *account)
+struct aws_client *aws_client_create(const struct aws_config *cfg, struct aws_creds_provider *creds,
+                                     const char *account)
 {
     struct aws_client *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -135,13 +135,34 @@ static void set_error(struct aws_error *err, long status, const char *code, cons
 
 /* --- transport --------------------------------------------------------- */
 
-/* One curl handle per thread: connections are kept alive between calls. */
-static _Thread_local CURL *thread_curl;
+/* One curl handle per thread: connections are kept alive between calls.
+ * The handle is cleaned up when its thread exits. */
+static pthread_key_t curl_key;
+static pthread_once_t curl_key_once = PTHREAD_ONCE_INIT;
+
+static void curl_key_destroy(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+static void curl_key_create(void)
+{
+    pthread_key_create(&curl_key, curl_key_destroy);
+}
+
+static CURL *thread_handle(void)
+{
+    pthread_once(&curl_key_once, curl_key_create);
+    CURL *h = pthread_getspecific(curl_key);
+    if (h == NULL && (h = curl_easy_init()) != NULL)
+        pthread_setspecific(curl_key, h);
+    return h;
+}
 
 struct response {
     struct buf *body;
     bool too_big;
-    char date[64]; /* the Date header, for clock skew */
+    char date[64];       /* the Date header, for clock skew */
     char error_type[64]; /* x-amzn-ErrorType */
 };
 
@@ -191,11 +212,11 @@ static long transport(const char *method, const char *url, struct curl_slist *he
                       const char *body, size_t body_len, double connect_timeout, double timeout,
                       const char *ca_bundle, struct response *r, struct aws_error *err)
 {
-    if (thread_curl == NULL && (thread_curl = curl_easy_init()) == NULL) {
+    CURL *h = thread_handle();
+    if (h == NULL) {
         set_error(err, 0, "ClientError", "cannot create a curl handle");
         return 0;
     }
-    CURL *h = thread_curl;
     curl_easy_reset(h); /* keeps the connection cache */
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -238,8 +259,8 @@ static long transport(const char *method, const char *url, struct curl_slist *he
     return status;
 }
 
-long aws_http_plain(const char *method, const char *url, const char *const *headers,
-                    double timeout, size_t max_body, struct buf *out, struct aws_error *err)
+long aws_http_plain(const char *method, const char *url, const char *const *headers, double timeout,
+                    size_t max_body, struct buf *out, struct aws_error *err)
 {
     struct curl_slist *list = NULL;
     for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
@@ -260,12 +281,20 @@ long aws_http_plain(const char *method, const char *url, const char *const *head
 
 bool aws_is_throttle(const char *code, long status)
 {
-    static const char *const codes[] = {
-        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-        "TooManyRequestsException", "ProvisionedThroughputExceededException",
-        "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-        "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-        "EC2ThrottledException"};
+    static const char *const codes[] = {"Throttling",
+                                        "ThrottlingException",
+                                        "ThrottledException",
+                                        "RequestThrottledException",
+                                        "TooManyRequestsException",
+                                        "ProvisionedThroughputExceededException",
+                                        "TransactionInProgressException",
+                                        "RequestLimitExceeded",
+                                        "BandwidthLimitExceeded",
+                                        "LimitExceededException",
+                                        "RequestThrottled",
+                                        "SlowDown",
+                                        "PriorRequestNotComplete",
+                                        "EC2ThrottledException"};
     if (status == 429)
         return true;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
@@ -276,10 +305,11 @@ bool aws_is_throttle(const char *code, long status)
 
 bool aws_is_transient(const char *code, long status)
 {
-    static const char *const codes[] = {"RequestTimeout", "RequestTimeoutException",
-                                        "InternalFailure", "InternalError", "ServiceUnavailable",
-                                        "ServiceUnavailableException", "ConnectionError",
-                                        "ConnectionReset", "Timeout", "MalformedResponse"};
+    static const char *const codes[] = {
+        "RequestTimeout",   "RequestTimeoutException", "InternalFailure",
+        "InternalError",    "ServiceUnavailable",      "ServiceUnavailableException",
+        "ConnectionError",  "ConnectionReset",         "Timeout",
+        "MalformedResponse"};
     if (status >= 500 && status <= 599)
         return true;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
@@ -324,8 +354,8 @@ int aws_xml_text(const char *xml, const char *tag, char *out, size_t outlen)
             static const struct {
                 const char *ent;
                 char c;
-            } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'},
-                        {"&apos;", '\''}};
+            } ents[] = {
+                {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
             size_t i;
             for (i = 0; i < sizeof ents / sizeof ents[0]; i++) {
                 size_t l = strlen(ents[i].ent);
@@ -448,9 +478,8 @@ static void learn_skew(const char *date)
  * The shared request loop of both protocols. body/body_len/content-type and
  * the target header describe the request; on success the body is in out.
  */
-static int call(struct aws_client *c, enum aws_service svc, const char *operation,
-                const char *body, size_t body_len, bool sign, bool xml_errors, struct buf *out,
-                struct aws_error *err)
+static int call(struct aws_client *c, enum aws_service svc, const char *operation, const char *body,
+                size_t body_len, bool sign, bool xml_errors, struct buf *out, struct aws_error *err)
 {
     char url[1024], region[64];
     const char *svc_name = services[svc].name;

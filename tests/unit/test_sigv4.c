@@ -99,8 +99,8 @@ static void test_vector(void **state)
     json_t *creds = json_object_get(ctx, "credentials");
     struct tm tm = {0};
     const char *ts = json_string_value(json_object_get(ctx, "timestamp"));
-    sscanf(ts, "%d-%d-%dT%d:%d:%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-           &tm.tm_min, &tm.tm_sec);
+    sscanf(ts, "%d-%d-%dT%d:%d:%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+           &tm.tm_sec);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     struct sigv4_input in = {
