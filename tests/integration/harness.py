@@ -108,3 +108,81 @@ def wait_until(pred, timeout, interval=0.05):
             return v
         time.sleep(interval)
     return pred()
+
+
+PROBE = os.path.join(ROOT, 'build', 'aws-probe')
+FAKE_SERVER = os.path.join(ROOT, 'tests', 'fake_aws', 'server.py')
+SCENARIOS = os.path.join(ROOT, 'tests', 'fake_aws', 'scenarios')
+MGMT_KEY = ('AKIAFAKEMANAGEMENT01', 'fakeManagementSecretKey/0000000000000000')
+
+
+class FakeAWS:
+    """The fake AWS (tests/fake_aws) on a port of its own; a context manager."""
+
+    def __init__(self, scenario='basic.json'):
+        path = scenario if os.path.isabs(scenario) else os.path.join(SCENARIOS, scenario)
+        self.err = tempfile.NamedTemporaryFile(prefix='fake-aws-', suffix='.log', delete=False)
+        self.proc = subprocess.Popen(['/usr/bin/python3', FAKE_SERVER, '--scenario', path,
+                                      '--port', '0'], stdout=subprocess.PIPE, stderr=self.err,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r'listening port=(\d+)', line)
+        if not m:
+            self.stop()
+            raise RuntimeError('fake AWS did not start: %r' % line)
+        self.port = int(m.group(1))
+        self.url = 'http://127.0.0.1:%d' % self.port
+
+    def control(self, path, body=None, method=None):
+        import json
+        import urllib.request
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + '/_fake/' + path, data=data,
+                                     method=method or ('POST' if data is not None else 'GET'))
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+    def stats(self):
+        return self.control('stats')
+
+    def faults(self, rules):
+        return self.control('faults', rules)
+
+    def patch(self, ops):
+        return self.control('patch', ops)
+
+    def scenario(self, doc):
+        return self.control('scenario', doc)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        os.unlink(self.err.name)
+
+
+def env_keys(key=MGMT_KEY):
+    return {'AWS_ACCESS_KEY_ID': key[0], 'AWS_SECRET_ACCESS_KEY': key[1]}
+
+
+def metric_values(body, name):
+    """{label-string: value} of the samples of one metric name, from text."""
+    out = {}
+    for line in body.decode('utf-8').split('\n'):
+        if line.startswith(name + '{') or line.startswith(name + ' '):
+            series, value = line.rsplit(' ', 1)
+            out[series[len(name):]] = float(value)
+    return out

@@ -1,0 +1,249 @@
+"""The AWS client against the fake AWS: every credential source, refresh
+before expiry, retries under throttling, the LookupEvents pace, and no
+secret in the log even at debug level. The fake recomputes every signature
+with botocore; each test asserts that none failed."""
+import os
+import re
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (MGMT_KEY, PROBE, RELEASE, TESTING, Exporter, FakeAWS, clean_env, env_keys,
+                     metric_values, wait_until)
+
+WEB_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.fake-irsa-token.signature'
+CONTAINER_TOKEN = 'fake-container-token'
+ROLE = 'arn:aws:iam::111111111111:role/aws-org-exporter'
+SHORT_ROLE = 'arn:aws:iam::111111111111:role/aws-org-exporter-short'
+SECRETS = [MGMT_KEY[1], WEB_TOKEN, CONTAINER_TOKEN, 'fakeMemberSecretKey/22222222222222222222']
+
+
+class CredentialSourcesTest(unittest.TestCase):
+    def setUp(self):
+        self.fake = FakeAWS()
+        self.tmp = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.fake.stop()
+        self.tmp.cleanup()
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def run_exporter(self, env, *args, expect_source=None):
+        """Starts the exporter on the fake; waits for a good listing; returns its log."""
+        with Exporter('--aws.endpoint-url=' + self.fake.url, '--log.level=debug',
+                      '--no-collector.testing', *args,
+                      binary=TESTING, aws=True, env=env) as x:
+            ok = wait_until(lambda: b'aws_org_collector_up{collector="organizations"} 1\n'
+                            in x.get()[2], 20)
+            body = x.get()[2]
+            log = x.stderr()
+        self.assertTrue(ok, log[-3000:])
+        self.assertEqual(metric_values(body, 'aws_org_accounts')['{state="ACTIVE"}'], 23)
+        stats = self.fake.stats()
+        self.assertEqual(stats['bad_signatures'], 0, stats['requests'][-5:])
+        self.assertEqual(stats['invalid_requests'], 0)
+        if expect_source:
+            self.assertIn('credentials=%s ' % expect_source, log)
+        for secret in SECRETS:
+            self.assertNotIn(secret, log)
+        return stats, log
+
+    def test_environment(self):
+        self.run_exporter(env_keys(), expect_source='environment')
+
+    def test_profile_with_role_and_source_profile(self):
+        cfg = self.write('config', '[profile base]\nregion = us-east-1\n\n'
+                         '[profile exporter]\nrole_arn = %s\nsource_profile = base\n'
+                         'role_session_name = exporter-test\nduration_seconds = 1800\n' % ROLE)
+        creds = self.write('credentials', '[base]\naws_access_key_id = %s\n'
+                           'aws_secret_access_key = %s\n' % MGMT_KEY)
+        stats, _ = self.run_exporter({'AWS_PROFILE': 'exporter', 'AWS_CONFIG_FILE': cfg,
+                                      'AWS_SHARED_CREDENTIALS_FILE': creds},
+                                     expect_source='profile')
+        self.assertEqual(stats['calls'].get('sts.AssumeRole'), 1)
+        self.assertEqual([c['arn'].split('/')[1] for c in stats['credentials_issued']],
+                         ['aws-org-exporter'])
+
+    def test_web_identity(self):
+        token = self.write('token', WEB_TOKEN + '\n')
+        stats, _ = self.run_exporter({'AWS_ROLE_ARN': ROLE, 'AWS_WEB_IDENTITY_TOKEN_FILE': token,
+                                      'AWS_ROLE_SESSION_NAME': 'irsa-test'},
+                                     expect_source='web_identity')
+        self.assertEqual(stats['calls'].get('sts.AssumeRoleWithWebIdentity'), 1)
+
+    def test_container_full_uri_with_token_file(self):
+        token = self.write('ctoken', CONTAINER_TOKEN)
+        stats, _ = self.run_exporter({
+            'AWS_CONTAINER_CREDENTIALS_FULL_URI': self.fake.url + '/v2/credentials/fake-task',
+            'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE': token,
+            'AWS_CONTAINER_AUTHORIZATION_TOKEN': 'wrong-token-the-file-wins'},
+            expect_source='container')
+        self.assertEqual(stats['calls'].get('container.GetCredentials'), 1)
+
+    def test_container_full_uri_host_not_allowed(self):
+        # http to a host that is neither loopback nor a container endpoint is
+        # refused before any request is made.
+        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=True,
+                      env={'AWS_CONTAINER_CREDENTIALS_FULL_URI': 'http://example.com/creds'}) as x:
+            self.assertTrue(wait_until(lambda: 'AWS_CONTAINER_CREDENTIALS_FULL_URI must use https'
+                                       in x.stderr(), 10))
+            self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', x.get()[2])
+
+    def test_imdsv2(self):
+        stats, _ = self.run_exporter({'AWS_EC2_METADATA_SERVICE_ENDPOINT': self.fake.url,
+                                      'AWS_EC2_METADATA_DISABLED': 'false'},
+                                     expect_source='imds')
+        self.assertEqual(stats['calls'].get('imds.GetToken'), 1)
+        self.assertEqual(stats['calls'].get('imds.GetCredentials'), 2)  # role name, then keys
+
+    def test_role_arn_flag_on_environment(self):
+        stats, log = self.run_exporter(env_keys(), '--aws.role-arn=' + ROLE,
+                                       expect_source='environment')
+        self.assertIn('role_arn=%s' % ROLE, log)
+        self.assertEqual(stats['calls'].get('sts.AssumeRole'), 1)
+
+    def test_role_arn_with_external_id(self):
+        stats, _ = self.run_exporter(
+            env_keys(), '--aws.role-arn=arn:aws:iam::111111111111:role/aws-org-exporter-external',
+            '--aws.external-id=fake-external-id-1')
+        self.assertEqual(stats['calls'].get('sts.AssumeRole'), 1)
+
+    def test_short_lived_credentials_refresh_before_expiry(self):
+        # 20 s credentials, a listing every second: a new set must be taken
+        # while the old one is still valid, and AWS never sees an expired one.
+        with Exporter('--aws.endpoint-url=' + self.fake.url, '--aws.role-arn=' + SHORT_ROLE,
+                      '--collector.organizations.interval=1s', binary=TESTING, aws=True,
+                      env=env_keys()) as x:
+            ok = wait_until(lambda: len(self.fake.stats()['credentials_issued']) >= 2, 30, 0.5)
+            body = x.get()[2]
+        stats = self.fake.stats()
+        self.assertTrue(ok, stats['credentials_issued'])
+        first, second = stats['credentials_issued'][:2]
+        self.assertLess(second['issued_at'], first['expiration'])
+        self.assertEqual(stats['bad_signatures'], 0)
+        self.assertNotIn('ExpiredTokenException', stats['errors_returned'])
+        expiry = metric_values(body, 'aws_org_credentials_expiry_timestamp_seconds')
+        self.assertEqual(list(expiry), ['{source="assume_role"}'])
+
+    def test_expired_token_forces_refresh_and_one_retry(self):
+        with Exporter('--aws.endpoint-url=' + self.fake.url, '--aws.role-arn=' + ROLE,
+                      '--collector.organizations.interval=1s', binary=TESTING, aws=True,
+                      env=env_keys()) as x:
+            self.assertTrue(wait_until(lambda: b'collector="organizations"} 1\n' in x.get()[2], 20))
+            self.fake.control('expire', {})
+            ok = wait_until(lambda: len(self.fake.stats()['credentials_issued']) >= 2, 20, 0.5)
+            self.assertTrue(ok)
+            time.sleep(1.5)
+            self.assertIn(b'aws_org_collector_up{collector="organizations"} 1\n', x.get()[2])
+        self.assertIn('ExpiredTokenException', self.fake.stats()['errors_returned'])
+
+    def test_no_credentials_is_reported_not_fatal(self):
+        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=True) as x:
+            self.assertTrue(wait_until(lambda: 'no AWS credentials' in x.stderr(), 10))
+            status, _, body = x.get()
+            self.assertEqual(status, 200)
+            self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', body)
+        self.assertEqual(self.fake.stats()['calls'], {})
+
+
+class ProbeTest(unittest.TestCase):
+    """The client driven directly (aws-probe), for what no collector does yet."""
+
+    def probe(self, fake, *args):
+        p = subprocess.run([PROBE, '--aws.endpoint-url=' + fake.url] + list(args),
+                           capture_output=True, text=True, timeout=120,
+                           env=dict(clean_env(), **env_keys()))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout.splitlines(), p.stderr
+
+    def test_throttled_every_third_request(self):
+        with FakeAWS() as fake:
+            fake.faults([{'operation': '*', 'kind': 'throttle', 'every': 3}])
+            lines, _ = self.probe(fake, '--probe.op=organizations.DescribeOrganization',
+                                  '--probe.calls=12', '--aws.max-attempts=3')
+            stats = fake.stats()
+        self.assertEqual(lines[:12], ['ok'] * 12)
+        retries = [l for l in lines if l.startswith('retries ')]
+        self.assertEqual(len(retries), 1)
+        n_retries = int(retries[0].split()[-1])
+        self.assertGreaterEqual(n_retries, 5)  # 12 calls + retries, every 3rd throttled
+        self.assertIn('requests organizations DescribeOrganization TooManyRequestsException %d'
+                      % n_retries, lines)
+        self.assertIn('requests organizations DescribeOrganization OK 12', lines)
+        self.assertEqual(stats['calls']['organizations.DescribeOrganization'], 12 + n_retries)
+        self.assertEqual(stats['bad_signatures'], 0)
+
+    def test_lookup_events_pace_two_per_second(self):
+        body = '{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"DetachPolicy"}]}'
+        with FakeAWS() as fake:
+            fake.faults([{'operation': '*', 'kind': 'throttle', 'every': 3}])
+            t0 = time.monotonic()
+            lines, _ = self.probe(fake, '--probe.op=cloudtrail.LookupEvents',
+                                  '--probe.body=' + body, '--probe.calls=4', '--probe.threads=3')
+            elapsed = time.monotonic() - t0
+            stats = fake.stats()
+        self.assertEqual(lines[:12], ['ok'] * 12)
+        rates = stats['max_rate']
+        self.assertEqual(rates['cloudtrail.LookupEvents/111111111111/us-east-1'], 2)
+        self.assertEqual(stats['bad_signatures'], 0)
+        self.assertEqual(stats['invalid_requests'], 0)
+        # 12 calls and their retries, at most 2 per second.
+        self.assertGreaterEqual(elapsed, (stats['calls']['cloudtrail.LookupEvents'] - 2) / 2.0)
+
+    def test_validation_errors_are_not_retried(self):
+        with FakeAWS() as fake:
+            lines, _ = self.probe(fake, '--probe.op=organizations.ListAccounts',
+                                  '--probe.body={"MaxResults":21}')
+            stats = fake.stats()
+        self.assertEqual(lines[0], 'ValidationException')
+        self.assertEqual(stats['calls']['organizations.ListAccounts'], 1)
+
+    def test_5xx_retried_up_to_max_attempts(self):
+        with FakeAWS() as fake:
+            fake.faults([{'operation': '*', 'kind': '5xx'}])
+            lines, _ = self.probe(fake, '--probe.op=organizations.DescribeOrganization',
+                                  '--aws.max-attempts=2')
+            stats = fake.stats()
+        self.assertEqual(lines[0], 'InternalFailure')
+        self.assertEqual(stats['calls']['organizations.DescribeOrganization'], 2)
+        self.assertIn('retries organizations DescribeOrganization 1', lines)
+
+    def test_clock_skew_is_corrected(self):
+        with FakeAWS() as fake:
+            fake.faults([{'operation': '*', 'kind': 'skew', 'count': 1}])
+            lines, err = self.probe(fake, '--probe.op=organizations.DescribeOrganization')
+        self.assertEqual(lines[0], 'ok')
+        self.assertIn('msg="clock skew: correcting the signing time', err)
+
+    def test_transport_faults_are_classified(self):
+        cases = [('reset', 'ConnectionReset'), ('truncate', 'ConnectionReset'),
+                 ('malformed', 'MalformedResponse')]
+        for kind, code in cases:
+            with FakeAWS() as fake:
+                fake.faults([{'operation': '*', 'kind': kind}])
+                lines, _ = self.probe(fake, '--probe.op=organizations.DescribeOrganization',
+                                      '--aws.max-attempts=2')
+            self.assertEqual(lines[0], code, kind)
+
+    def test_no_secret_at_debug_level(self):
+        with FakeAWS() as fake:
+            fake.faults([{'operation': '*', 'kind': 'throttle', 'every': 2}])
+            _, err = self.probe(fake, '--probe.op=organizations.DescribeOrganization',
+                                '--probe.calls=3', '--log.level=debug',
+                                '--aws.role-arn=' + ROLE)
+        self.assertIn('level=debug', err)
+        for secret in SECRETS:
+            self.assertNotIn(secret, err)
+        # Nor any session token or secret the fake issued: nothing long and
+        # base64-like appears in the log at all.
+        self.assertIsNone(re.search(r'[A-Za-z0-9/+=]{40,}', err), err)
+
+
+if __name__ == '__main__':
+    unittest.main()
