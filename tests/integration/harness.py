@@ -186,3 +186,38 @@ def metric_values(body, name):
             series, value = line.rsplit(' ', 1)
             out[series[len(name):]] = float(value)
     return out
+
+
+def parse_exposition(body):
+    """Parses text exposition into [(name, {label: value}, float)], unescaping
+    label values as Prometheus does (\\\\, \\", \\n)."""
+    out = []
+    text = body.decode('utf-8') if isinstance(body, bytes) else body
+    for line in text.split('\n'):
+        if not line or line.startswith('#'):
+            continue
+        i = 0
+        while i < len(line) and line[i] not in '{ ':
+            i += 1
+        name, labels = line[:i], {}
+        if i < len(line) and line[i] == '{':
+            i += 1
+            while line[i] != '}':
+                eq = line.index('=', i)
+                key = line[i:eq]
+                assert line[eq + 1] == '"', line
+                j, val = eq + 2, []
+                while line[j] != '"':
+                    if line[j] == '\\':
+                        val.append({'\\': '\\', '"': '"', 'n': '\n'}[line[j + 1]])
+                        j += 2
+                    else:
+                        val.append(line[j])
+                        j += 1
+                labels[key] = ''.join(val)
+                i = j + 1
+                if line[i] == ',':
+                    i += 1
+            i += 1
+        out.append((name, labels, float(line[i + 1:])))
+    return out

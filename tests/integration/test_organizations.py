@@ -1,0 +1,231 @@
+"""The organizations collector against the fake AWS: a large organization
+with hostile names, departures and arrivals, and listings that fail
+part-way without ever counting a departure."""
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+from harness import (RELEASE, SCENARIOS, TESTING, Exporter, FakeAWS, env_keys, free_port,
+                     parse_exposition, wait_until)
+
+STATES = ['PENDING_ACTIVATION', 'ACTIVE', 'SUSPENDED', 'PENDING_CLOSURE', 'CLOSED']
+FORGED = 'x"} 1\naws_org_account_departures_total 0\n#'
+NASTY = ['quote " in name', 'back\\slash', 'new\nline', 'brace } name',
+         'utf8 \u00dcn\u00efc\u00f8d\u00e9 \u2713 \U0001f512', FORGED]
+
+
+def big_scenario(n=137):
+    with open(os.path.join(SCENARIOS, 'basic.json')) as f:
+        doc = json.load(f)
+    accounts = [dict(doc['accounts'][0])]  # the management account, ACTIVE
+    for i in range(1, n):
+        name = NASTY[i - 1] if i <= len(NASTY) else 'member-%03d' % i
+        accounts.append({'id': '3%011d' % i, 'name': name, 'email': 'a%d@example.com' % i,
+                         'state': STATES[i % 5], 'joined_method': 'INVITED' if i % 2 else 'CREATED',
+                         'joined_timestamp': 1700000000 + i, 'parent_id': doc['roots'][0]['id']})
+    doc['accounts'] = accounts
+    return doc
+
+
+def samples(body, name):
+    return [(l, v) for n, l, v in parse_exposition(body) if n == name]
+
+
+def value(body, name, **labels):
+    vals = [v for l, v in samples(body, name) if l == labels]
+    return vals[0] if len(vals) == 1 else None
+
+
+class OrganizationsTest(unittest.TestCase):
+    def setUp(self):
+        self.fake = FakeAWS()
+        self.doc = big_scenario()
+        self.fake.scenario(self.doc)
+
+    def tearDown(self):
+        self.fake.stop()
+
+    def exporter(self, *args, binary=TESTING):
+        if binary == TESTING:
+            args = ('--no-collector.testing',) + args
+        return Exporter('--aws.endpoint-url=' + self.fake.url, *args,
+                        binary=binary, aws=True, env=env_keys())
+
+    def wait_up(self, x, up=1, timeout=20):
+        line = ('aws_org_collector_up{collector="organizations"} %d\n' % up).encode()
+        return wait_until(lambda: line in x.get()[2], timeout, 0.1)
+
+    def test_large_organization_with_hostile_names(self):
+        with self.exporter() as x:
+            self.assertTrue(self.wait_up(x), x.stderr())
+            body = x.get()[2]
+        want = {s: sum(1 for a in self.doc['accounts'] if a['state'] == s) for s in STATES}
+        got = {l['state']: v for l, v in samples(body, 'aws_org_accounts')}
+        self.assertEqual(got, want)
+        self.assertEqual(sum(want.values()), 137)
+        self.assertEqual(want, {'PENDING_ACTIVATION': 27, 'ACTIVE': 29, 'SUSPENDED': 27,
+                                'PENDING_CLOSURE': 27, 'CLOSED': 27})
+        info = samples(body, 'aws_org_account_info')
+        self.assertEqual(len(info), 137)
+        by_id = {l['account_id']: l for l, _ in info}
+        for a in self.doc['accounts']:
+            self.assertEqual(by_id[a['id']]['name'], a['name'])
+            self.assertEqual(by_id[a['id']]['state'], a['state'])
+            self.assertEqual(by_id[a['id']]['joined_method'], a['joined_method'])
+            self.assertNotIn('email', by_id[a['id']])
+        self.assertEqual(value(body, 'aws_org_account_joined_timestamp_seconds',
+                               account_id='300000000007'), 1700000007)
+        # The forged name is one label value: the counter it imitates exists once.
+        self.assertEqual(samples(body, 'aws_org_account_departures_total'), [({}, 0.0)])
+        self.assertIn(b'name="x\\"} 1\\naws_org_account_departures_total 0\\n#"', body)
+        self.assertEqual(value(body, 'aws_org_info', organization_id='o-a1b2c3d4e5',
+                               management_account_id='111111111111', feature_set='ALL'), 1)
+        self.assertEqual(self.fake.stats()['calls']['organizations.ListAccounts'], 7)
+        for cmd in (['promtool', 'check', 'metrics'],):
+            p = subprocess.run(cmd, input=body, capture_output=True)
+            self.assertEqual((p.returncode, p.stdout + p.stderr), (0, b''))
+
+    def test_empty_pages_with_a_token_are_not_the_end(self):
+        self.fake.patch({'op': 'set_option', 'name': 'list_accounts_page_size',
+                         'value': [20, 0, 7]})
+        with self.exporter() as x:
+            self.assertTrue(self.wait_up(x), x.stderr())
+            self.assertEqual(len(samples(x.get()[2], 'aws_org_account_info')), 137)
+
+    def test_email_only_when_asked(self):
+        with self.exporter('--collector.organizations.account-email') as x:
+            self.assertTrue(self.wait_up(x))
+            info = {l['account_id']: l for l, _ in samples(x.get()[2], 'aws_org_account_info')}
+        self.assertEqual(info['300000000009']['email'], 'a9@example.com')
+
+    def test_departures_and_arrivals(self):
+        with self.exporter('--collector.organizations.interval=1s') as x:
+            self.assertTrue(self.wait_up(x))
+            body = x.get()[2]
+            self.assertEqual(value(body, 'aws_org_account_arrivals_total'), 0)  # first listing
+            gone = ['300000000003', '300000000050', '300000000100']
+            self.fake.patch([{'op': 'remove_account', 'id': i} for i in gone])
+            self.assertTrue(wait_until(
+                lambda: value(x.get()[2], 'aws_org_account_departures_total') == 3, 3, 0.1))
+            body = x.get()[2]
+            departed = {l['account_id']: (l['name'], v)
+                        for l, v in samples(body, 'aws_org_departed_account_info')}
+            self.assertEqual(sorted(departed), gone)
+            self.assertEqual(departed['300000000003'][0], 'new\nline')
+            self.assertLess(abs(departed['300000000050'][1] - time.time()), 10)
+            self.assertEqual(len(samples(body, 'aws_org_account_info')), 134)
+            log = x.stderr()
+            self.assertIn('level=warn caller=organizations.c', log)
+            self.assertIn('msg="account departed the organization" account_id=300000000050 '
+                          'name=member-050 last_state=PENDING_ACTIVATION', log)
+            self.fake.patch([{'op': 'add_account', 'account': {
+                'id': '40000000000%d' % i, 'name': 'new-%d' % i, 'email': 'n%d@example.com' % i,
+                'state': 'ACTIVE', 'joined_method': 'INVITED', 'joined_timestamp': 1790000000,
+                'parent_id': self.doc['roots'][0]['id']}} for i in (1, 2)])
+            self.assertTrue(wait_until(
+                lambda: value(x.get()[2], 'aws_org_account_arrivals_total') == 2, 3, 0.1))
+            time.sleep(1.2)
+            body = x.get()[2]
+            self.assertEqual(value(body, 'aws_org_account_departures_total'), 3)
+            self.assertEqual(value(body, 'aws_org_account_arrivals_total'), 2)
+            self.assertIn('msg="account joined the organization" account_id=400000000001',
+                          x.stderr())
+
+    def test_failed_listings_count_no_departure(self):
+        with self.exporter('--collector.organizations.interval=1s', '--aws.max-attempts=1') as x:
+            self.assertTrue(self.wait_up(x))
+            good = x.get()[2]
+            self.fake.patch([{'op': 'remove_account', 'id': i}
+                             for i in ('300000000001', '300000000002', '300000000004')])
+            for kind in ('5xx', 'malformed'):
+                for page in range(1, 8):
+                    calls = self.fake.stats()['calls'].get('organizations.ListAccounts', 0)
+                    self.fake.faults([{'operation': 'organizations.ListAccounts', 'kind': kind,
+                                       'every': page}])
+                    # Two listings that each fail on this page.
+                    self.assertTrue(wait_until(lambda: self.fake.stats()['calls'].get(
+                        'organizations.ListAccounts', 0) >= calls + 2 * page, 15, 0.1))
+                    body = x.get()[2]
+                    self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', body,
+                                  (kind, page))
+                    self.assertEqual(value(body, 'aws_org_account_departures_total'), 0,
+                                     (kind, page))
+                    # The last good listing is still served, whole.
+                    self.assertEqual(samples(body, 'aws_org_account_info'),
+                                     samples(good, 'aws_org_account_info'))
+            self.assertIn('err="ListAccounts: InternalFailure', x.stderr())
+            self.assertIn('err="ListAccounts: MalformedResponse', x.stderr())
+            self.fake.faults([])
+            self.assertTrue(self.wait_up(x))
+            body = x.get()[2]
+            self.assertEqual(value(body, 'aws_org_account_departures_total'), 3)
+            self.assertEqual(len(samples(body, 'aws_org_account_info')), 134)
+
+    def test_repeating_next_token_is_an_error(self):
+        self.fake.faults([{'operation': 'organizations.ListAccounts', 'kind': 'repeat_token'}])
+        with self.exporter() as x:
+            self.assertTrue(self.wait_up(x, up=0))
+            self.assertTrue(wait_until(lambda: 'NextToken repeated on page 2' in x.stderr(), 5))
+
+    def test_access_denied_is_explained(self):
+        self.fake.faults([{'operation': 'organizations.DescribeOrganization',
+                           'kind': 'access_denied'}])
+        with self.exporter() as x:
+            self.assertTrue(self.wait_up(x, up=0))
+            self.assertIn('err="DescribeOrganization: access denied: the exporter\'s role needs '
+                          'organizations:DescribeOrganization', x.stderr())
+
+    def test_not_in_organization_is_explained(self):
+        with Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                      aws=True, env={'AWS_ACCESS_KEY_ID': 'AKIAFAKEMEMBER000002',
+                                     'AWS_SECRET_ACCESS_KEY':
+                                     'fakeMemberSecretKey/22222222222222222222'}) as x:
+            # 222222222222 is not among the accounts of this scenario's organization.
+            self.assertTrue(self.wait_up(x, up=0))
+            self.assertTrue(wait_until(
+                lambda: 'err="DescribeOrganization: this account is not a member of an '
+                        'organization' in x.stderr(), 5), x.stderr())
+
+    def test_prometheus_stores_names_unchanged(self):
+        prom = shutil.which('prometheus')
+        with self.exporter(binary=RELEASE) as x, tempfile.TemporaryDirectory() as d:
+            self.assertTrue(self.wait_up(x))
+            config = os.path.join(d, 'prometheus.yml')
+            with open(config, 'w') as f:
+                f.write('global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: org\n'
+                        '    static_configs:\n      - targets: ["127.0.0.1:%d"]\n' % x.port)
+            port = free_port()
+            p = subprocess.Popen([prom, '--config.file=' + config, '--storage.tsdb.path=' + d,
+                                  '--web.listen-address=127.0.0.1:%d' % port],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                def query():
+                    q = urllib.parse.urlencode({'query': 'aws_org_account_info'})
+                    try:
+                        with urllib.request.urlopen('http://127.0.0.1:%d/api/v1/query?%s'
+                                                    % (port, q), timeout=5) as r:
+                            return json.load(r)['data']['result']
+                    except OSError:
+                        return []
+                result = wait_until(query, 60, 0.5)
+                names = sorted(r['metric']['name'] for r in result)
+                self.assertEqual(names, sorted(a['name'] for a in self.doc['accounts']))
+            finally:
+                os.kill(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.kill(p.pid, signal.SIGKILL)
+                    p.wait()
+
+
+if __name__ == '__main__':
+    unittest.main()
