@@ -1,7 +1,7 @@
 # aws-org-exporter
 #   make          build ./aws-org-exporter (installs missing build packages)
 #   make test     every test: unit (cmocka, ASan+UBSan), HTTP, promtool, Prometheus
-#   make demo     run the exporter on its embedded default
+#   make demo     the exporter on a demo organization served by the bundled fake AWS
 #   make format   clang-format the C sources
 
 CC      ?= cc
@@ -72,8 +72,10 @@ unit: deps-test $(UNIT_BINS)
 	@tests/run --unit-only $(UNIT_BINS)
 
 # --- running -----------------------------------------------------------------
-demo: all
-	./aws-org-exporter
+demo:
+	@scripts/deps.sh demo
+	@$(MAKE) --no-print-directory aws-org-exporter
+	@scripts/demo.sh
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
