@@ -70,6 +70,19 @@ class CredentialSourcesTest(unittest.TestCase):
         self.assertEqual([c['arn'].split('/')[1] for c in stats['credentials_issued']],
                          ['aws-org-exporter'])
 
+    def test_credential_process(self):
+        doc = self.write('creds.json', '{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "%s",'
+                         ' "Expiration": "2099-01-01T00:00:00Z"}' % MGMT_KEY)
+        cfg = self.write('config', '[profile proc]\ncredential_process = /bin/cat %s\n' % doc)
+        self.run_exporter({'AWS_PROFILE': 'proc', 'AWS_CONFIG_FILE': cfg},
+                          expect_source='process')
+
+    def test_missing_profile_is_reported(self):
+        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=True,
+                      env={'AWS_PROFILE': 'nope'}) as x:
+            self.assertTrue(wait_until(lambda: 'profile \\"nope\\" not found' in x.stderr(), 10),
+                            x.stderr())
+
     def test_web_identity(self):
         token = self.write('token', WEB_TOKEN + '\n')
         stats, _ = self.run_exporter({'AWS_ROLE_ARN': ROLE, 'AWS_WEB_IDENTITY_TOKEN_FILE': token,
