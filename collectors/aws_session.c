@@ -21,14 +21,18 @@ static const struct flag aws_flags[] = {
      "AWS region for regional endpoints and STS; default from AWS_REGION, AWS_DEFAULT_REGION, "
      "the profile, else us-east-1.",
      &opt.region, 0, 0, NULL},
-    {"aws.role-arn", FLAG_STRING, "", "Role to assume (STS AssumeRole) on top of the resolved "
-     "credentials, e.g. a read-only role in the management account.", &opt.role_arn, 0, 0, NULL},
-    {"aws.external-id", FLAG_STRING, "", "External ID for --aws.role-arn.", &opt.external_id, 0,
-     0, NULL},
-    {"aws.endpoint-url", FLAG_STRING, "", "Send every AWS call to this URL (tests, proxies); "
-     "AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> otherwise.", &opt.endpoint_url, 0, 0,
+    {"aws.role-arn", FLAG_STRING, "",
+     "Role to assume (STS AssumeRole) on top of the resolved "
+     "credentials, e.g. a read-only role in the management account.",
+     &opt.role_arn, 0, 0, NULL},
+    {"aws.external-id", FLAG_STRING, "", "External ID for --aws.role-arn.", &opt.external_id, 0, 0,
      NULL},
-    {"aws.max-attempts", FLAG_UINT, "0", "Attempts per AWS call on errors worth retrying "
+    {"aws.endpoint-url", FLAG_STRING, "",
+     "Send every AWS call to this URL (tests, proxies); "
+     "AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> otherwise.",
+     &opt.endpoint_url, 0, 0, NULL},
+    {"aws.max-attempts", FLAG_UINT, "0",
+     "Attempts per AWS call on errors worth retrying "
      "(throttles get three times as many); 0 means AWS_MAX_ATTEMPTS, else 3.",
      &opt.max_attempts, 0, 20, NULL},
     {"aws.timeout", FLAG_DURATION, "30s", "Timeout of one AWS request.", &opt.timeout_ms, 1000,
@@ -81,8 +85,8 @@ int aws_session_setup(char *err, size_t errlen)
                 snprintf(failure, sizeof failure, "cannot set up AWS credentials");
         } else {
             state = 1;
-            log_info("aws", "AWS session ready", "region", cfg.region, "credentials",
-                     base->source, "role_arn", opt.role_arn[0] ? opt.role_arn : NULL);
+            log_info("aws", "AWS session ready", "region", cfg.region, "credentials", base->source,
+                     "role_arn", opt.role_arn[0] ? opt.role_arn : NULL);
         }
     }
     int rc = state == 1 ? 0 : -1;

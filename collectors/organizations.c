@@ -37,16 +37,16 @@ static struct {
 
 static const struct flag org_flags[] = {
     {"collector.organizations.departed-retention", FLAG_DURATION, "7d",
-     "How long a departed account stays in aws_org_departed_account_info.", &opt.retention_ms, 0,
-     0, NULL},
+     "How long a departed account stays in aws_org_departed_account_info.", &opt.retention_ms, 0, 0,
+     NULL},
     {"collector.organizations.account-email", FLAG_BOOL, "false",
      "Export each account's e-mail address (personal data) as a label of "
      "aws_org_account_info.",
      &opt.email, 0, 0, NULL},
 };
 
-static const char *const states[] = {"PENDING_ACTIVATION", "ACTIVE", "SUSPENDED",
-                                     "PENDING_CLOSURE", "CLOSED"};
+static const char *const states[] = {"PENDING_ACTIVATION", "ACTIVE", "SUSPENDED", "PENDING_CLOSURE",
+                                     "CLOSED"};
 
 struct departed {
     char *id, *name;
@@ -222,8 +222,8 @@ static void explain(const struct aws_error *e, const char *op, char *err, size_t
 {
     if (strcmp(e->code, "AccessDeniedException") == 0)
         snprintf(err, errlen,
-                 "%s: access denied: the exporter's role needs organizations:%s (AWS said: %s)",
-                 op, op, e->message);
+                 "%s: access denied: the exporter's role needs organizations:%s (AWS said: %s)", op,
+                 op, e->message);
     else if (strcmp(e->code, "AWSOrganizationsNotInUseException") == 0)
         snprintf(err, errlen,
                  "%s: this account is not a member of an organization: run the exporter with "
@@ -297,7 +297,8 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
         }
         json_t *accounts = json_object_get(resp, "Accounts");
         json_t *next = json_object_get(resp, "NextToken");
-        if (!json_is_array(accounts) || (next != NULL && !json_is_null(next) && !json_is_string(next))) {
+        if (!json_is_array(accounts) ||
+            (next != NULL && !json_is_null(next) && !json_is_string(next))) {
             snprintf(err, errlen, "ListAccounts: malformed page %zu", page + 1);
             json_decref(resp);
             ok = false;
@@ -335,8 +336,7 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
         if (ok && t != NULL && *t != '\0') {
             for (size_t off = 0; off < seen.len; off += strlen(seen.data + off) + 1) {
                 if (strcmp(seen.data + off, t) == 0) {
-                    snprintf(err, errlen, "ListAccounts: NextToken repeated on page %zu",
-                             page + 1);
+                    snprintf(err, errlen, "ListAccounts: NextToken repeated on page %zu", page + 1);
                     ok = false;
                     break;
                 }
@@ -380,7 +380,9 @@ static void compare(struct org_state *s, const struct org_listing *now)
         return; /* the first listing: no arrivals */
     size_t i = 0, j = 0;
     while (i < prev->n || j < now->n) {
-        int c = i == prev->n ? 1 : j == now->n ? -1 : strcmp(prev->accounts[i].id, now->accounts[j].id);
+        int c = i == prev->n  ? 1
+                : j == now->n ? -1
+                              : strcmp(prev->accounts[i].id, now->accounts[j].id);
         if (c < 0) {
             const struct org_account *a = &prev->accounts[i++];
             s->departures++;

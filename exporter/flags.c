@@ -27,18 +27,15 @@ int flagset_add(struct flagset *fs, const struct flag *f)
     return 0;
 }
 
+/* Prometheus duration units, largest first. */
+static const struct {
+    const char *unit;
+    uint64_t ms;
+} units[] = {{"y", 365ULL * 86400000}, {"w", 7ULL * 86400000}, {"d", 86400000}, {"h", 3600000},
+             {"m", 60000},           {"s", 1000},             {"ms", 1}};
+
 int flags_parse_duration(const char *s, uint64_t *ms)
 {
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = {{"y", 365ULL * 86400000},
-                 {"w", 7ULL * 86400000},
-                 {"d", 86400000},
-                 {"h", 3600000},
-                 {"m", 60000},
-                 {"s", 1000},
-                 {"ms", 1}};
     if (s == NULL || *s == '\0')
         return -1;
     if (strcmp(s, "0") == 0) {
@@ -78,16 +75,6 @@ int flags_parse_duration(const char *s, uint64_t *ms)
 
 void flags_format_duration(uint64_t ms, char *out, size_t n)
 {
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = {{"y", 365ULL * 86400000},
-                 {"w", 7ULL * 86400000},
-                 {"d", 86400000},
-                 {"h", 3600000},
-                 {"m", 60000},
-                 {"s", 1000},
-                 {"ms", 1}};
     if (ms == 0) {
         snprintf(out, n, "0s");
         return;

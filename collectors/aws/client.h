@@ -36,14 +36,14 @@ struct aws_error {
 };
 
 struct aws_config {
-    const char *region;       /* resolved: flag, AWS_REGION, AWS_DEFAULT_REGION, profile */
-    const char *endpoint_url; /* --aws.endpoint-url, or NULL */
-    unsigned max_attempts;    /* attempts per call for errors other than throttling */
-    double connect_timeout;   /* seconds */
-    double timeout;           /* seconds, whole request */
-    size_t max_body;          /* response bodies larger than this are errors */
-    const char *ca_bundle;    /* AWS_CA_BUNDLE, or NULL */
-    double backoff_base;      /* seconds; the SDKs use 1 */
+    const char *region;          /* resolved: flag, AWS_REGION, AWS_DEFAULT_REGION, profile */
+    const char *endpoint_url;    /* --aws.endpoint-url, or NULL */
+    unsigned max_attempts;       /* attempts per call for errors other than throttling */
+    double connect_timeout;      /* seconds */
+    double timeout;              /* seconds, whole request */
+    size_t max_body;             /* response bodies larger than this are errors */
+    const char *ca_bundle;       /* AWS_CA_BUNDLE, or NULL */
+    double backoff_base;         /* seconds; the SDKs use 1 */
     const atomic_bool *stopping; /* may be NULL */
 };
 
@@ -70,8 +70,8 @@ struct aws_client;
  * account labels the rate-limit keys ("default" for the exporter's own
  * identity, an account id for member roles). cfg's strings are copied.
  */
-struct aws_client *aws_client_create(const struct aws_config *cfg,
-                                     struct aws_creds_provider *creds, const char *account);
+struct aws_client *aws_client_create(const struct aws_config *cfg, struct aws_creds_provider *creds,
+                                     const char *account);
 
 /* Accepts NULL. */
 void aws_client_destroy(struct aws_client *c);
@@ -96,8 +96,8 @@ int aws_query_call(struct aws_client *c, const char *action, const char *const *
  * method, url, extra headers ("Name: value", NULL-terminated); no signing,
  * no retries beyond connection errors. Returns the status (0 on a transport
  * error, with err filled) and appends the body to out. */
-long aws_http_plain(const char *method, const char *url, const char *const *headers,
-                    double timeout, size_t max_body, struct buf *out, struct aws_error *err);
+long aws_http_plain(const char *method, const char *url, const char *const *headers, double timeout,
+                    size_t max_body, struct buf *out, struct aws_error *err);
 
 /* The retry classes of an error code, for tests. */
 bool aws_is_throttle(const char *code, long status);

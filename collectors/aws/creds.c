@@ -117,8 +117,10 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
             snprintf(exp, sizeof exp, "%.0f", fresh.expiration);
             log_debug("aws", "credentials refreshed", "source", p->source, "expiration", exp);
         } else if (p->have && (p->cached.expiration == 0 || now < p->cached.expiration)) {
-            log_warn("aws", "refreshing credentials failed; using the current ones until they "
-                     "expire", "source", p->source, "code", err->code, "err", err->message);
+            log_warn("aws",
+                     "refreshing credentials failed; using the current ones until they "
+                     "expire",
+                     "source", p->source, "code", err->code, "err", err->message);
         } else {
             pthread_mutex_unlock(&p->lock);
             return -1;
@@ -238,7 +240,7 @@ struct assume_provider {
     struct aws_creds_provider *signer; /* borrowed (AssumeRole) */
     char *role_arn, *external_id, *session_name;
     unsigned duration;
-    char *token_file; /* web identity */
+    char *token_file;                        /* web identity */
     struct aws_creds_provider *owned_signer; /* profile chains own their source */
 };
 
@@ -301,8 +303,8 @@ static int assume_fetch(struct aws_creds_provider *self, struct aws_credentials 
         rc = parse_sts(xml.data ? xml.data : "", out, err);
     buf_free(&xml);
     if (rc != 0)
-        log_warn("aws", "assuming a role failed", "role_arn", a->role_arn, "code", err->code,
-                 "err", err->message);
+        log_warn("aws", "assuming a role failed", "role_arn", a->role_arn, "code", err->code, "err",
+                 err->message);
     return rc;
 }
 
@@ -342,9 +344,9 @@ static struct assume_provider *assume_new(const char *source, const struct aws_c
 }
 
 struct aws_creds_provider *aws_creds_assume_role(struct aws_creds_provider *base,
-                                                 const struct aws_config *cfg,
-                                                 const char *role_arn, const char *external_id,
-                                                 const char *session_name, unsigned duration)
+                                                 const struct aws_config *cfg, const char *role_arn,
+                                                 const char *external_id, const char *session_name,
+                                                 unsigned duration)
 {
     struct assume_provider *a = assume_new("assume_role", cfg, role_arn, external_id, session_name);
     if (a == NULL)
@@ -423,8 +425,8 @@ static int container_fetch(struct aws_creds_provider *self, struct aws_credentia
     const char *headers[] = {hdr.data, NULL};
     struct buf body;
     buf_init(&body, METADATA_MAX);
-    long status = aws_http_plain("GET", c->url, hdr.data ? headers : NULL, 5, METADATA_MAX, &body,
-                                 err);
+    long status =
+        aws_http_plain("GET", c->url, hdr.data ? headers : NULL, 5, METADATA_MAX, &body, err);
     if (hdr.data != NULL)
         explicit_bzero(hdr.data, hdr.len);
     buf_free(&hdr);
@@ -798,8 +800,10 @@ static struct aws_creds_provider *profile_provider(const char *name, const struc
     }
     struct aws_profile *p = aws_profile_load(name, NULL, NULL);
     if (p == NULL) {
-        snprintf(errbuf, errlen, "profile \"%.64s\" not found in the AWS config or credentials "
-                 "files", name);
+        snprintf(errbuf, errlen,
+                 "profile \"%.64s\" not found in the AWS config or credentials "
+                 "files",
+                 name);
         return NULL;
     }
     struct aws_creds_provider *r = NULL;
@@ -823,8 +827,8 @@ static struct aws_creds_provider *profile_provider(const char *name, const struc
             base = credential_source(csrc, errbuf, errlen);
         if (base != NULL) {
             const char *d = aws_profile_get(p, "duration_seconds");
-            struct assume_provider *a = assume_new("profile", cfg, role,
-                                                   aws_profile_get(p, "external_id"), session);
+            struct assume_provider *a =
+                assume_new("profile", cfg, role, aws_profile_get(p, "external_id"), session);
             if (a != NULL) {
                 a->signer = a->owned_signer = base;
                 a->duration = d ? (unsigned)strtoul(d, NULL, 10) : 0;
@@ -834,8 +838,10 @@ static struct aws_creds_provider *profile_provider(const char *name, const struc
             }
         }
     } else if (role != NULL) {
-        snprintf(errbuf, errlen, "profile \"%.64s\" has role_arn without source_profile, "
-                 "credential_source or web_identity_token_file", name);
+        snprintf(errbuf, errlen,
+                 "profile \"%.64s\" has role_arn without source_profile, "
+                 "credential_source or web_identity_token_file",
+                 name);
     } else if (proc != NULL) {
         struct process_provider *pp = calloc(1, sizeof *pp);
         if (pp != NULL) {
@@ -849,8 +855,10 @@ static struct aws_creds_provider *profile_provider(const char *name, const struc
         r = aws_creds_static("profile", akid, aws_profile_get(p, "aws_secret_access_key"),
                              aws_profile_get(p, "aws_session_token"));
         if (r == NULL)
-            snprintf(errbuf, errlen, "profile \"%.64s\" has aws_access_key_id without "
-                     "aws_secret_access_key", name);
+            snprintf(errbuf, errlen,
+                     "profile \"%.64s\" has aws_access_key_id without "
+                     "aws_secret_access_key",
+                     name);
     } else {
         snprintf(errbuf, errlen, "profile \"%.64s\" holds no credentials", name);
     }
@@ -871,7 +879,8 @@ struct aws_creds_provider *aws_creds_default_chain(const struct aws_config *cfg,
     if (set("AWS_ACCESS_KEY_ID") || set("AWS_SECRET_ACCESS_KEY")) {
         struct aws_creds_provider *p = env_provider();
         if (p == NULL)
-            snprintf(errbuf, errlen, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set");
+            snprintf(errbuf, errlen,
+                     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set");
         return p;
     }
     if (set("AWS_ROLE_ARN") && set("AWS_WEB_IDENTITY_TOKEN_FILE"))
@@ -884,12 +893,12 @@ struct aws_creds_provider *aws_creds_default_chain(const struct aws_config *cfg,
         aws_profile_free(p);
         return profile_provider(profile, cfg, 0, errbuf, errlen);
     }
-    if (set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
-        set("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+    if (set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || set("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
         return container_new(errbuf, errlen);
     const char *off = getenv("AWS_EC2_METADATA_DISABLED");
     if (off != NULL && strcasecmp(off, "true") == 0) {
-        snprintf(errbuf, errlen, "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+        snprintf(errbuf, errlen,
+                 "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                  "AWS_PROFILE, web identity or container variables (IMDS is disabled)");
         return NULL;
     }

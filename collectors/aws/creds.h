@@ -83,9 +83,9 @@ struct aws_creds_provider *aws_creds_default_chain(const struct aws_config *cfg,
  * (0 = STS default). Returns NULL on allocation failure.
  */
 struct aws_creds_provider *aws_creds_assume_role(struct aws_creds_provider *base,
-                                                 const struct aws_config *cfg,
-                                                 const char *role_arn, const char *external_id,
-                                                 const char *session_name, unsigned duration);
+                                                 const struct aws_config *cfg, const char *role_arn,
+                                                 const char *external_id, const char *session_name,
+                                                 unsigned duration);
 
 /* A provider of fixed credentials (copied). */
 struct aws_creds_provider *aws_creds_static(const char *source, const char *akid,

@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (MGMT_KEY, PROBE, RELEASE, TESTING, Exporter, FakeAWS, clean_env, env_keys,
+from harness import (MGMT_KEY, PROBE, TESTING, Exporter, FakeAWS, clean_env, env_keys,
                      metric_values, wait_until)
 
 WEB_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.fake-irsa-token.signature'
