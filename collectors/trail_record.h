@@ -1,0 +1,56 @@
+/*
+ * trail_record: the parser of one raw CloudTrail record (the JSON string in
+ * LookupEvents' CloudTrailEvent), written by whoever controls an account,
+ * possibly the attacker. Bounded: the input is capped, every field is copied
+ * into a fixed-size buffer (longer values are cut at a UTF-8 boundary and
+ * marked with "..."), absent, null or wrongly typed fields are left empty.
+ * Knows nothing of AWS calls or metrics.
+ */
+#ifndef COLLECTORS_TRAIL_RECORD_H
+#define COLLECTORS_TRAIL_RECORD_H
+
+#include <stddef.h>
+
+/* CloudTrail records are at most 256 KB; anything larger is refused. */
+#define TRAIL_RECORD_MAX (256 * 1024)
+
+enum trail_outcome { TRAIL_SUCCESS, TRAIL_DENIED, TRAIL_FAILED };
+
+struct trail_record {
+    char event_id[128];
+    char event_name[128];
+    char event_source[128];
+    double event_time;          /* eventTime, unix seconds; 0 when absent or malformed */
+    char aws_region[32];
+    char error_code[128];       /* empty when the call succeeded */
+    char error_message[512];
+    char principal_arn[512];    /* userIdentity.arn; for AWSService, invokedBy */
+    char principal_type[32];    /* userIdentity.type: Root, IAMUser, AssumedRole, AWSService... */
+    char principal_account[16]; /* userIdentity.accountId */
+    char recipient_account[16]; /* recipientAccountId */
+    char source_ip[128];        /* sourceIPAddress (an IP, or a service name) */
+    /*
+     * The account the event is about: the member that left, was removed,
+     * joined, was invited, created or closed, from requestParameters or
+     * serviceEventDetails (or responseElements); else the recipient account.
+     */
+    char affected_account[16];
+    char departure_method[64];  /* serviceEventDetails, AccountDepartedOrganization */
+    double departure_time;
+    enum trail_outcome outcome; /* denied: AccessDenied, AccessDeniedException,
+                                   UnauthorizedOperation, or a message saying not
+                                   authorized / explicit deny; failed: other errors */
+};
+
+/*
+ * Parses len bytes of one raw CloudTrail record into out. Returns 0, or -1
+ * with a one-line reason in err (not JSON, not an object, over the cap, no
+ * eventID, no eventName). Never reads past len; out is always initialised.
+ */
+int trail_record_parse(const char *json, size_t len, struct trail_record *out, char *err,
+                       size_t errlen);
+
+/* "success", "denied", "failed". */
+const char *trail_outcome_name(enum trail_outcome o);
+
+#endif
