@@ -26,7 +26,7 @@ OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
 .SECONDARY:
 
-.PHONY: all deps deps-test test unit integration demo format format-check clean
+.PHONY: all deps deps-test test unit integration demo format format-check clean fuzz
 
 all: deps aws-org-exporter
 
@@ -65,11 +65,28 @@ $(BUILD)/unit/%: $(BUILD)/test/tests/unit/%.o $(call OBJ,test,$(LIB_SRC) $(COLLE
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
-test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe
+test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
+	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/run $(UNIT_BINS)
 
 unit: deps-test $(UNIT_BINS)
 	@tests/run --unit-only $(UNIT_BINS)
+
+# --- fuzzing (clang's libFuzzer) ------------------------------------------------
+# make fuzz FUZZ_SECONDS=600 runs each target longer; make test runs them briefly.
+FUZZ_SECONDS ?= 10
+FUZZ_CFLAGS = -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -DVERSION='"fuzz"' -pthread
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+$(BUILD)/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+$(BUILD)/fuzz/%: $(BUILD)/fuzzobj/tests/fuzz/%.o $(call OBJ,fuzzobj,$(LIB_SRC) $(COLLECT_SRC))
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz: deps-test $(FUZZ_BINS)
+	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 # --- running -----------------------------------------------------------------
 demo:

@@ -7,12 +7,14 @@
 #include "aws_session.h"
 
 extern const struct collector_def organizations_collector;
+extern const struct collector_def cloudtrail_collector;
 #ifdef EXPORTER_TESTING
 extern const struct collector_def testing_collector;
 #endif
 
 static const struct collector_def *const table[] = {
     &organizations_collector,
+    &cloudtrail_collector,
 #ifdef EXPORTER_TESTING
     &testing_collector,
 #endif

@@ -26,6 +26,10 @@ struct collector_run {
     size_t errlen;
     const atomic_bool *stopping; /* set at shutdown: long runs should give up */
     uint64_t interval_ms;
+    /* Set by a run that fails but whose output is still whole and true (the
+     * CloudTrail counters): it is published, with up 0. Otherwise a failed
+     * run's output is discarded and the last good snapshot stays. */
+    bool publish_on_error;
 };
 
 /*

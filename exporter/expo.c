@@ -175,11 +175,13 @@ int expo_sample(struct expo *e, const struct expo_label *labels, size_t n, doubl
         return -1;
     if (e->family[0] == '\0')
         return fail(e, "sample written before any family", "");
+    /* Names first: a rejected sample leaves nothing half-written. */
+    for (size_t i = 0; i < n; i++)
+        if (!expo_valid_label_name(labels[i].name))
+            return fail(e, "invalid label name", labels[i].name);
     struct buf *b = e->out;
     buf_puts(b, e->family);
     for (size_t i = 0; i < n; i++) {
-        if (!expo_valid_label_name(labels[i].name))
-            return fail(e, "invalid label name", labels[i].name);
         buf_putc(b, i == 0 ? '{' : ',');
         buf_puts(b, labels[i].name);
         buf_puts(b, "=\"");

@@ -31,8 +31,13 @@ int flagset_add(struct flagset *fs, const struct flag *f)
 static const struct {
     const char *unit;
     uint64_t ms;
-} units[] = {{"y", 365ULL * 86400000}, {"w", 7ULL * 86400000}, {"d", 86400000}, {"h", 3600000},
-             {"m", 60000},           {"s", 1000},             {"ms", 1}};
+} units[] = {{"y", 365ULL * 86400000},
+             {"w", 7ULL * 86400000},
+             {"d", 86400000},
+             {"h", 3600000},
+             {"m", 60000},
+             {"s", 1000},
+             {"ms", 1}};
 
 int flags_parse_duration(const char *s, uint64_t *ms)
 {

@@ -207,19 +207,22 @@ static void run_once(struct slot *s)
     expo_init(&e, &b);
     e.help_suffix = s->help_suffix;
     char err[512] = "";
-    struct collector_run run = {&e, err, sizeof err, &r->stopping, s->interval_ms};
+    struct collector_run run = {&e, err, sizeof err, &r->stopping, s->interval_ms, false};
     int rc = s->def->run(s->state, &run);
-    if (rc == 0 && expo_error(&e) != NULL) {
-        snprintf(err, sizeof err, "%s", expo_error(&e));
+    bool publish = rc == 0 || run.publish_on_error;
+    if (expo_error(&e) != NULL) {
+        if (rc == 0)
+            snprintf(err, sizeof err, "%s", expo_error(&e));
         rc = -1;
+        publish = false;
     }
     expo_free(&e);
     struct snapshot *snap = NULL;
-    if (rc == 0) {
+    if (publish) {
         size_t len;
         char *text = buf_steal(&b, &len);
         snap = text ? snapshot_create(text, len) : NULL;
-        if (snap == NULL) {
+        if (snap == NULL && rc == 0) {
             snprintf(err, sizeof err, "out of memory while storing the snapshot");
             rc = -1;
         }
@@ -232,8 +235,9 @@ static void run_once(struct slot *s)
     if (snap != NULL) {
         old = s->snap;
         s->snap = snap;
-        s->last_success = registry_now_wall();
     }
+    if (rc == 0)
+        s->last_success = registry_now_wall();
     s->up = rc == 0;
     s->completed = true;
     s->duration = t1 - t0;

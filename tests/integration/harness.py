@@ -16,7 +16,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 RELEASE = os.path.join(ROOT, 'aws-org-exporter')
 TESTING = os.path.join(ROOT, 'build', 'aws-org-exporter-testing')
 CHECKER = os.path.join(ROOT, 'tests', 'check_exposition.py')
-AWS_COLLECTORS = ['organizations']
+AWS_COLLECTORS = ['organizations', 'cloudtrail']
 
 
 def clean_env():
@@ -39,8 +39,10 @@ class Exporter:
         e = clean_env()
         e.update(env or {})
         addr = '[%s]:0' % host if ':' in host else '%s:0' % host
-        if not aws:  # the core's tests run without the AWS collectors
-            args = ['--no-collector.' + c for c in AWS_COLLECTORS] + list(args)
+        # aws: False (the core's tests: no AWS collector), True (all of them)
+        # or the list of AWS collectors to run.
+        enabled = AWS_COLLECTORS if aws is True else (aws or [])
+        args = ['--no-collector.' + c for c in AWS_COLLECTORS if c not in enabled] + list(args)
         self.proc = subprocess.Popen([binary, '--web.listen-address=' + addr] + list(args),
                                      stdout=subprocess.DEVNULL, stderr=self.log, env=e)
         self.host = host

@@ -38,7 +38,7 @@ class CredentialSourcesTest(unittest.TestCase):
         """Starts the exporter on the fake; waits for a good listing; returns its log."""
         with Exporter('--aws.endpoint-url=' + self.fake.url, '--log.level=debug',
                       '--no-collector.testing', *args,
-                      binary=TESTING, aws=True, env=env) as x:
+                      binary=TESTING, aws=['organizations'], env=env) as x:
             ok = wait_until(lambda: b'aws_org_collector_up{collector="organizations"} 1\n'
                             in x.get()[2], 20)
             body = x.get()[2]
@@ -78,7 +78,7 @@ class CredentialSourcesTest(unittest.TestCase):
                           expect_source='process')
 
     def test_missing_profile_is_reported(self):
-        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=True,
+        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=['organizations'],
                       env={'AWS_PROFILE': 'nope'}) as x:
             self.assertTrue(wait_until(lambda: 'profile \\"nope\\" not found' in x.stderr(), 10),
                             x.stderr())
@@ -102,7 +102,7 @@ class CredentialSourcesTest(unittest.TestCase):
     def test_container_full_uri_host_not_allowed(self):
         # http to a host that is neither loopback nor a container endpoint is
         # refused before any request is made.
-        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=True,
+        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=['organizations'],
                       env={'AWS_CONTAINER_CREDENTIALS_FULL_URI': 'http://example.com/creds'}) as x:
             self.assertTrue(wait_until(lambda: 'AWS_CONTAINER_CREDENTIALS_FULL_URI must use https'
                                        in x.stderr(), 10))
@@ -131,7 +131,7 @@ class CredentialSourcesTest(unittest.TestCase):
         # 20 s credentials, a listing every second: a new set must be taken
         # while the old one is still valid, and AWS never sees an expired one.
         with Exporter('--aws.endpoint-url=' + self.fake.url, '--aws.role-arn=' + SHORT_ROLE,
-                      '--collector.organizations.interval=1s', binary=TESTING, aws=True,
+                      '--collector.organizations.interval=1s', binary=TESTING, aws=['organizations'],
                       env=env_keys()) as x:
             ok = wait_until(lambda: len(self.fake.stats()['credentials_issued']) >= 2, 30, 0.5)
             body = x.get()[2]
@@ -146,7 +146,7 @@ class CredentialSourcesTest(unittest.TestCase):
 
     def test_expired_token_forces_refresh_and_one_retry(self):
         with Exporter('--aws.endpoint-url=' + self.fake.url, '--aws.role-arn=' + ROLE,
-                      '--collector.organizations.interval=1s', binary=TESTING, aws=True,
+                      '--collector.organizations.interval=1s', binary=TESTING, aws=['organizations'],
                       env=env_keys()) as x:
             self.assertTrue(wait_until(lambda: b'collector="organizations"} 1\n' in x.get()[2], 20))
             self.fake.control('expire', {})
@@ -157,7 +157,7 @@ class CredentialSourcesTest(unittest.TestCase):
         self.assertIn('ExpiredTokenException', self.fake.stats()['errors_returned'])
 
     def test_no_credentials_is_reported_not_fatal(self):
-        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=True) as x:
+        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=['organizations']) as x:
             self.assertTrue(wait_until(lambda: 'no AWS credentials' in x.stderr(), 10))
             status, _, body = x.get()
             self.assertEqual(status, 200)

@@ -51,7 +51,7 @@ class OrganizationsTest(unittest.TestCase):
         if binary == TESTING:
             args = ('--no-collector.testing',) + args
         return Exporter('--aws.endpoint-url=' + self.fake.url, *args,
-                        binary=binary, aws=True, env=env_keys())
+                        binary=binary, aws=['organizations'], env=env_keys())
 
     def wait_up(self, x, up=1, timeout=20):
         line = ('aws_org_collector_up{collector="organizations"} %d\n' % up).encode()
@@ -181,7 +181,7 @@ class OrganizationsTest(unittest.TestCase):
 
     def test_not_in_organization_is_explained(self):
         with Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
-                      aws=True, env={'AWS_ACCESS_KEY_ID': 'AKIAFAKEMEMBER000002',
+                      aws=['organizations'], env={'AWS_ACCESS_KEY_ID': 'AKIAFAKEMEMBER000002',
                                      'AWS_SECRET_ACCESS_KEY':
                                      'fakeMemberSecretKey/22222222222222222222'}) as x:
             # 222222222222 is not among the accounts of this scenario's organization.

@@ -59,6 +59,16 @@ static int run_overflow(void *state, struct collector_run *run)
     return 0;
 }
 
+static int run_partial(void *state, struct collector_run *run)
+{
+    (void)state;
+    expo_family(run->out, "partial_total", EXPO_COUNTER, "Whole even when the run failed.");
+    expo_sample(run->out, NULL, 0, 7);
+    run->publish_on_error = true;
+    snprintf(run->err, run->errlen, "the source failed");
+    return -1;
+}
+
 static int live(void *arg, struct expo *e)
 {
     (void)arg;
@@ -69,6 +79,8 @@ static int live(void *arg, struct expo *e)
 static const struct collector_def def_a = {.name = "a", .help = "a", .run = run_a};
 static const struct collector_def def_b = {.name = "b", .help = "b", .run = run_b};
 static const struct collector_def def_dup = {.name = "dup", .help = "d", .run = run_overflow};
+static const struct collector_def def_partial = {
+    .name = "partial", .help = "p", .run = run_partial};
 
 static char *gunzip(const unsigned char *gz, size_t len, size_t *out_len)
 {
@@ -197,6 +209,22 @@ static void test_failed_run_keeps_snapshot(void **state)
     registry_destroy(r);
 }
 
+static void test_publish_on_error(void **state)
+{
+    (void)state;
+    struct registry *r = registry_create(0.0);
+    assert_int_equal(registry_add_collector(r, &def_partial, NULL, 3600000), 0);
+    assert_int_equal(registry_start(r), 0);
+    wait_for(is_ready, r);
+    struct exposition *x = registry_exposition(r);
+    assert_non_null(find_line(x->plain, "partial_total 7\n"));
+    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"partial\"} 0\n"));
+    assert_non_null(find_line(
+        x->plain, "aws_org_collector_last_success_timestamp_seconds{collector=\"partial\"} 0\n"));
+    exposition_release(x);
+    registry_destroy(r);
+}
+
 static void test_exposition_is_reused(void **state)
 {
     (void)state;
@@ -218,6 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compose_and_readiness),
         cmocka_unit_test(test_failed_run_keeps_snapshot),
+        cmocka_unit_test(test_publish_on_error),
         cmocka_unit_test(test_exposition_is_reused),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);

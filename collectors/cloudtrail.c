@@ -1,0 +1,875 @@
+/*
+ * cloudtrail: the calls around the technique — who tried to leave, who left,
+ * who joined, who touched the guardrails — counted exactly once.
+ *
+ * Query plan. LookupEvents takes one lookup attribute per call. Every watched
+ * event is an Organizations event, so one EventSource=organizations query
+ * would cover them all, but it also returns every read-only Organizations
+ * call in the window — this exporter's own ListAccounts and SCP reads among
+ * them, hundreds per window in a large organization — so its cost grows with
+ * activity that is not watched. One EventName query per watched event costs
+ * a fixed number of calls per poll (one page each on a quiet day), whatever
+ * the organization's size: that is the plan, paced at 2 calls per second.
+ *
+ * Exactly once. CloudTrail delivers events minutes late, so each poll reaches
+ * back --collector.cloudtrail.overlap behind the newest event already seen
+ * (the first poll reads --collector.cloudtrail.lookback). Events are
+ * deduplicated by eventID; ids older than the overlap window behind the
+ * newest event are forgotten, which bounds the memory.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../exporter/collector.h"
+#include "../exporter/log.h"
+#include "aws_session.h"
+#include "organizations.h"
+#include "trail_record.h"
+
+extern const struct collector_shared aws_shared;
+
+#define MAX_WATCHED 64
+#define MAX_PAGES_PER_QUERY 2000
+#define MAX_SEEN 200000
+
+static const char default_events[] =
+    "LeaveOrganization,AccountDepartedOrganization,AccountJoinedOrganization,"
+    "RemoveAccountFromOrganization,InviteAccountToOrganization,AcceptHandshake,CreateAccount,"
+    "CloseAccount,MoveAccount,DetachPolicy,DeletePolicy,UpdatePolicy,DisablePolicyType,"
+    "DeleteOrganization";
+
+static struct {
+    const char *region;
+    const char *events;
+    uint64_t lookback_ms, overlap_ms, recent;
+    const char *state_file;
+    const char *member_role;
+    uint64_t member_concurrency;
+} opt;
+
+static const char *check_events(const char *s)
+{
+    size_t n = 0;
+    const char *p = s;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len > 64)
+            return "a comma-separated list of CloudTrail event names";
+        for (size_t i = 0; i < len; i++)
+            if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') ||
+                  (p[i] >= '0' && p[i] <= '9')))
+                return "a comma-separated list of CloudTrail event names";
+        n++;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return n == 0 || n > MAX_WATCHED ? "a comma-separated list of 1 to 64 event names" : NULL;
+}
+
+static const char *check_region(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+        return "an AWS region such as us-east-1";
+    return NULL;
+}
+
+static const struct flag trail_flags[] = {
+    {"collector.cloudtrail.region", FLAG_STRING, "us-east-1",
+     "Region whose CloudTrail event history is read (Organizations events are recorded in "
+     "us-east-1).",
+     &opt.region, 0, 0, check_region},
+    {"collector.cloudtrail.events", FLAG_STRING, default_events, "Watched event names.",
+     &opt.events, 0, 0, check_events},
+    {"collector.cloudtrail.lookback", FLAG_DURATION, "24h",
+     "How far back the first poll after start reads (at most 90d).", &opt.lookback_ms, 60000,
+     90ULL * 86400000, NULL},
+    {"collector.cloudtrail.overlap", FLAG_DURATION, "20m",
+     "How far behind the newest event seen each poll reaches back, for late deliveries.",
+     &opt.overlap_ms, 0, 86400000, NULL},
+    {"state.file", FLAG_STRING, "",
+     "Keep the CloudTrail counters, high-water marks and recent event ids in this file, so "
+     "that a restart neither loses nor recounts events. Written atomically after each poll.",
+     &opt.state_file, 0, 0, NULL},
+    {"collector.cloudtrail.member-role", FLAG_STRING, "",
+     "Also look up LeaveOrganization in every ACTIVE member account, through this role name "
+     "(arn:aws:iam::<account>:role/<name>): a member's own call is recorded only there.",
+     &opt.member_role, 0, 0, NULL},
+    {"collector.cloudtrail.member-concurrency", FLAG_UINT, "4",
+     "Member accounts looked up at once (each paced on its own).", &opt.member_concurrency, 1, 32,
+     NULL},
+    {"collector.cloudtrail.recent-events", FLAG_UINT, "50",
+     "How many of the newest events aws_org_cloudtrail_recent_event_info shows.", &opt.recent, 0,
+     1000, NULL},
+};
+
+static const char *const outcomes[] = {"success", "denied", "failed"};
+
+struct recent {
+    char event_id[128], event_name[128], account[16], principal[512], source_ip[128],
+        error_code[128];
+    enum trail_outcome outcome;
+    double time;
+};
+
+struct seen {
+    char *id;
+    double time;
+};
+
+/* A member account of the fan-out: its role, its client, its last lookup. */
+struct member {
+    char id[16];
+    struct aws_creds_provider *creds; /* AssumeRole into the member */
+    struct aws_client *client;
+    double polled_at; /* start of its last good lookup; 0 before */
+    bool up;
+    /* This poll's results, filled by a worker thread. */
+    struct trail_record *found;
+    size_t nfound, capfound;
+    int rc;
+    char err[256];
+};
+
+struct trail_state {
+    struct aws_client *client;
+    struct member *members; /* sorted by id */
+    size_t nmembers;
+    size_t nwatched;
+    char watched[MAX_WATCHED][65];
+    uint64_t counts[MAX_WATCHED][3];
+    double last[MAX_WATCHED][3];
+    double newest[MAX_WATCHED]; /* newest event time seen per name */
+    double polled_at;           /* start of the last successful poll, 0 before */
+    struct seen *seen;          /* sorted by id */
+    size_t nseen, capseen;
+    struct recent *recent; /* newest first, at most opt.recent */
+    size_t nrecent;
+};
+
+static void state_restore(struct trail_state *s);
+
+static int add_flags(struct flagset *fs)
+{
+    for (size_t i = 0; i < sizeof trail_flags / sizeof trail_flags[0]; i++)
+        if (flagset_add(fs, &trail_flags[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static void *create(char *err, size_t errlen)
+{
+    struct trail_state *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (const char *p = opt.events; *p && s->nwatched < MAX_WATCHED;) {
+        size_t len = strcspn(p, ",");
+        snprintf(s->watched[s->nwatched++], sizeof s->watched[0], "%.*s", (int)len, p);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    s->recent = calloc(opt.recent + 1, sizeof *s->recent);
+    if (s->recent == NULL) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (opt.state_file[0] != '\0')
+        state_restore(s);
+    return s;
+}
+
+static void destroy(void *p)
+{
+    struct trail_state *s = p;
+    if (s == NULL)
+        return;
+    aws_client_destroy(s->client);
+    for (size_t i = 0; i < s->nmembers; i++) {
+        aws_client_destroy(s->members[i].client);
+        aws_creds_destroy(s->members[i].creds);
+        free(s->members[i].found);
+    }
+    free(s->members);
+    for (size_t i = 0; i < s->nseen; i++)
+        free(s->seen[i].id);
+    free(s->seen);
+    free(s->recent);
+    free(s);
+}
+
+/* Position of id in the sorted seen list; *found says whether it is there. */
+static size_t seen_find(const struct trail_state *s, const char *id, bool *found)
+{
+    size_t lo = 0, hi = s->nseen;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(s->seen[mid].id, id);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+/* Records id; returns 1 when new, 0 when already seen, -1 when out of room. */
+static int seen_add(struct trail_state *s, const char *id, double t)
+{
+    bool found;
+    size_t at = seen_find(s, id, &found);
+    if (found)
+        return 0;
+    if (s->nseen == MAX_SEEN)
+        return -1;
+    if (s->nseen == s->capseen) {
+        size_t cap = s->capseen ? s->capseen * 2 : 256;
+        struct seen *v = realloc(s->seen, cap * sizeof *v);
+        if (v == NULL)
+            return -1;
+        s->seen = v;
+        s->capseen = cap;
+    }
+    char *copy = strdup(id);
+    if (copy == NULL)
+        return -1;
+    memmove(&s->seen[at + 1], &s->seen[at], (s->nseen - at) * sizeof *s->seen);
+    s->seen[at] = (struct seen){copy, t};
+    s->nseen++;
+    return 1;
+}
+
+/* Forgets ids that no later poll can return again. */
+static void seen_prune(struct trail_state *s)
+{
+    double newest = 0;
+    for (size_t i = 0; i < s->nwatched; i++)
+        newest = fmax(newest, s->newest[i]);
+    double horizon = fmin(newest, s->polled_at) - (double)opt.overlap_ms / 1000.0 - 3600;
+    size_t w = 0;
+    for (size_t r = 0; r < s->nseen; r++) {
+        if (s->seen[r].time < horizon) {
+            free(s->seen[r].id);
+            continue;
+        }
+        s->seen[w++] = s->seen[r];
+    }
+    s->nseen = w;
+}
+
+static void remember_recent(struct trail_state *s, const struct trail_record *r)
+{
+    if (opt.recent == 0)
+        return;
+    size_t at = 0;
+    while (at < s->nrecent && s->recent[at].time >= r->event_time)
+        at++;
+    if (at >= opt.recent)
+        return;
+    size_t move = s->nrecent - at - (s->nrecent == opt.recent ? 1 : 0);
+    memmove(&s->recent[at + 1], &s->recent[at], move * sizeof *s->recent);
+    if (s->nrecent < opt.recent)
+        s->nrecent++;
+    struct recent *e = &s->recent[at];
+    memset(e, 0, sizeof *e);
+    snprintf(e->event_id, sizeof e->event_id, "%s", r->event_id);
+    snprintf(e->event_name, sizeof e->event_name, "%s", r->event_name);
+    snprintf(e->account, sizeof e->account, "%s", r->affected_account);
+    snprintf(e->principal, sizeof e->principal, "%s", r->principal_arn);
+    snprintf(e->source_ip, sizeof e->source_ip, "%s", r->source_ip);
+    snprintf(e->error_code, sizeof e->error_code, "%s", r->error_code);
+    e->outcome = r->outcome;
+    e->time = r->event_time;
+}
+
+/* Counts one record of watched event k, once. */
+static void count(struct trail_state *s, size_t k, const struct trail_record *r)
+{
+    int fresh = seen_add(s, r->event_id, r->event_time);
+    if (fresh == 0)
+        return;
+    if (fresh < 0)
+        log_warn("cloudtrail",
+                 "too many recent event ids to remember; an event may be counted "
+                 "twice",
+                 "event_id", r->event_id);
+    s->counts[k][r->outcome]++;
+    s->last[k][r->outcome] = fmax(s->last[k][r->outcome], r->event_time);
+    s->newest[k] = fmax(s->newest[k], r->event_time);
+    remember_recent(s, r);
+    bool leave = strcmp(r->event_name, "LeaveOrganization") == 0 && r->outcome != TRAIL_FAILED;
+    if (leave || strcmp(r->event_name, "AccountDepartedOrganization") == 0) {
+        char when[32];
+        snprintf(when, sizeof when, "%.0f", r->event_time);
+        log_warn("cloudtrail",
+                 leave && r->outcome == TRAIL_DENIED ? "a LeaveOrganization attempt was denied"
+                                                     : "an account left the organization",
+                 "event", r->event_name, "outcome", trail_outcome_name(r->outcome), "account_id",
+                 r->affected_account, "principal_arn", r->principal_arn, "principal_type",
+                 r->principal_type, "source_ip", r->source_ip, "error_code", r->error_code,
+                 "event_id", r->event_id, "event_time", when);
+    }
+}
+
+struct count_sink {
+    struct trail_state *s;
+    size_t k;
+};
+
+static void count_into(void *arg, const struct trail_record *r)
+{
+    struct count_sink *c = arg;
+    count(c->s, c->k, r);
+}
+
+/* Where lookup() hands each record of the watched name it queried. */
+typedef void (*record_sink)(void *arg, const struct trail_record *r);
+
+/* All pages of LookupEvents for one event name since `since`, on client c. */
+static int lookup(struct aws_client *c, const char *name, double since, double until,
+                  const atomic_bool *stopping, record_sink sink, void *arg, char *err,
+                  size_t errlen)
+{
+    char *token = NULL;
+    int rc = 0;
+    for (int page = 0;; page++) {
+        if (page == MAX_PAGES_PER_QUERY || (stopping != NULL && atomic_load(stopping))) {
+            snprintf(err, errlen, "LookupEvents %s: too many pages, or stopping", name);
+            rc = -1;
+            break;
+        }
+        json_t *req = json_pack("{s:[{s:s,s:s}],s:i,s:i,s:i}", "LookupAttributes", "AttributeKey",
+                                "EventName", "AttributeValue", name, "StartTime", (json_int_t)since,
+                                "EndTime", (json_int_t)ceil(until), "MaxResults", 50);
+        if (token != NULL)
+            json_object_set_new(req, "NextToken", json_string(token));
+        json_t *resp = NULL;
+        struct aws_error e;
+        int call = aws_json_call(c, AWS_CLOUDTRAIL, "LookupEvents", req, &resp, &e);
+        json_decref(req);
+        if (call != 0) {
+            snprintf(err, errlen, "LookupEvents %s: %s: %s", name, e.code, e.message);
+            rc = -1;
+            break;
+        }
+        json_t *events = json_object_get(resp, "Events");
+        json_t *next = json_object_get(resp, "NextToken");
+        if (!json_is_array(events) ||
+            (next != NULL && !json_is_null(next) && !json_is_string(next))) {
+            snprintf(err, errlen, "LookupEvents %s: malformed page %d", name, page + 1);
+            json_decref(resp);
+            rc = -1;
+            break;
+        }
+        size_t i;
+        json_t *ev;
+        json_array_foreach(events, i, ev)
+        {
+            const char *raw = json_string_value(json_object_get(ev, "CloudTrailEvent"));
+            struct trail_record r;
+            char why[256];
+            if (raw == NULL || trail_record_parse(raw, strlen(raw), &r, why, sizeof why) != 0) {
+                const char *id = json_string_value(json_object_get(ev, "EventId"));
+                log_warn("cloudtrail", "skipping an unreadable CloudTrail record", "event_id",
+                         id ? id : "", "err", raw ? why : "no CloudTrailEvent");
+                continue;
+            }
+            if (strcmp(r.event_name, name) != 0)
+                continue; /* the lookup attribute is the contract; a stray record is not */
+            sink(arg, &r);
+        }
+        const char *t = json_string_value(next);
+        char *again = t && *t ? strdup(t) : NULL;
+        bool repeated = again && token && strcmp(again, token) == 0;
+        free(token);
+        token = again;
+        json_decref(resp);
+        if (repeated) {
+            snprintf(err, errlen, "LookupEvents %s: NextToken repeated", name);
+            rc = -1;
+            break;
+        }
+        if (token == NULL)
+            break;
+    }
+    free(token);
+    return rc;
+}
+
+/* --- the state file ------------------------------------------------------ */
+
+#define STATE_KIND "aws-org-exporter/cloudtrail"
+#define STATE_MAX (64u << 20)
+
+/* Writes the state atomically: a temporary file, fsync, rename, fsync of the
+ * directory. Returns 0, or -1 with a reason in err. */
+static int state_save(const struct trail_state *s, char *err, size_t errlen)
+{
+    json_t *events = json_object();
+    for (size_t k = 0; k < s->nwatched; k++)
+        json_object_set_new(events, s->watched[k],
+                            json_pack("{s:[I,I,I],s:[f,f,f],s:f}", "counts",
+                                      (json_int_t)s->counts[k][0], (json_int_t)s->counts[k][1],
+                                      (json_int_t)s->counts[k][2], "last", s->last[k][0],
+                                      s->last[k][1], s->last[k][2], "newest", s->newest[k]));
+    json_t *seen = json_array();
+    for (size_t i = 0; i < s->nseen; i++)
+        json_array_append_new(seen, json_pack("[s,f]", s->seen[i].id, s->seen[i].time));
+    json_t *recent = json_array();
+    for (size_t i = 0; i < s->nrecent; i++) {
+        const struct recent *r = &s->recent[i];
+        json_array_append_new(recent,
+                              json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:f}", "id", r->event_id,
+                                        "name", r->event_name, "outcome", (int)r->outcome,
+                                        "account", r->account, "principal", r->principal, "ip",
+                                        r->source_ip, "error", r->error_code, "time", r->time));
+    }
+    json_t *doc = json_pack("{s:s,s:i,s:s,s:f,s:o,s:o,s:o}", "kind", STATE_KIND, "version", 1,
+                            "region", opt.region, "polled_at", s->polled_at, "events", events,
+                            "seen", seen, "recent", recent);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (text == NULL) {
+        snprintf(err, errlen, "cannot encode the state");
+        return -1;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", opt.state_file);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t len = strlen(text), off = 0;
+    int rc = fd < 0 ? -1 : 0;
+    while (rc == 0 && off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = -1;
+        else
+            off += (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -1;
+    if (fd >= 0 && close(fd) != 0)
+        rc = -1;
+    if (rc == 0 && rename(tmp, opt.state_file) != 0)
+        rc = -1;
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", opt.state_file, strerror(errno));
+        unlink(tmp);
+    } else {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", opt.state_file);
+        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    free(text);
+    return rc;
+}
+
+/* Loads the state file into s (which is fresh). Returns 1 when loaded, 0 when
+ * there is none, -1 when it is unusable (reason in err). */
+static int state_load(struct trail_state *s, char *err, size_t errlen)
+{
+    FILE *f = fopen(opt.state_file, "re");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "cannot read: %s", strerror(errno));
+        return -1;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    long size = ftell(f);
+    fclose(f);
+    if (doc == NULL || size > (long)STATE_MAX) {
+        snprintf(err, errlen, "not a state file: %s (line %d)", doc ? "too large" : jerr.text,
+                 jerr.line);
+        json_decref(doc);
+        return -1;
+    }
+    const char *kind = json_string_value(json_object_get(doc, "kind"));
+    const char *region = json_string_value(json_object_get(doc, "region"));
+    json_t *events = json_object_get(doc, "events");
+    json_t *seen = json_object_get(doc, "seen");
+    json_t *recent = json_object_get(doc, "recent");
+    if (kind == NULL || strcmp(kind, STATE_KIND) != 0 ||
+        json_integer_value(json_object_get(doc, "version")) != 1) {
+        snprintf(err, errlen, "not this exporter's CloudTrail state");
+        json_decref(doc);
+        return -1;
+    }
+    if (region == NULL || strcmp(region, opt.region) != 0 || !json_is_object(events) ||
+        !json_is_array(seen) || !json_is_array(recent) ||
+        !json_is_number(json_object_get(doc, "polled_at"))) {
+        snprintf(err, errlen, "written for another region, or malformed");
+        json_decref(doc);
+        return -1;
+    }
+    s->polled_at = json_number_value(json_object_get(doc, "polled_at"));
+    for (size_t k = 0; k < s->nwatched; k++) {
+        json_t *ev = json_object_get(events, s->watched[k]);
+        json_t *c = json_object_get(ev, "counts"), *l = json_object_get(ev, "last");
+        for (int o = 0; o < 3; o++) {
+            json_t *n = json_array_get(c, (size_t)o);
+            if (json_is_integer(n) && json_integer_value(n) >= 0)
+                s->counts[k][o] = (uint64_t)json_integer_value(n);
+            if (json_is_number(json_array_get(l, (size_t)o)))
+                s->last[k][o] = json_number_value(json_array_get(l, (size_t)o));
+        }
+        if (json_is_number(json_object_get(ev, "newest")))
+            s->newest[k] = json_number_value(json_object_get(ev, "newest"));
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(seen, i, v)
+    {
+        const char *id = json_string_value(json_array_get(v, 0));
+        if (id != NULL && json_is_number(json_array_get(v, 1)))
+            seen_add(s, id, json_number_value(json_array_get(v, 1)));
+    }
+    json_array_foreach(recent, i, v)
+    {
+        struct trail_record r;
+        memset(&r, 0, sizeof r);
+        const struct {
+            const char *key;
+            char *dst;
+            size_t size;
+        } fields[] = {{"id", r.event_id, sizeof r.event_id},
+                      {"name", r.event_name, sizeof r.event_name},
+                      {"account", r.affected_account, sizeof r.affected_account},
+                      {"principal", r.principal_arn, sizeof r.principal_arn},
+                      {"ip", r.source_ip, sizeof r.source_ip},
+                      {"error", r.error_code, sizeof r.error_code}};
+        for (size_t j = 0; j < sizeof fields / sizeof fields[0]; j++) {
+            const char *val = json_string_value(json_object_get(v, fields[j].key));
+            snprintf(fields[j].dst, fields[j].size, "%s", val ? val : "");
+        }
+        json_int_t o = json_integer_value(json_object_get(v, "outcome"));
+        r.outcome = o >= 0 && o <= 2 ? (enum trail_outcome)o : TRAIL_FAILED;
+        r.event_time = json_number_value(json_object_get(v, "time"));
+        remember_recent(s, &r);
+    }
+    json_decref(doc);
+    return 1;
+}
+
+/* At start: load the state, or set a bad file aside and start afresh. */
+static void state_restore(struct trail_state *s)
+{
+    char err[256];
+    int rc = state_load(s, err, sizeof err);
+    if (rc > 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%zu", s->nseen);
+        log_info("cloudtrail", "state restored: counting continues where it stopped", "file",
+                 opt.state_file, "event_ids", n);
+        return;
+    }
+    if (rc == 0)
+        return;
+    char aside[4096];
+    snprintf(aside, sizeof aside, "%s.bad-%ld", opt.state_file, (long)time(NULL));
+    bool moved = rename(opt.state_file, aside) == 0;
+    log_error("cloudtrail",
+              "the state file is unusable: starting afresh (the lookback window "
+              "is counted again)",
+              "file", opt.state_file, "err", err, "set_aside_as",
+              moved ? aside : "(could not move it)");
+    /* Nothing of a half-read file is kept. */
+    for (size_t i = 0; i < s->nseen; i++)
+        free(s->seen[i].id);
+    s->nseen = 0;
+    s->nrecent = 0;
+    s->polled_at = 0;
+    memset(s->counts, 0, sizeof s->counts);
+    memset(s->last, 0, sizeof s->last);
+    memset(s->newest, 0, sizeof s->newest);
+}
+
+/* --- member fan-out -------------------------------------------------------- */
+
+static void member_free(struct member *m)
+{
+    aws_client_destroy(m->client);
+    aws_creds_destroy(m->creds);
+    free(m->found);
+    memset(m, 0, sizeof *m);
+}
+
+/* Makes s->members the ACTIVE members of the listing (management excluded),
+ * keeping the roles and clients of those already there. */
+static int members_sync(struct trail_state *s, const struct org_listing *l,
+                        const atomic_bool *stopping)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++)
+        n += strcmp(l->accounts[i].state, "ACTIVE") == 0 &&
+             strcmp(l->accounts[i].id, l->management_account_id) != 0;
+    struct member *v = calloc(n + 1, sizeof *v);
+    if (v == NULL)
+        return -1;
+    /* arn:<partition>: from the organization's ARN */
+    char partition[32] = "aws";
+    if (strncmp(l->org_arn, "arn:", 4) == 0)
+        snprintf(partition, sizeof partition, "%.*s", (int)strcspn(l->org_arn + 4, ":"),
+                 l->org_arn + 4);
+    size_t w = 0, old = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct org_account *a = &l->accounts[i];
+        if (strcmp(a->state, "ACTIVE") != 0 || strcmp(a->id, l->management_account_id) == 0)
+            continue;
+        /* Both lists are sorted by id: carry over what matches. */
+        while (old < s->nmembers && strcmp(s->members[old].id, a->id) < 0)
+            member_free(&s->members[old++]);
+        if (old < s->nmembers && strcmp(s->members[old].id, a->id) == 0) {
+            v[w++] = s->members[old];
+            memset(&s->members[old++], 0, sizeof *s->members);
+            continue;
+        }
+        struct member *m = &v[w];
+        snprintf(m->id, sizeof m->id, "%s", a->id);
+        char arn[512];
+        snprintf(arn, sizeof arn, "arn:%s:iam::%s:role/%s", partition, a->id, opt.member_role);
+        struct aws_config cfg = *aws_session_config();
+        cfg.region = opt.region;
+        cfg.stopping = stopping;
+        m->creds =
+            aws_creds_assume_role(aws_session_creds(), &cfg, arn, NULL, "aws-org-exporter", 0);
+        m->client = m->creds ? aws_client_create(&cfg, m->creds, a->id) : NULL;
+        if (m->client == NULL) {
+            member_free(m);
+            continue;
+        }
+        w++;
+    }
+    while (old < s->nmembers)
+        member_free(&s->members[old++]);
+    free(s->members);
+    s->members = v;
+    s->nmembers = w;
+    return 0;
+}
+
+static void keep_found(void *arg, const struct trail_record *r)
+{
+    struct member *m = arg;
+    if (m->nfound == m->capfound) {
+        size_t cap = m->capfound ? m->capfound * 2 : 4;
+        if (cap > 10000)
+            return; /* far more than any window holds: the rest is counted next poll */
+        struct trail_record *v = realloc(m->found, cap * sizeof *v);
+        if (v == NULL)
+            return;
+        m->found = v;
+        m->capfound = cap;
+    }
+    m->found[m->nfound++] = *r;
+}
+
+struct fanout {
+    struct trail_state *s;
+    pthread_mutex_t lock;
+    size_t next;
+    double oldest, now;
+    const atomic_bool *stopping;
+};
+
+static void *fanout_worker(void *arg)
+{
+    struct fanout *f = arg;
+    for (;;) {
+        pthread_mutex_lock(&f->lock);
+        size_t i = f->next++;
+        pthread_mutex_unlock(&f->lock);
+        if (i >= f->s->nmembers)
+            return NULL;
+        struct member *m = &f->s->members[i];
+        double since = m->polled_at > 0
+                           ? fmax(f->oldest, m->polled_at - (double)opt.overlap_ms / 1000.0)
+                           : f->oldest;
+        m->nfound = 0;
+        m->err[0] = '\0';
+        m->rc = lookup(m->client, "LeaveOrganization", floor(since), f->now, f->stopping,
+                       keep_found, m, m->err, sizeof m->err);
+    }
+}
+
+/* Looks up LeaveOrganization in every ACTIVE member account, a few at a time,
+ * then counts what was found (on this thread: counting is not shared). */
+static void fanout(struct trail_state *s, size_t leave_k, double oldest, double now,
+                   const atomic_bool *stopping)
+{
+    struct org_listing *l = organizations_listing();
+    if (l == NULL) {
+        log_info("cloudtrail", "member fan-out waits for the first organizations listing");
+        return;
+    }
+    int rc = members_sync(s, l, stopping);
+    org_listing_release(l);
+    if (rc != 0 || s->nmembers == 0)
+        return;
+    struct fanout f = {.s = s, .next = 0, .oldest = oldest, .now = now, .stopping = stopping};
+    pthread_mutex_init(&f.lock, NULL);
+    size_t nthreads = opt.member_concurrency < s->nmembers ? opt.member_concurrency : s->nmembers;
+    pthread_t threads[32];
+    size_t started = 0;
+    for (; started < nthreads; started++)
+        if (pthread_create(&threads[started], NULL, fanout_worker, &f) != 0)
+            break;
+    if (started == 0)
+        fanout_worker(&f);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&f.lock);
+    for (size_t i = 0; i < s->nmembers; i++) {
+        struct member *m = &s->members[i];
+        for (size_t j = 0; j < m->nfound; j++)
+            count(s, leave_k, &m->found[j]);
+        bool was_up = m->up || m->polled_at == 0;
+        m->up = m->rc == 0;
+        if (m->up)
+            m->polled_at = now;
+        else if (was_up)
+            log_warn("cloudtrail", "cannot look up LeaveOrganization in a member account",
+                     "account_id", m->id, "role", opt.member_role, "err", m->err);
+    }
+}
+
+static void write_metrics(const struct trail_state *s, struct expo *e)
+{
+    expo_family(e, "aws_org_cloudtrail_events_total", EXPO_COUNTER,
+                opt.state_file[0] != '\0'
+                    ? "Watched CloudTrail events by name and outcome (success, denied, failed), "
+                      "each counted once by event ID; kept across restarts in the state file."
+                    : "Watched CloudTrail events by name and outcome (success, denied, failed), "
+                      "each counted once by event ID. Without --state.file a restart counts "
+                      "the lookback window again.");
+    for (size_t k = 0; k < s->nwatched; k++)
+        for (int o = 0; o < 3; o++) {
+            struct expo_label l[] = {{"event_name", s->watched[k]}, {"outcome", outcomes[o]}};
+            expo_sample(e, l, 2, (double)s->counts[k][o]);
+        }
+    expo_family(e, "aws_org_cloudtrail_event_last_timestamp_seconds", EXPO_GAUGE,
+                "Time of the newest watched event seen, by name and outcome (unix time).");
+    for (size_t k = 0; k < s->nwatched; k++)
+        for (int o = 0; o < 3; o++) {
+            if (s->last[k][o] <= 0)
+                continue;
+            struct expo_label l[] = {{"event_name", s->watched[k]}, {"outcome", outcomes[o]}};
+            expo_sample(e, l, 2, s->last[k][o]);
+        }
+    expo_family(e, "aws_org_cloudtrail_recent_event_info", EXPO_GAUGE,
+                "The newest watched events; the value is the event time (unix time).");
+    for (size_t i = 0; i < s->nrecent; i++) {
+        const struct recent *r = &s->recent[i];
+        struct expo_label l[] = {{"event_id", r->event_id},         {"event_name", r->event_name},
+                                 {"outcome", outcomes[r->outcome]}, {"account_id", r->account},
+                                 {"principal_arn", r->principal},   {"source_ip", r->source_ip},
+                                 {"error_code", r->error_code}};
+        expo_sample(e, l, 7, r->time);
+    }
+    if (opt.member_role[0] == '\0')
+        return;
+    expo_family(e, "aws_org_cloudtrail_member_up", EXPO_GAUGE,
+                "1 when the last LeaveOrganization lookup in the member account worked, 0 when "
+                "its role could not be assumed or the lookup failed.");
+    for (size_t i = 0; i < s->nmembers; i++)
+        expo_sample(e, &(struct expo_label){"account_id", s->members[i].id}, 1, s->members[i].up);
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run(void *p, struct collector_run *r)
+{
+    struct trail_state *s = p;
+    r->publish_on_error = true;
+    if (s->client == NULL) {
+        if (aws_session_setup(r->err, r->errlen) != 0) {
+            write_metrics(s, r->out); /* the zeros, from the start */
+            return -1;
+        }
+        struct aws_config cfg = *aws_session_config();
+        cfg.stopping = r->stopping;
+        cfg.region = opt.region;
+        s->client = aws_client_create(&cfg, aws_session_creds(), "default");
+        if (s->client == NULL) {
+            snprintf(r->err, r->errlen, "out of memory");
+            return -1;
+        }
+    }
+    double now = wall();
+    double overlap = (double)opt.overlap_ms / 1000.0;
+    double oldest = now - (double)opt.lookback_ms / 1000.0;
+    int rc = 0;
+    for (size_t k = 0; k < s->nwatched && rc == 0; k++) {
+        double since = oldest;
+        if (s->polled_at > 0) {
+            double mark = s->newest[k] > 0 ? fmin(s->newest[k], s->polled_at) : s->polled_at;
+            since = fmax(oldest, mark - overlap);
+        }
+        struct count_sink sink = {s, k};
+        rc = lookup(s->client, s->watched[k], floor(since), now, r->stopping, count_into, &sink,
+                    r->err, r->errlen);
+    }
+    size_t leave_k = SIZE_MAX;
+    for (size_t k = 0; k < s->nwatched; k++)
+        if (strcmp(s->watched[k], "LeaveOrganization") == 0)
+            leave_k = k;
+    if (rc == 0 && opt.member_role[0] != '\0' && leave_k != SIZE_MAX)
+        fanout(s, leave_k, oldest, now, r->stopping);
+    if (rc == 0) {
+        s->polled_at = now;
+        seen_prune(s);
+    }
+    if (opt.state_file[0] != '\0') {
+        char err[512];
+        if (state_save(s, err, sizeof err) != 0)
+            log_error("cloudtrail", "cannot save the state", "err", err);
+    }
+    /* Events counted before a failure stay counted (each once), and the
+     * counters are whole either way: they are published even when the poll
+     * failed, so every watched name and outcome exists from the start. */
+    write_metrics(s, r->out);
+    return rc;
+}
+
+const struct collector_def cloudtrail_collector = {
+    .name = "cloudtrail",
+    .help = "watched CloudTrail events: leave attempts, departures, arrivals, guardrail "
+            "tampering.",
+    .default_enabled = true,
+    .default_interval = "1m",
+    .add_flags = add_flags,
+    .create = create,
+    .run = run,
+    .destroy = destroy,
+    .shared = &aws_shared,
+};

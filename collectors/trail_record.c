@@ -1,0 +1,377 @@
+/*
+ * trail_record: one raw CloudTrail record (a JSON object written, in part, by
+ * whoever controls the account) into a struct of fixed-size fields.
+ *
+ * Data model. The input is capped at TRAIL_RECORD_MAX bytes and parsed whole
+ * by jansson (length given, so no terminator is needed; duplicate keys are
+ * refused, so a record cannot carry two eventNames for two readers). Only
+ * eventID and eventName are required. Every other field is looked up by
+ * path; a path through a missing, null or non-object member, or ending on a
+ * non-string, yields the empty string. Strings are copied into their buffer;
+ * one that does not fit is cut at a UTF-8 character boundary and ends in
+ * "...", so a reader can tell it was cut. The outcome and the denial test
+ * read the full strings, not the cut copies: an "explicit deny" past byte
+ * 512 of a message still counts.
+ *
+ * The affected account (the member the event is about):
+ *   LeaveOrganization                  recipientAccountId, else
+ *                                      userIdentity.accountId (the member
+ *                                      records its own call)
+ *   AccountDepartedOrganization,       serviceEventDetails.accountId, else
+ *   AccountJoinedOrganization          requestParameters.accountId, else
+ *                                      recipientAccountId
+ *   RemoveAccountFromOrganization,     requestParameters.accountId
+ *   CloseAccount, MoveAccount
+ *   InviteAccountToOrganization        requestParameters.target.id when
+ *                                      target.type is ACCOUNT
+ *   CreateAccount                      responseElements.createAccountStatus
+ *                                      .accountId
+ *   anything else                      recipientAccountId
+ * For the calls that name their target, an absent target leaves the field
+ * empty rather than falling back to the recipient (the management account):
+ * a denied RemoveAccountFromOrganization without parameters, or an invitation
+ * sent to an e-mail address, is about no known member, and naming the
+ * management account would be false.
+ */
+#define _DEFAULT_SOURCE /* timegm */
+#include "trail_record.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Returns the member at the path of keys (NULL-terminated) under root, or
+ * NULL when any step is missing or not an object. Borrowed reference. */
+static json_t *path_get(json_t *root, ...)
+{
+    va_list ap;
+    va_start(ap, root);
+    json_t *cur = root;
+    const char *key;
+    while (cur && (key = va_arg(ap, const char *)) != NULL)
+        cur = json_is_object(cur) ? json_object_get(cur, key) : NULL;
+    va_end(ap);
+    return cur;
+}
+
+/* Returns the string value of v and its length in *len, or "" and 0 when v is
+ * not a string (absent, null, number, object...). The pointer is borrowed
+ * from v. */
+static const char *str_of(const json_t *v, size_t *len)
+{
+    if (!json_is_string(v)) {
+        *len = 0;
+        return "";
+    }
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+/* Copies len bytes of the valid UTF-8 string s into dst of size cap (cap >=
+ * 4). When it does not fit, keeps the longest prefix that ends on a character
+ * boundary and leaves room for "...", then appends "...". Always terminates. */
+static void copy_bounded(char *dst, size_t cap, const char *s, size_t len)
+{
+    if (len < cap) {
+        memcpy(dst, s, len);
+        dst[len] = '\0';
+        return;
+    }
+    size_t keep = cap - 4;
+    /* s[keep] is the first byte dropped; back off while it continues a
+     * character begun before it. */
+    while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+        keep--;
+    memcpy(dst, s, keep);
+    memcpy(dst + keep, "...", 4);
+}
+
+/* Copies the string at v into dst (see copy_bounded); "" when not a string. */
+static void copy_field(char *dst, size_t cap, const json_t *v)
+{
+    size_t len;
+    const char *s = str_of(v, &len);
+    copy_bounded(dst, cap, s, len);
+}
+
+/* Copies the string at v into dst when v is a non-empty string; returns
+ * whether it did. Used to walk a list of places an account id may be. */
+static int copy_if_set(char *dst, size_t cap, const json_t *v)
+{
+    size_t len;
+    const char *s = str_of(v, &len);
+    if (len == 0)
+        return 0;
+    copy_bounded(dst, cap, s, len);
+    return 1;
+}
+
+/* Reads exactly n ASCII digits at s into *val; returns 0, or -1 if any is
+ * not a digit. */
+static int digits(const char *s, int n, int *val)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *val = v;
+    return 0;
+}
+
+/* Parses CloudTrail's UTC time "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (len bytes,
+ * nothing before or after) into unix seconds. Returns 0 for anything else,
+ * including impossible dates: 0 is the header's "absent or malformed". Uses
+ * timegm, so neither TZ nor the locale matters. */
+static double parse_time(const char *s, size_t len)
+{
+    int year, mon, day, hour, min, sec;
+    if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+        s[len - 1] != 'Z')
+        return 0;
+    if (digits(s, 4, &year) || digits(s + 5, 2, &mon) || digits(s + 8, 2, &day) ||
+        digits(s + 11, 2, &hour) || digits(s + 14, 2, &min) || digits(s + 17, 2, &sec))
+        return 0;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || (mon == 2 && day == 29 && !leap))
+        return 0;
+    if (hour > 23 || min > 59 || sec > 60)
+        return 0;
+
+    double frac = 0, scale = 1;
+    size_t i = 19;
+    if (s[i] == '.') {
+        i++;
+        size_t start = i;
+        for (; i < len - 1; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return 0;
+            /* Past nanoseconds the digits change nothing a double can hold. */
+            if (i - start < 9) {
+                frac = frac * 10 + (s[i] - '0');
+                scale *= 10;
+            }
+        }
+        if (i == start)
+            return 0;
+    }
+    if (i != len - 1)
+        return 0;
+
+    struct tm tm = {0};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    /* -1 is also the second before the epoch; otherwise it means time_t
+     * cannot hold the date. */
+    if (t == (time_t)-1 &&
+        !(year == 1969 && mon == 12 && day == 31 && hour == 23 && min == 59 && sec == 59))
+        return 0;
+    return (double)t + frac / scale;
+}
+
+/* The time in the string at v, or 0 (see parse_time). */
+static double time_field(const json_t *v)
+{
+    size_t len;
+    const char *s = str_of(v, &len);
+    return parse_time(s, len);
+}
+
+/* Whether needle (ASCII, lower case) occurs in hay[0..len) ignoring ASCII
+ * case. Written out rather than strcasestr: locale-independent, and hay is
+ * bounded by its length. */
+static int contains_nocase(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++) {
+        size_t j = 0;
+        while (j < n) {
+            unsigned char c = (unsigned char)hay[i + j];
+            if (c >= 'A' && c <= 'Z')
+                c = (unsigned char)(c - 'A' + 'a');
+            if (c != (unsigned char)needle[j])
+                break;
+            j++;
+        }
+        if (j == n)
+            return 1;
+    }
+    return 0;
+}
+
+/* The outcome from the full errorCode and errorMessage: success without a
+ * code; denied for the access-denied codes or a message that says so;
+ * failed otherwise. */
+static enum trail_outcome outcome_of(const json_t *code_v, const json_t *msg_v)
+{
+    size_t clen, mlen;
+    const char *code = str_of(code_v, &clen);
+    const char *msg = str_of(msg_v, &mlen);
+    static const char *const denied_codes[] = {"AccessDenied", "AccessDeniedException",
+                                               "UnauthorizedOperation"};
+    if (clen == 0)
+        return TRAIL_SUCCESS;
+    for (size_t i = 0; i < sizeof denied_codes / sizeof denied_codes[0]; i++)
+        if (clen == strlen(denied_codes[i]) && memcmp(code, denied_codes[i], clen) == 0)
+            return TRAIL_DENIED;
+    if (contains_nocase(msg, mlen, "not authorized") || contains_nocase(msg, mlen, "explicit deny"))
+        return TRAIL_DENIED;
+    return TRAIL_FAILED;
+}
+
+/* Fills out->affected_account by the table in the comment at the top. */
+static void affected_account(json_t *root, struct trail_record *out)
+{
+    char *dst = out->affected_account;
+    size_t cap = sizeof out->affected_account;
+    const char *name = out->event_name;
+
+    if (strcmp(name, "LeaveOrganization") == 0) {
+        if (!copy_if_set(dst, cap, path_get(root, "recipientAccountId", NULL)))
+            copy_field(dst, cap, path_get(root, "userIdentity", "accountId", NULL));
+    } else if (strcmp(name, "AccountDepartedOrganization") == 0 ||
+               strcmp(name, "AccountJoinedOrganization") == 0) {
+        if (!copy_if_set(dst, cap, path_get(root, "serviceEventDetails", "accountId", NULL)) &&
+            !copy_if_set(dst, cap, path_get(root, "requestParameters", "accountId", NULL)))
+            copy_field(dst, cap, path_get(root, "recipientAccountId", NULL));
+    } else if (strcmp(name, "RemoveAccountFromOrganization") == 0 ||
+               strcmp(name, "CloseAccount") == 0 || strcmp(name, "MoveAccount") == 0) {
+        copy_field(dst, cap, path_get(root, "requestParameters", "accountId", NULL));
+    } else if (strcmp(name, "InviteAccountToOrganization") == 0) {
+        size_t tlen;
+        const char *type =
+            str_of(path_get(root, "requestParameters", "target", "type", NULL), &tlen);
+        if (tlen == 7 && memcmp(type, "ACCOUNT", 7) == 0)
+            copy_field(dst, cap, path_get(root, "requestParameters", "target", "id", NULL));
+    } else if (strcmp(name, "CreateAccount") == 0) {
+        copy_field(dst, cap,
+                   path_get(root, "responseElements", "createAccountStatus", "accountId", NULL));
+    } else {
+        copy_field(dst, cap, path_get(root, "recipientAccountId", NULL));
+    }
+}
+
+/* Writes the formatted reason into err when there is room for one. jansson
+ * quotes the offending input in its text ("near '...'"), which may hold
+ * control characters, or UTF-8 cut by the bound: every byte outside printable
+ * ASCII becomes '?', so the reason stays one printable line. */
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    for (char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+}
+
+int trail_record_parse(const char *json, size_t len, struct trail_record *out, char *err,
+                       size_t errlen)
+{
+    if (!out) {
+        set_err(err, errlen, "no output record");
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    out->outcome = TRAIL_SUCCESS;
+    if (err && errlen > 0)
+        err[0] = '\0';
+    if (len > TRAIL_RECORD_MAX) {
+        set_err(err, errlen, "record of %zu bytes is over the %d-byte cap", len, TRAIL_RECORD_MAX);
+        return -1;
+    }
+    if (!json) {
+        set_err(err, errlen, "no input");
+        return -1;
+    }
+
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        /* jerr.text is jansson's own wording, bounded by its fixed array;
+         * %.80s keeps the whole reason on one short line. */
+        set_err(err, errlen, "not JSON: %.80s at byte %d", jerr.text, jerr.position);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        set_err(err, errlen, "not a JSON object");
+        json_decref(root);
+        return -1;
+    }
+
+    const json_t *id = json_object_get(root, "eventID");
+    const json_t *name = json_object_get(root, "eventName");
+    if (!json_is_string(id) || json_string_length(id) == 0) {
+        set_err(err, errlen, "no eventID");
+        json_decref(root);
+        return -1;
+    }
+    if (!json_is_string(name) || json_string_length(name) == 0) {
+        set_err(err, errlen, "no eventName");
+        json_decref(root);
+        return -1;
+    }
+
+    copy_field(out->event_id, sizeof out->event_id, id);
+    copy_field(out->event_name, sizeof out->event_name, name);
+    copy_field(out->event_source, sizeof out->event_source, path_get(root, "eventSource", NULL));
+    out->event_time = time_field(path_get(root, "eventTime", NULL));
+    copy_field(out->aws_region, sizeof out->aws_region, path_get(root, "awsRegion", NULL));
+
+    const json_t *code = path_get(root, "errorCode", NULL);
+    const json_t *msg = path_get(root, "errorMessage", NULL);
+    copy_field(out->error_code, sizeof out->error_code, code);
+    copy_field(out->error_message, sizeof out->error_message, msg);
+    out->outcome = outcome_of(code, msg);
+
+    copy_field(out->principal_type, sizeof out->principal_type,
+               path_get(root, "userIdentity", "type", NULL));
+    /* A service acting on its own has no arn; invokedBy names it. A Root
+     * identity without an arn stays empty: nothing is made up. */
+    if (strcmp(out->principal_type, "AWSService") == 0)
+        copy_field(out->principal_arn, sizeof out->principal_arn,
+                   path_get(root, "userIdentity", "invokedBy", NULL));
+    else
+        copy_field(out->principal_arn, sizeof out->principal_arn,
+                   path_get(root, "userIdentity", "arn", NULL));
+    copy_field(out->principal_account, sizeof out->principal_account,
+               path_get(root, "userIdentity", "accountId", NULL));
+    copy_field(out->recipient_account, sizeof out->recipient_account,
+               path_get(root, "recipientAccountId", NULL));
+    copy_field(out->source_ip, sizeof out->source_ip, path_get(root, "sourceIPAddress", NULL));
+
+    affected_account(root, out);
+    copy_field(out->departure_method, sizeof out->departure_method,
+               path_get(root, "serviceEventDetails", "departureMethod", NULL));
+    out->departure_time = time_field(path_get(root, "serviceEventDetails", "departureTime", NULL));
+
+    json_decref(root);
+    return 0;
+}
+
+const char *trail_outcome_name(enum trail_outcome o)
+{
+    switch (o) {
+    case TRAIL_SUCCESS:
+        return "success";
+    case TRAIL_DENIED:
+        return "denied";
+    case TRAIL_FAILED:
+        return "failed";
+    }
+    return "failed";
+}

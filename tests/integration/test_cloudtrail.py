@@ -1,0 +1,251 @@
+"""The CloudTrail collector against the fake AWS: exact counts per event name
+and outcome across overlapping polls and late deliveries, paging, pace, and
+the recent-events table."""
+import json
+import os
+import tempfile
+import time
+import unittest
+
+from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, env_keys, parse_exposition,
+                     wait_until)
+
+MGMT = '111111111111'
+
+
+def record(event_id, name, t, error=None, message=None, user=None, account='222222222222',
+           ip='203.0.113.7'):
+    r = {'eventVersion': '1.08', 'eventID': event_id, 'eventName': name,
+         'eventSource': 'organizations.amazonaws.com', 'awsRegion': 'us-east-1',
+         'eventTime': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t)),
+         'sourceIPAddress': ip, 'recipientAccountId': MGMT,
+         'userIdentity': user or {'type': 'AssumedRole', 'accountId': MGMT,
+                                  'arn': 'arn:aws:sts::%s:assumed-role/Admin/alice' % MGMT},
+         'requestParameters': {'accountId': account}}
+    if error:
+        r['errorCode'] = error
+        r['errorMessage'] = message or 'error'
+    return {'EventId': event_id, 'EventName': name, 'EventTime': int(t),
+            'EventSource': 'organizations.amazonaws.com', 'Username': 'alice',
+            'ReadOnly': 'false', 'CloudTrailEvent': json.dumps(r)}
+
+
+def scenario(events):
+    with open(os.path.join(SCENARIOS, 'basic.json')) as f:
+        doc = json.load(f)
+    doc['cloudtrail'] = {'events': {MGMT: {'us-east-1': events}}}
+    return doc
+
+
+def counts(body):
+    return {(l['event_name'], l['outcome']): v for n, l, v in parse_exposition(body)
+            if n == 'aws_org_cloudtrail_events_total'}
+
+
+class CloudTrailTest(unittest.TestCase):
+    def setUp(self):
+        self.fake = FakeAWS()
+
+    def tearDown(self):
+        self.fake.stop()
+
+    def exporter(self, events, *args):
+        return Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                        '--collector.cloudtrail.events=' + events, *args, binary=TESTING,
+                        aws=['cloudtrail'], env=env_keys())
+
+    def polls(self):
+        return self.fake.stats()['calls'].get('cloudtrail.LookupEvents', 0)
+
+    def test_exactly_once_across_overlapping_polls_and_late_events(self):
+        now = time.time()
+        self.fake.scenario(scenario([
+            record('e1', 'RemoveAccountFromOrganization', now - 3600),
+            record('e2', 'DetachPolicy', now - 600),
+            record('e3', 'DetachPolicy', now - 300, error='AccessDenied',
+                   message='User is not authorized to perform: organizations:DetachPolicy'),
+        ]))
+        names = 'RemoveAccountFromOrganization,DetachPolicy'
+        with self.exporter(names, '--collector.cloudtrail.interval=1s') as x:
+            ready = lambda: x.get('/-/ready')[0] == 200
+            self.assertTrue(wait_until(ready, 20), x.stderr())
+            # Poll 2 and 3 see the same window again; a late event arrives
+            # 12 minutes after its time, and a new one now.
+            start = self.polls()
+            self.assertTrue(wait_until(lambda: self.polls() >= start + 2, 20))
+            self.fake.patch([
+                {'op': 'add_event', 'account': MGMT, 'region': 'us-east-1',
+                 'event': record('e4', 'DetachPolicy', time.time() - 720)},
+                {'op': 'add_event', 'account': MGMT, 'region': 'us-east-1',
+                 'event': record('e5', 'RemoveAccountFromOrganization', time.time(),
+                                 error='ConstraintViolationException')}])
+            start = self.polls()
+            self.assertTrue(wait_until(lambda: self.polls() >= start + 6, 30))
+            body = x.get()[2]
+        c = counts(body)
+        self.assertEqual(c, {
+            ('RemoveAccountFromOrganization', 'success'): 1,
+            ('RemoveAccountFromOrganization', 'denied'): 0,
+            ('RemoveAccountFromOrganization', 'failed'): 1,
+            ('DetachPolicy', 'success'): 2,
+            ('DetachPolicy', 'denied'): 1,
+            ('DetachPolicy', 'failed'): 0,
+        })
+        recent = [l for n, l, v in parse_exposition(body)
+                  if n == 'aws_org_cloudtrail_recent_event_info']
+        self.assertEqual([r['event_id'] for r in recent], ['e5', 'e3', 'e2', 'e4', 'e1'])
+        self.assertEqual(recent[1], {
+            'event_id': 'e3', 'event_name': 'DetachPolicy', 'outcome': 'denied',
+            'account_id': '111111111111',  # a policy event is about the recipient account
+            'principal_arn': 'arn:aws:sts::111111111111:assumed-role/Admin/alice',
+            'source_ip': '203.0.113.7', 'error_code': 'AccessDenied'})
+        stats = self.fake.stats()
+        self.assertEqual(stats['bad_signatures'], 0)
+        self.assertEqual(stats['invalid_requests'], 0)
+
+    def test_paging_and_pace(self):
+        now = time.time()
+        self.fake.scenario(scenario([record('d%03d' % i, 'DetachPolicy', now - 60 * i)
+                                     for i in range(1, 121)]))
+        with self.exporter('DetachPolicy,DeletePolicy,UpdatePolicy') as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 30), x.stderr())
+            body = x.get()[2]
+        self.assertEqual(counts(body)[('DetachPolicy', 'success')], 120)
+        self.assertEqual(counts(body)[('UpdatePolicy', 'success')], 0)
+        stats = self.fake.stats()
+        self.assertEqual(stats['calls']['cloudtrail.LookupEvents'], 3 + 1 + 1)  # 50+50+20
+        self.assertLessEqual(stats['max_rate']['cloudtrail.LookupEvents/111111111111/us-east-1'], 2)
+        last = {(l['event_name'], l['outcome']): v for n, l, v in parse_exposition(body)
+                if n == 'aws_org_cloudtrail_event_last_timestamp_seconds'}
+        self.assertEqual(last, {('DetachPolicy', 'success'): int(now - 60)})
+
+    def test_unreadable_records_are_skipped_and_reported(self):
+        now = time.time()
+        bad = record('b1', 'DetachPolicy', now - 60)
+        bad['CloudTrailEvent'] = '{"eventID": "b1", "eventName": '  # truncated
+        self.fake.scenario(scenario([bad, record('g1', 'DetachPolicy', now - 30)]))
+        with self.exporter('DetachPolicy') as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
+            body = x.get()[2]
+            self.assertIn('msg="skipping an unreadable CloudTrail record" event_id=b1', x.stderr())
+        self.assertEqual(counts(body)[('DetachPolicy', 'success')], 1)
+        self.assertIn(b'aws_org_collector_up{collector="cloudtrail"} 1\n', body)
+
+    def test_state_file_survives_restart(self):
+        now = time.time()
+        self.fake.scenario(scenario([record('s1', 'DetachPolicy', now - 600),
+                                     record('s2', 'DeletePolicy', now - 300)]))
+        names = 'DetachPolicy,DeletePolicy'
+        with tempfile.TemporaryDirectory() as d:
+            state = os.path.join(d, 'state.json')
+            with self.exporter(names, '--state.file=' + state) as x:
+                self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
+                self.assertTrue(wait_until(lambda: os.path.exists(state), 10))
+            self.fake.patch({'op': 'add_event', 'account': MGMT, 'region': 'us-east-1',
+                             'event': record('s3', 'DetachPolicy', time.time() - 5)})
+            with self.exporter(names, '--state.file=' + state) as x:
+                self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
+                body = x.get()[2]
+                self.assertIn('msg="state restored: counting continues where it stopped"',
+                              x.stderr())
+            self.assertEqual(os.listdir(d), ['state.json'])  # no temporary file left
+        c = counts(body)
+        self.assertEqual((c[('DetachPolicy', 'success')], c[('DeletePolicy', 'success')]), (2, 1))
+        self.assertIn(b'kept across restarts in the state file', body)
+
+    def test_corrupt_state_file_is_set_aside(self):
+        now = time.time()
+        self.fake.scenario(scenario([record('c1', 'DetachPolicy', now - 60)]))
+        with tempfile.TemporaryDirectory() as d:
+            state = os.path.join(d, 'state.json')
+            with open(state, 'w') as f:
+                f.write('{"kind": "something else", "version": 1}')
+            with self.exporter('DetachPolicy', '--state.file=' + state) as x:
+                self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
+                body = x.get()[2]
+                log = x.stderr()
+            self.assertIn('msg="the state file is unusable: starting afresh (the lookback window '
+                          'is counted again)"', log)
+            self.assertIn('err="not this exporter\'s CloudTrail state"', log)
+            aside = [n for n in os.listdir(d) if n.startswith('state.json.bad-')]
+            self.assertEqual(len(aside), 1)
+            with open(os.path.join(d, aside[0])) as f:
+                self.assertEqual(f.read(), '{"kind": "something else", "version": 1}')
+        self.assertEqual(counts(body)[('DetachPolicy', 'success')], 1)
+
+    def test_member_fanout(self):
+        with open(os.path.join(SCENARIOS, 'basic.json')) as f:
+            doc = json.load(f)
+        root = doc['roots'][0]['id']
+        members = ['5000000000%02d' % i for i in range(1, 13)]
+        doc['accounts'] = [doc['accounts'][0]] + [
+            {'id': m, 'name': 'm-' + m[-2:], 'email': m + '@example.com', 'state': 'ACTIVE',
+             'joined_method': 'INVITED', 'joined_timestamp': 1700000000, 'parent_id': root}
+            for m in members] + [
+            {'id': '500000000099', 'name': 'suspended', 'email': 's@example.com',
+             'state': 'SUSPENDED', 'joined_method': 'INVITED', 'joined_timestamp': 1700000000,
+             'parent_id': root}]
+        doc['roles'] = [{'arn': 'arn:aws:iam::%s:role/aws-org-exporter-member' % m,
+                         'account_id': m, 'session_duration_seconds': 900}
+                        for m in members if m != '500000000005']  # 05 has no such role
+        denied = record('m1', 'LeaveOrganization', time.time() - 120, error='AccessDenied',
+                        message='You are not authorized to perform this operation because of '
+                                'an explicit deny in a service control policy',
+                        user={'type': 'Root', 'accountId': '500000000007',
+                              'arn': 'arn:aws:iam::500000000007:root'}, ip='198.51.100.9')
+        ev = json.loads(denied['CloudTrailEvent'])
+        ev['recipientAccountId'] = '500000000007'
+        del ev['requestParameters']
+        denied['CloudTrailEvent'] = json.dumps(ev)
+        doc['cloudtrail'] = {'events': {'500000000007': {'us-east-1': [denied]}}}
+        self.fake.scenario(doc)
+        with Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                      '--collector.cloudtrail.events=LeaveOrganization',
+                      '--collector.cloudtrail.interval=1s',
+                      '--collector.cloudtrail.member-role=aws-org-exporter-member',
+                      binary=TESTING, aws=['organizations', 'cloudtrail'], env=env_keys()) as x:
+            ok = wait_until(lambda: b'aws_org_cloudtrail_member_up{account_id="500000000005"} 0'
+                            in x.get()[2], 30)
+            body = x.get()[2]
+            log = x.stderr()
+        self.assertTrue(ok, log[-2000:])
+        self.assertEqual(counts(body)[('LeaveOrganization', 'denied')], 1)
+        up = {l['account_id']: v for n, l, v in parse_exposition(body)
+              if n == 'aws_org_cloudtrail_member_up'}
+        self.assertEqual(up, {m: (0 if m == '500000000005' else 1) for m in members})
+        recent = [l for n, l, v in parse_exposition(body)
+                  if n == 'aws_org_cloudtrail_recent_event_info']
+        self.assertEqual(recent, [{'event_id': 'm1', 'event_name': 'LeaveOrganization',
+                                   'outcome': 'denied', 'account_id': '500000000007',
+                                   'principal_arn': 'arn:aws:iam::500000000007:root',
+                                   'source_ip': '198.51.100.9', 'error_code': 'AccessDenied'}])
+        self.assertIn('msg="cannot look up LeaveOrganization in a member account" '
+                      'account_id=500000000005 role=aws-org-exporter-member', log)
+        self.assertIn('msg="a LeaveOrganization attempt was denied" event=LeaveOrganization '
+                      'outcome=denied account_id=500000000007', log)
+        stats = self.fake.stats()
+        self.assertEqual(stats['bad_signatures'], 0)
+        for m in members:
+            if m != '500000000005':
+                self.assertLessEqual(stats['max_rate'].get(
+                    'cloudtrail.LookupEvents/%s/us-east-1' % m, 0), 2)
+
+    def test_failed_poll_keeps_counts_and_recovers(self):
+        now = time.time()
+        self.fake.scenario(scenario([record('f1', 'DetachPolicy', now - 30)]))
+        with self.exporter('DetachPolicy', '--collector.cloudtrail.interval=1s',
+                           '--aws.max-attempts=1') as x:
+            self.assertTrue(wait_until(
+                lambda: b'aws_org_collector_up{collector="cloudtrail"} 1\n' in x.get()[2], 20))
+            self.fake.faults([{'operation': 'cloudtrail.LookupEvents', 'kind': '5xx'}])
+            self.assertTrue(wait_until(
+                lambda: b'aws_org_collector_up{collector="cloudtrail"} 0\n' in x.get()[2], 20))
+            self.assertEqual(counts(x.get()[2])[('DetachPolicy', 'success')], 1)
+            self.fake.faults([])
+            self.assertTrue(wait_until(
+                lambda: b'aws_org_collector_up{collector="cloudtrail"} 1\n' in x.get()[2], 20))
+            self.assertEqual(counts(x.get()[2])[('DetachPolicy', 'success')], 1)
+
+
+if __name__ == '__main__':
+    unittest.main()
