@@ -65,10 +65,6 @@ $(BUILD)/unit/%: $(BUILD)/test/tests/unit/%.o $(call OBJ,test,$(LIB_SRC) $(COLLE
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
-test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
-	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
-	@tests/run $(UNIT_BINS)
-
 unit: deps-test $(UNIT_BINS)
 	@tests/run --unit-only $(UNIT_BINS)
 
@@ -87,6 +83,11 @@ $(BUILD)/fuzz/%: $(BUILD)/fuzzobj/tests/fuzz/%.o $(call OBJ,fuzzobj,$(LIB_SRC) $
 
 fuzz: deps-test $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# --- the tests: fuzzers briefly, then unit and integration -----------------
+test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
+	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
+	@tests/run $(UNIT_BINS)
 
 # --- running -----------------------------------------------------------------
 demo:
