@@ -8,6 +8,7 @@
 
 extern const struct collector_def organizations_collector;
 extern const struct collector_def cloudtrail_collector;
+extern const struct collector_def scp_collector;
 #ifdef EXPORTER_TESTING
 extern const struct collector_def testing_collector;
 #endif
@@ -15,6 +16,7 @@ extern const struct collector_def testing_collector;
 static const struct collector_def *const table[] = {
     &organizations_collector,
     &cloudtrail_collector,
+    &scp_collector,
 #ifdef EXPORTER_TESTING
     &testing_collector,
 #endif

@@ -16,7 +16,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 RELEASE = os.path.join(ROOT, 'aws-org-exporter')
 TESTING = os.path.join(ROOT, 'build', 'aws-org-exporter-testing')
 CHECKER = os.path.join(ROOT, 'tests', 'check_exposition.py')
-AWS_COLLECTORS = ['organizations', 'cloudtrail']
+AWS_COLLECTORS = ['organizations', 'cloudtrail', 'scp']
 
 
 def clean_env():

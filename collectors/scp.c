@@ -1,0 +1,645 @@
+/*
+ * scp: leave protection, account by account — do the Service Control
+ * Policies in force deny organizations:LeaveOrganization to each member?
+ *
+ * Data model. Each run reads the organization's policy structure: the root
+ * (are SCPs enabled?), every SCP (ListPolicies), each one's document
+ * (DescribePolicy, cached by policy id and read again when its summary
+ * changes or the cache is older than --collector.scp.policy-refresh) and its
+ * targets (ListTargetsForPolicy, every page), and the tree of OUs with the
+ * accounts' parents (from the accounts' Paths when the listing has them,
+ * else ListOrganizationalUnitsForParent and ListAccountsForParent). The
+ * number of calls grows with policies and OUs, not with accounts: a policy
+ * read is shared by every account under it. The accounts themselves come from
+ * the organizations collector's listing. Each member is then evaluated by
+ * scp_eval over its levels (root, OUs top-down, account). A structure that
+ * cannot be read whole fails the run (the last good snapshot stays); a
+ * policy whose document cannot be read or parsed makes the accounts it could
+ * decide "unknown", never "protected".
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../exporter/collector.h"
+#include "../exporter/log.h"
+#include "aws_session.h"
+#include "organizations.h"
+#include "scp_eval.h"
+
+extern const struct collector_shared aws_shared;
+
+#define ACTION "organizations:LeaveOrganization"
+#define MAX_POLICIES 10000
+#define MAX_OUS 20000
+#define MAX_ITEMS 500000 /* entries of any one listing */
+
+static struct {
+    uint64_t policy_refresh_ms;
+    uint64_t listing_wait_ms;
+} opt;
+
+static const struct flag scp_flags[] = {
+    {"collector.scp.policy-refresh", FLAG_DURATION, "30m",
+     "Read a policy document again after this long even when its summary did not change.",
+     &opt.policy_refresh_ms, 0, 0, NULL},
+    {"collector.scp.listing-wait", FLAG_DURATION, "2m",
+     "How long a run waits for the organizations collector's first listing.",
+     &opt.listing_wait_ms, 0, 3600000, NULL},
+};
+
+static const char *const statuses[] = {"protected", "conditional", "unprotected", "unknown",
+                                       "not_applicable"};
+
+/* A policy's cached document. */
+struct policy {
+    char id[SCP_ID_MAX];
+    char summary[1024]; /* name, description, managed: a change means re-read */
+    struct scp_doc *doc; /* NULL: unreadable or malformed */
+    char problem[512];   /* why doc is NULL */
+    double fetched_at;
+    bool listed; /* seen in this run's ListPolicies */
+};
+
+/* An entity with policies attached (root, OU or account) and its parent. */
+struct node {
+    char id[SCP_ID_MAX];
+    char parent[SCP_ID_MAX]; /* "" for the root */
+    struct scp_policy *attached;
+    size_t nattached;
+};
+
+struct verdict {
+    char account[16];
+    struct scp_result result;
+};
+
+struct scp_state {
+    struct aws_client *client;
+    struct policy *policies;
+    size_t npolicies;
+    struct verdict *previous; /* the last run's verdicts, sorted by account id */
+    size_t nprevious;
+};
+
+static int add_flags(struct flagset *fs)
+{
+    for (size_t i = 0; i < sizeof scp_flags / sizeof scp_flags[0]; i++)
+        if (flagset_add(fs, &scp_flags[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static void *create(char *err, size_t errlen)
+{
+    struct scp_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        snprintf(err, errlen, "out of memory");
+    return s;
+}
+
+static void destroy(void *p)
+{
+    struct scp_state *s = p;
+    if (s == NULL)
+        return;
+    aws_client_destroy(s->client);
+    for (size_t i = 0; i < s->npolicies; i++)
+        scp_doc_free(s->policies[i].doc);
+    free(s->policies);
+    free(s->previous);
+    free(s);
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Calls a paginated operation and hands each item of array `key` to fn.
+ * request is borrowed (NextToken is set on it). Returns 0, or -1 with err.
+ */
+static int each_page(struct aws_client *c, const char *op, json_t *request, const char *key,
+                     int (*fn)(void *arg, json_t *item), void *arg, char *err, size_t errlen)
+{
+    size_t items = 0;
+    char *prev = NULL;
+    for (int page = 1;; page++) {
+        json_t *resp = NULL;
+        struct aws_error e;
+        if (aws_json_call(c, AWS_ORGANIZATIONS, op, request, &resp, &e) != 0) {
+            if (strcmp(e.code, "AccessDeniedException") == 0)
+                snprintf(err, errlen, "%s: access denied: the exporter's role needs "
+                         "organizations:%s", op, op);
+            else
+                snprintf(err, errlen, "%s: %s: %s", op, e.code, e.message);
+            free(prev);
+            return -1;
+        }
+        json_t *list = json_object_get(resp, key);
+        json_t *next = json_object_get(resp, "NextToken");
+        if (!json_is_array(list) || (next && !json_is_null(next) && !json_is_string(next))) {
+            snprintf(err, errlen, "%s: malformed page %d", op, page);
+            json_decref(resp);
+            free(prev);
+            return -1;
+        }
+        size_t i;
+        json_t *item;
+        json_array_foreach(list, i, item)
+        {
+            if (++items > MAX_ITEMS || fn(arg, item) != 0) {
+                snprintf(err, errlen, "%s: malformed or too many items on page %d", op, page);
+                json_decref(resp);
+                free(prev);
+                return -1;
+            }
+        }
+        const char *t = json_string_value(next);
+        if (t == NULL || *t == '\0') {
+            json_decref(resp);
+            break;
+        }
+        if (prev != NULL && strcmp(prev, t) == 0) {
+            snprintf(err, errlen, "%s: NextToken repeated on page %d", op, page);
+            json_decref(resp);
+            free(prev);
+            return -1;
+        }
+        free(prev);
+        prev = strdup(t);
+        json_object_set_new(request, "NextToken", json_string(t));
+        json_decref(resp);
+    }
+    free(prev);
+    json_object_del(request, "NextToken");
+    return 0;
+}
+
+/* --- the structure ------------------------------------------------------ */
+
+struct tree {
+    struct node *nodes;
+    size_t n, cap;
+    char root[SCP_ID_MAX];
+    bool scp_enabled;
+};
+
+static struct node *node_get(struct tree *t, const char *id, bool create_it)
+{
+    for (size_t i = 0; i < t->n; i++) /* linear: nodes are roots, OUs and accounts */
+        if (strcmp(t->nodes[i].id, id) == 0)
+            return &t->nodes[i];
+    if (!create_it || strlen(id) >= SCP_ID_MAX)
+        return NULL;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        struct node *v = realloc(t->nodes, cap * sizeof *v);
+        if (v == NULL)
+            return NULL;
+        t->nodes = v;
+        t->cap = cap;
+    }
+    struct node *nd = &t->nodes[t->n++];
+    memset(nd, 0, sizeof *nd);
+    snprintf(nd->id, sizeof nd->id, "%s", id);
+    return nd;
+}
+
+static void tree_free(struct tree *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->nodes[i].attached);
+    free(t->nodes);
+}
+
+static int on_root(void *arg, json_t *item)
+{
+    struct tree *t = arg;
+    const char *id = json_string_value(json_object_get(item, "Id"));
+    json_t *types = json_object_get(item, "PolicyTypes");
+    if (id == NULL || (types != NULL && !json_is_array(types)))
+        return -1;
+    if (t->root[0] != '\0')
+        return 0; /* an organization has one root */
+    snprintf(t->root, sizeof t->root, "%s", id);
+    size_t i;
+    json_t *pt;
+    json_array_foreach(types, i, pt)
+    {
+        const char *type = json_string_value(json_object_get(pt, "Type"));
+        const char *status = json_string_value(json_object_get(pt, "Status"));
+        if (type && status && strcmp(type, "SERVICE_CONTROL_POLICY") == 0 &&
+            strcmp(status, "ENABLED") == 0)
+            t->scp_enabled = true;
+    }
+    return node_get(t, id, true) ? 0 : -1;
+}
+
+struct child_ctx {
+    struct tree *t;
+    const char *parent;
+    char (*queue)[SCP_ID_MAX];
+    size_t *nqueue;
+};
+
+static int on_child(void *arg, json_t *item)
+{
+    struct child_ctx *c = arg;
+    const char *id = json_string_value(json_object_get(item, "Id"));
+    if (id == NULL)
+        return -1;
+    struct node *nd = node_get(c->t, id, true);
+    if (nd == NULL)
+        return -1;
+    snprintf(nd->parent, sizeof nd->parent, "%s", c->parent);
+    if (c->queue != NULL) {
+        if (*c->nqueue == MAX_OUS)
+            return -1;
+        snprintf(c->queue[(*c->nqueue)++], SCP_ID_MAX, "%s", id);
+    }
+    return 0;
+}
+
+/* The parents of every OU and account: from Paths when every account has
+ * one, else by walking the OU tree from the root. */
+static int read_tree(struct aws_client *c, struct tree *t, const struct org_listing *l, char *err,
+                     size_t errlen)
+{
+    bool paths = l->n > 0;
+    for (size_t i = 0; i < l->n && paths; i++)
+        paths = l->accounts[i].path != NULL;
+    if (paths) {
+        for (size_t i = 0; i < l->n; i++) {
+            /* "o-x/r-y/ou-a/ou-b/123456789012/": each element's parent is the one before */
+            char buf[2048], *save = NULL, *prev = NULL;
+            snprintf(buf, sizeof buf, "%s", l->accounts[i].path);
+            strtok_r(buf, "/", &save); /* the organization id */
+            for (char *el = strtok_r(NULL, "/", &save); el; el = strtok_r(NULL, "/", &save)) {
+                struct node *nd = node_get(t, el, true);
+                if (nd == NULL)
+                    return -1;
+                if (prev != NULL)
+                    snprintf(nd->parent, sizeof nd->parent, "%s", prev);
+                prev = el;
+            }
+        }
+        return 0;
+    }
+    char (*queue)[SCP_ID_MAX] = calloc(MAX_OUS + 1, SCP_ID_MAX);
+    if (queue == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t nqueue = 0;
+    snprintf(queue[nqueue++], SCP_ID_MAX, "%s", t->root);
+    int rc = 0;
+    for (size_t q = 0; q < nqueue && rc == 0; q++) {
+        char parent[SCP_ID_MAX];
+        snprintf(parent, sizeof parent, "%s", queue[q]);
+        json_t *req = json_pack("{s:s}", "ParentId", parent);
+        struct child_ctx ous = {t, parent, queue, &nqueue};
+        struct child_ctx accounts = {t, parent, NULL, NULL};
+        rc = each_page(c, "ListOrganizationalUnitsForParent", req, "OrganizationalUnits",
+                       on_child, &ous, err, errlen);
+        if (rc == 0)
+            rc = each_page(c, "ListAccountsForParent", req, "Accounts", on_child, &accounts, err,
+                           errlen);
+        json_decref(req);
+    }
+    free(queue);
+    return rc;
+}
+
+/* --- the policies -------------------------------------------------------- */
+
+struct listed_ctx {
+    struct scp_state *s;
+    struct aws_client *c;
+    double now;
+    char *err;
+    size_t errlen;
+};
+
+static struct policy *policy_get(struct scp_state *s, const char *id)
+{
+    for (size_t i = 0; i < s->npolicies; i++)
+        if (strcmp(s->policies[i].id, id) == 0)
+            return &s->policies[i];
+    return NULL;
+}
+
+/* Reads a policy's document into p (whose doc the caller freed). */
+static void read_document(struct aws_client *c, struct policy *p, double now)
+{
+    json_t *req = json_pack("{s:s}", "PolicyId", p->id), *resp = NULL;
+    struct aws_error e;
+    p->fetched_at = now;
+    p->problem[0] = '\0';
+    if (aws_json_call(c, AWS_ORGANIZATIONS, "DescribePolicy", req, &resp, &e) != 0) {
+        snprintf(p->problem, sizeof p->problem, "DescribePolicy: %s: %s", e.code, e.message);
+        json_decref(req);
+        return;
+    }
+    json_decref(req);
+    json_t *content = json_object_get(json_object_get(resp, "Policy"), "Content");
+    char why[256] = "no Content";
+    if (json_is_string(content)) /* the length, not strlen: an escaped NUL stays in */
+        p->doc = scp_doc_parse(json_string_value(content), json_string_length(content), why,
+                               sizeof why);
+    if (p->doc == NULL)
+        snprintf(p->problem, sizeof p->problem, "the policy document does not parse: %s", why);
+    json_decref(resp);
+}
+
+static int on_policy(void *arg, json_t *item)
+{
+    struct listed_ctx *ctx = arg;
+    struct scp_state *s = ctx->s;
+    const char *id = json_string_value(json_object_get(item, "Id"));
+    if (id == NULL || strlen(id) >= SCP_ID_MAX)
+        return -1;
+    char summary[1024];
+    const char *name = json_string_value(json_object_get(item, "Name"));
+    const char *desc = json_string_value(json_object_get(item, "Description"));
+    snprintf(summary, sizeof summary, "%s\n%s\n%d", name ? name : "", desc ? desc : "",
+             json_is_true(json_object_get(item, "AwsManaged")));
+    struct policy *p = policy_get(s, id);
+    if (p == NULL) {
+        if (s->npolicies == MAX_POLICIES)
+            return -1;
+        struct policy *v = realloc(s->policies, (s->npolicies + 1) * sizeof *v);
+        if (v == NULL)
+            return -1;
+        s->policies = v;
+        p = &s->policies[s->npolicies++];
+        memset(p, 0, sizeof *p);
+        snprintf(p->id, sizeof p->id, "%s", id);
+    }
+    p->listed = true;
+    bool stale = strcmp(p->summary, summary) != 0 || p->fetched_at == 0 ||
+                 ctx->now - p->fetched_at >= (double)opt.policy_refresh_ms / 1000.0 ||
+                 p->doc == NULL;
+    if (stale) {
+        snprintf(p->summary, sizeof p->summary, "%s", summary);
+        scp_doc_free(p->doc);
+        p->doc = NULL;
+        read_document(ctx->c, p, ctx->now);
+        if (p->doc == NULL)
+            log_warn("scp", "a service control policy cannot be evaluated: the accounts it "
+                     "could decide are unknown", "policy_id", p->id, "err", p->problem);
+    }
+    return 0;
+}
+
+struct target_ctx {
+    struct tree *t;
+    const struct policy *p;
+};
+
+static int on_target(void *arg, json_t *item)
+{
+    struct target_ctx *c = arg;
+    const char *id = json_string_value(json_object_get(item, "TargetId"));
+    if (id == NULL)
+        return -1;
+    struct node *nd = node_get(c->t, id, true);
+    if (nd == NULL)
+        return -1;
+    struct scp_policy *v = realloc(nd->attached, (nd->nattached + 1) * sizeof *v);
+    if (v == NULL)
+        return -1;
+    nd->attached = v;
+    nd->attached[nd->nattached++] = (struct scp_policy){c->p->id, c->p->doc};
+    return 0;
+}
+
+/* --- evaluation and metrics ------------------------------------------------ */
+
+static int cmp_verdict(const void *a, const void *b)
+{
+    return strcmp(((const struct verdict *)a)->account, ((const struct verdict *)b)->account);
+}
+
+/* Evaluates every listed account; v has l->n entries. */
+static void evaluate(struct tree *t, const struct org_listing *l, struct verdict *v)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct org_account *a = &l->accounts[i];
+        snprintf(v[i].account, sizeof v[i].account, "%s", a->id);
+        unsigned flags = 0;
+        if (strcmp(a->id, l->management_account_id) == 0)
+            flags |= SCP_EVAL_MANAGEMENT_ACCOUNT;
+        if (!t->scp_enabled)
+            flags |= SCP_EVAL_SCPS_DISABLED;
+        /* The chain of levels, account first, then reversed to root first. */
+        struct scp_level levels[SCP_MAX_LEVELS];
+        size_t n = 0;
+        bool complete = false;
+        for (struct node *nd = node_get(t, a->id, false); nd != NULL && n < SCP_MAX_LEVELS;
+             nd = nd->parent[0] ? node_get(t, nd->parent, false) : NULL) {
+            enum scp_level_kind kind = strcmp(nd->id, a->id) == 0 ? SCP_LEVEL_ACCOUNT
+                                       : strcmp(nd->id, t->root) == 0 ? SCP_LEVEL_ROOT
+                                                                      : SCP_LEVEL_OU;
+            levels[n++] = (struct scp_level){kind, nd->id, nd->attached, nd->nattached, false};
+            if (kind == SCP_LEVEL_ROOT) {
+                complete = true;
+                break;
+            }
+        }
+        for (size_t x = 0; x < n / 2; x++) {
+            struct scp_level tmp = levels[x];
+            levels[x] = levels[n - 1 - x];
+            levels[n - 1 - x] = tmp;
+        }
+        if (!complete && !(flags & (SCP_EVAL_MANAGEMENT_ACCOUNT | SCP_EVAL_SCPS_DISABLED))) {
+            /* An account the structure does not place (it moved or joined
+             * since): nothing can be claimed for it. */
+            memset(&v[i].result, 0, sizeof v[i].result);
+            v[i].result.status = SCP_UNKNOWN;
+            v[i].result.reason = SCP_REASON_UNREADABLE_LEVEL;
+            v[i].result.level = (size_t)-1;
+            snprintf(v[i].result.detail, sizeof v[i].result.detail,
+                     "the account is not placed in the organization's tree");
+            continue;
+        }
+        scp_evaluate(levels, n, ACTION, flags, &v[i].result);
+    }
+}
+
+static void write_metrics(bool enabled, const struct verdict *v, size_t n, struct expo *e)
+{
+    expo_family(e, "aws_org_scp_enabled", EXPO_GAUGE,
+                "1 when service control policies are enabled on the organization's root.");
+    expo_sample(e, NULL, 0, enabled);
+    expo_family(e, "aws_org_account_leave_protection", EXPO_GAUGE,
+                "Whether the SCPs in force deny organizations:LeaveOrganization to the account: "
+                "protected, conditional (the deny has conditions), unprotected, unknown (a "
+                "policy could not be read or evaluated), not_applicable (management account). "
+                "Always 1.");
+    for (size_t i = 0; i < n; i++) {
+        struct expo_label l[] = {{"account_id", v[i].account},
+                                 {"status", scp_status_name(v[i].result.status)}};
+        expo_sample(e, l, 2, 1);
+    }
+    expo_family(e, "aws_org_accounts_leave_protection", EXPO_GAUGE,
+                "Accounts per leave-protection status.");
+    for (size_t s = 0; s < sizeof statuses / sizeof statuses[0]; s++) {
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++)
+            count += strcmp(scp_status_name(v[i].result.status), statuses[s]) == 0;
+        expo_sample(e, &(struct expo_label){"status", statuses[s]}, 1, (double)count);
+    }
+    expo_family(e, "aws_org_account_leave_protection_info", EXPO_GAUGE,
+                "Why the account has its leave-protection status: the reason, the level (root, "
+                "ou, account) and its id, and the policy that decides it. Always 1.");
+    for (size_t i = 0; i < n; i++) {
+        const struct scp_result *r = &v[i].result;
+        struct expo_label l[] = {
+            {"account_id", v[i].account},
+            {"reason", scp_reason_name(r->reason)},
+            {"level", r->level == (size_t)-1 ? "" : scp_level_kind_name(r->level_kind)},
+            {"level_id", r->level_id},
+            {"policy_id", r->policy_id}};
+        expo_sample(e, l, 5, 1);
+    }
+}
+
+/* Logs accounts whose protection went away since the last run. */
+static void log_changes(struct scp_state *s, const struct verdict *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct verdict *old =
+            s->previous ? bsearch(&v[i], s->previous, s->nprevious, sizeof *v, cmp_verdict) : NULL;
+        if (old == NULL || old->result.status == v[i].result.status)
+            continue;
+        bool weaker = (old->result.status == SCP_PROTECTED &&
+                       v[i].result.status != SCP_NOT_APPLICABLE) ||
+                      (old->result.status == SCP_CONDITIONAL &&
+                       v[i].result.status == SCP_UNPROTECTED);
+        if (weaker)
+            log_warn("scp", "an account lost its leave protection", "account_id", v[i].account,
+                     "was", scp_status_name(old->result.status), "now",
+                     scp_status_name(v[i].result.status), "detail", v[i].result.detail);
+        else
+            log_info("scp", "an account's leave protection changed", "account_id", v[i].account,
+                     "was", scp_status_name(old->result.status), "now",
+                     scp_status_name(v[i].result.status));
+    }
+}
+
+/* The organizations collector's listing, waiting a while for the first. */
+static struct org_listing *wait_listing(const atomic_bool *stopping)
+{
+    double until = wall() + (double)opt.listing_wait_ms / 1000.0;
+    struct org_listing *l;
+    while ((l = organizations_listing()) == NULL && wall() < until &&
+           !(stopping && atomic_load(stopping)))
+        nanosleep(&(struct timespec){0, 100000000L}, NULL);
+    return l;
+}
+
+static int run(void *p, struct collector_run *r)
+{
+    struct scp_state *s = p;
+    if (s->client == NULL) {
+        if (aws_session_setup(r->err, r->errlen) != 0)
+            return -1;
+        struct aws_config cfg = *aws_session_config();
+        cfg.stopping = r->stopping;
+        s->client = aws_client_create(&cfg, aws_session_creds(), "default");
+        if (s->client == NULL) {
+            snprintf(r->err, r->errlen, "out of memory");
+            return -1;
+        }
+    }
+    struct org_listing *l = wait_listing(r->stopping);
+    if (l == NULL) {
+        snprintf(r->err, r->errlen, "no account listing yet from the organizations collector "
+                 "(is it enabled, and does it succeed?)");
+        return -1;
+    }
+    struct tree t = {0};
+    struct verdict *v = NULL;
+    double now = wall();
+    int rc = -1;
+    json_t *req = json_object();
+    if (each_page(s->client, "ListRoots", req, "Roots", on_root, &t, r->err, r->errlen) != 0)
+        goto out;
+    if (t.root[0] == '\0') {
+        snprintf(r->err, r->errlen, "ListRoots: no root");
+        goto out;
+    }
+    if (t.scp_enabled) {
+        for (size_t i = 0; i < s->npolicies; i++)
+            s->policies[i].listed = false;
+        struct listed_ctx lc = {s, s->client, now, r->err, r->errlen};
+        json_t *lp = json_pack("{s:s}", "Filter", "SERVICE_CONTROL_POLICY");
+        int lrc = each_page(s->client, "ListPolicies", lp, "Policies", on_policy, &lc, r->err,
+                            r->errlen);
+        json_decref(lp);
+        if (lrc != 0)
+            goto out;
+        /* Forget policies that no longer exist. */
+        size_t w = 0;
+        for (size_t i = 0; i < s->npolicies; i++) {
+            if (!s->policies[i].listed) {
+                scp_doc_free(s->policies[i].doc);
+                continue;
+            }
+            s->policies[w++] = s->policies[i];
+        }
+        s->npolicies = w;
+        for (size_t i = 0; i < s->npolicies; i++) {
+            json_t *tq = json_pack("{s:s}", "PolicyId", s->policies[i].id);
+            struct target_ctx tc = {&t, &s->policies[i]};
+            int trc = each_page(s->client, "ListTargetsForPolicy", tq, "Targets", on_target, &tc,
+                                r->err, r->errlen);
+            json_decref(tq);
+            if (trc != 0)
+                goto out;
+        }
+        if (read_tree(s->client, &t, l, r->err, r->errlen) != 0)
+            goto out;
+    }
+    v = calloc(l->n + 1, sizeof *v);
+    if (v == NULL) {
+        snprintf(r->err, r->errlen, "out of memory");
+        goto out;
+    }
+    evaluate(&t, l, v);
+    qsort(v, l->n, sizeof *v, cmp_verdict);
+    log_changes(s, v, l->n);
+    write_metrics(t.scp_enabled, v, l->n, r->out);
+    free(s->previous);
+    s->previous = v;
+    s->nprevious = l->n;
+    v = NULL;
+    rc = 0;
+out:
+    json_decref(req);
+    free(v);
+    tree_free(&t);
+    org_listing_release(l);
+    return rc;
+}
+
+const struct collector_def scp_collector = {
+    .name = "scp",
+    .help = "leave protection per account: do the SCPs in force deny "
+            "organizations:LeaveOrganization?",
+    .default_enabled = true,
+    .default_interval = "5m",
+    .add_flags = add_flags,
+    .create = create,
+    .run = run,
+    .destroy = destroy,
+    .shared = &aws_shared,
+};

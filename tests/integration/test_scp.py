@@ -1,0 +1,179 @@
+"""The SCP collector against the fake AWS: an organization with OUs three
+deep and six policies, accounts in every situation, exact statuses, a
+detached guardrail flipping accounts to unprotected, and a call count that
+follows policies and OUs rather than accounts."""
+import json
+import os
+import unittest
+
+from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, env_keys, parse_exposition,
+                     wait_until)
+
+MGMT = '111111111111'
+ROOT = 'r-a1b2'
+
+
+def doc(*statements):
+    return json.dumps({'Version': '2012-10-17', 'Statement': list(statements)})
+
+
+FULL = doc({'Effect': 'Allow', 'Action': '*', 'Resource': '*'})
+DENY_LEAVE = doc({'Effect': 'Deny', 'Action': 'organizations:LeaveOrganization',
+                  'Resource': '*'})
+DENY_LEAVE_WILDCARD = doc({'Effect': 'Deny', 'Action': 'Organizations:Leave*', 'Resource': '*'})
+CONDITIONAL = doc({'Effect': 'Deny', 'Action': ['organizations:LeaveOrganization'],
+                   'Resource': '*', 'Condition': {'ArnNotLike': {
+                       'aws:PrincipalArn': 'arn:aws:iam::*:role/BreakGlass'}}})
+ALLOW_LIST = doc({'Effect': 'Allow', 'Action': ['ec2:*', 's3:*', 'cloudwatch:*'],
+                  'Resource': '*'})
+
+OUS = [('ou-a1b2-a0000001', ROOT), ('ou-a1b2-ab000002', 'ou-a1b2-a0000001'), ('ou-a1b2-abc00003', 'ou-a1b2-ab000002'), ('ou-a1b2-allow001', ROOT),
+       ('ou-a1b2-cond0001', ROOT), ('ou-a1b2-open0001', ROOT), ('ou-a1b2-bad00001', ROOT)]
+# account -> (OU, expected status, reason)
+EXPECTED = {
+    '600000000001': ('ou-a1b2-abc00003', 'protected', 'explicit_deny'),
+    '600000000002': ('ou-a1b2-allow001', 'protected', 'no_allow'),
+    '600000000003': ('ou-a1b2-cond0001', 'conditional', 'conditional_deny'),
+    '600000000004': ('ou-a1b2-open0001', 'unprotected', 'no_deny'),
+    '600000000005': ('ou-a1b2-open0001', 'protected', 'explicit_deny'),
+    '600000000006': ('ou-a1b2-bad00001', 'unknown', 'malformed_policy'),
+    '600000000007': ('ou-a1b2-a0000001', 'protected', 'explicit_deny'),
+}
+
+
+def scenario(extra_accounts=0, extra_ou='ou-a1b2-open0001'):
+    with open(os.path.join(SCENARIOS, 'basic.json')) as f:
+        d = json.load(f)
+    d['ous'] = [{'id': o, 'name': o, 'parent_id': p} for o, p in OUS]
+    accounts = [dict(d['accounts'][0], parent_id=ROOT)]
+    for a, (ou, _, _) in sorted(EXPECTED.items()):
+        accounts.append({'id': a, 'name': 'acct-' + a[-1], 'email': a + '@example.com',
+                         'state': 'ACTIVE', 'joined_method': 'INVITED',
+                         'joined_timestamp': 1700000000, 'parent_id': ou})
+    for i in range(extra_accounts):
+        accounts.append({'id': '7%011d' % i, 'name': 'extra-%d' % i, 'email': 'e%d@x.com' % i,
+                         'state': 'ACTIVE', 'joined_method': 'CREATED',
+                         'joined_timestamp': 1700000000, 'parent_id': extra_ou})
+    d['accounts'] = accounts
+    everything = [ROOT] + [o for o, _ in OUS if o != 'ou-a1b2-allow001'] + [a['id'] for a in accounts]
+    d['policies'] = [
+        {'id': 'p-FullAWSAccess', 'name': 'FullAWSAccess', 'description': 'all', 'type':
+         'SERVICE_CONTROL_POLICY', 'aws_managed': True, 'content': FULL, 'targets': everything},
+        {'id': 'p-denyleave1', 'name': 'DenyLeave', 'description': 'guardrail',
+         'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': DENY_LEAVE,
+         'targets': ['ou-a1b2-a0000001']},
+        {'id': 'p-conditional1', 'name': 'DenyLeaveExceptBreakGlass', 'description': 'c',
+         'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': CONDITIONAL,
+         'targets': ['ou-a1b2-cond0001']},
+        {'id': 'p-allowlist1', 'name': 'AllowList', 'description': 'no organizations',
+         'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': ALLOW_LIST,
+         'targets': ['ou-a1b2-allow001']},
+        {'id': 'p-wildcard1', 'name': 'DenyLeaveWildcard', 'description': 'w',
+         'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False,
+         'content': DENY_LEAVE_WILDCARD, 'targets': ['600000000005']},
+        {'id': 'p-broken0001', 'name': 'Broken', 'description': 'does not parse',
+         'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False,
+         'content': '{"Statement": [{"Effect": "Deny", "Action": ', 'targets': ['ou-a1b2-bad00001']},
+    ]
+    d['cloudtrail'] = {'events': {}}
+    return d
+
+
+def statuses(body):
+    return {l['account_id']: l['status'] for n, l, v in parse_exposition(body)
+            if n == 'aws_org_account_leave_protection'}
+
+
+class ScpTest(unittest.TestCase):
+    def setUp(self):
+        self.fake = FakeAWS()
+
+    def tearDown(self):
+        self.fake.stop()
+
+    def exporter(self, *args):
+        return Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing', *args,
+                        binary=TESTING, aws=['organizations', 'scp'], env=env_keys())
+
+    def wait_scp(self, x):
+        return wait_until(lambda: b'aws_org_collector_up{collector="scp"} 1\n' in x.get()[2],
+                          30, 0.2)
+
+    def test_statuses_and_a_detached_guardrail(self):
+        self.fake.scenario(scenario())
+        with self.exporter('--collector.scp.interval=1s') as x:
+            self.assertTrue(self.wait_scp(x), x.stderr()[-2000:])
+            body = x.get()[2]
+            want = {a: s for a, (_, s, _) in EXPECTED.items()}
+            want[MGMT] = 'not_applicable'
+            self.assertEqual(statuses(body), want)
+            info = {l['account_id']: (l['reason'], l['level'], l['level_id'], l['policy_id'])
+                    for n, l, v in parse_exposition(body)
+                    if n == 'aws_org_account_leave_protection_info'}
+            self.assertEqual(info['600000000001'], ('explicit_deny', 'ou', 'ou-a1b2-a0000001', 'p-denyleave1'))
+            self.assertEqual(info['600000000002'], ('no_allow', 'ou', 'ou-a1b2-allow001', ''))
+            self.assertEqual(info['600000000005'],
+                             ('explicit_deny', 'account', '600000000005', 'p-wildcard1'))
+            self.assertEqual(info['600000000006'], ('malformed_policy', 'ou', 'ou-a1b2-bad00001',
+                                                    'p-broken0001'))
+            counts = {l['status']: v for n, l, v in parse_exposition(body)
+                      if n == 'aws_org_accounts_leave_protection'}
+            self.assertEqual(counts, {'protected': 4, 'conditional': 1, 'unprotected': 1,
+                                      'unknown': 1, 'not_applicable': 1})
+            self.assertIn(b'\naws_org_scp_enabled 1\n', body)
+            self.assertIn('msg="a service control policy cannot be evaluated: the accounts it '
+                          'could decide are unknown" policy_id=p-broken0001', x.stderr())
+            # The guardrail on ou-a is detached: its accounts lose protection.
+            self.fake.patch({'op': 'detach_policy', 'policy_id': 'p-denyleave1',
+                             'target_id': 'ou-a1b2-a0000001'})
+            self.assertTrue(wait_until(
+                lambda: statuses(x.get()[2]).get('600000000001') == 'unprotected', 15, 0.2))
+            st = statuses(x.get()[2])
+            self.assertEqual((st['600000000001'], st['600000000007'], st['600000000005']),
+                             ('unprotected', 'unprotected', 'protected'))
+            self.assertIn('msg="an account lost its leave protection" account_id=600000000001 '
+                          'was=protected now=unprotected', x.stderr())
+        self.assertEqual(self.fake.stats()['bad_signatures'], 0)
+        self.assertEqual(self.fake.stats()['invalid_requests'], 0)
+
+    def test_scps_disabled(self):
+        d = scenario()
+        d['roots'][0]['policy_types'] = []
+        self.fake.scenario(d)
+        with self.exporter() as x:
+            self.assertTrue(self.wait_scp(x))
+            body = x.get()[2]
+        self.assertIn(b'\naws_org_scp_enabled 0\n', body)
+        want = {a: 'unprotected' for a in EXPECTED}
+        want[MGMT] = 'not_applicable'
+        self.assertEqual(statuses(body), want)
+
+    def calls_for(self, extra):
+        self.fake.control('reset', {'faults': True})
+        self.fake.scenario(scenario(extra_accounts=extra))
+        with self.exporter() as x:
+            self.assertTrue(self.wait_scp(x))
+            self.assertEqual(len(statuses(x.get()[2])), 8 + extra)
+        return self.fake.stats()['calls']
+
+    def test_calls_follow_policies_and_ous_not_accounts(self):
+        small, large = self.calls_for(20), self.calls_for(400)
+        for op in ('ListRoots', 'ListPolicies', 'DescribePolicy',
+                   'ListOrganizationalUnitsForParent'):
+            key = 'organizations.' + op
+            self.assertEqual(small[key], large[key], op)
+        self.assertEqual(small['organizations.DescribePolicy'], 6)
+        # Every account carries FullAWSAccess (AWS requires a policy on each),
+        # so that policy's target list, 20 per page, and the accounts under
+        # the OU that holds them, grow by pages; no call is made per account.
+        extra_pages = (400 - 20) // 20
+        self.assertEqual(large['organizations.ListTargetsForPolicy'],
+                         small['organizations.ListTargetsForPolicy'] + extra_pages)
+        self.assertEqual(large['organizations.ListAccountsForParent'],
+                         small['organizations.ListAccountsForParent'] + extra_pages)
+        self.assertNotIn('organizations.ListParents', large)
+        self.assertNotIn('organizations.ListPoliciesForTarget', large)
+
+
+if __name__ == '__main__':
+    unittest.main()
