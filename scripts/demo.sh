@@ -63,6 +63,8 @@ aws-org-exporter demo: a fake organization of 25 accounts (tests/fake_aws/scenar
              aws_org_account_info{name=...}         one series per account
              aws_org_account_departures_total      goes to 1 about a minute after start
              aws_org_departed_account_info         names the account that left
+             aws_org_cloudtrail_events_total       watched events: a denied leave, tampering
+             aws_org_account_leave_protection      protected / conditional / unprotected per account
              aws_org_collector_up, aws_org_api_requests_total
 Ctrl-C stops the demo.
 
