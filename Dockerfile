@@ -12,13 +12,21 @@ RUN make aws-org-exporter REVISION=$(git rev-parse --short=12 HEAD 2>/dev/null |
 
 FROM debian:bookworm-slim
 ARG VERSION=0.1.0
+# Where the source lives: docker build --build-arg SOURCE=<repository URL> .
+ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="aws-org-exporter" \
       org.opencontainers.image.description="Prometheus exporter for AWS Organizations: membership, leave attempts, leave protection" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="${SOURCE}"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl4 libjansson4 zlib1g libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/aws-org-exporter /usr/bin/aws-org-exporter
 USER 65534:65534
 EXPOSE 9813
+# The binary probes itself: no shell or curl in the image.
+HEALTHCHECK --interval=30s --timeout=6s --retries=3 \
+  CMD ["/usr/bin/aws-org-exporter", "--health-probe=http://127.0.0.1:9813/-/healthy"]
+# The CloudTrail state file, when --state.file points here; the root stays read-only.
+VOLUME ["/var/lib/aws-org-exporter"]
 ENTRYPOINT ["/usr/bin/aws-org-exporter"]

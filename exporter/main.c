@@ -41,6 +41,7 @@ static struct {
     uint64_t threads;
     const char *log_level;
     const char *log_format;
+    const char *health_probe;
 } opt;
 
 static const char *check_log_level(const char *s)
@@ -77,6 +78,10 @@ static const struct flag core_flags[] = {
      &opt.log_level, 0, 0, check_log_level},
     {"log.format", FLAG_STRING, "logfmt", "Output format of log messages: logfmt or json.",
      &opt.log_format, 0, 0, check_log_format},
+    {"health-probe", FLAG_STRING, "",
+     "Do not serve: GET this URL (e.g. http://127.0.0.1:9813/-/healthy) and exit 0 on a 200, "
+     "1 otherwise. For container health checks without a shell.",
+     &opt.health_probe, 0, 0, NULL},
 };
 
 /* Per collector: the generated flags' storage and text. */
@@ -144,6 +149,43 @@ static int build_info_write(void *arg, struct expo *e)
     return expo_sample(e, l, sizeof l / sizeof l[0], 1);
 }
 
+/* --health-probe: one GET, exit 0 on 200. */
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+static int health_probe(const char *url)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL *h = curl_easy_init();
+    long status = 0;
+    CURLcode rc = CURLE_FAILED_INIT;
+    if (h != NULL) {
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+        rc = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(h);
+    }
+    curl_global_cleanup();
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "aws-org-exporter: health probe of %s failed: %s\n", url,
+                curl_easy_strerror(rc));
+        return 1;
+    }
+    if (status != 200) {
+        fprintf(stderr, "aws-org-exporter: health probe of %s answered %ld\n", url, status);
+        return 1;
+    }
+    return 0;
+}
+
 /* Shutdown hand-off between the signal thread and main. */
 static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
@@ -201,6 +243,11 @@ int main(int argc, char **argv)
         flagset_free(&fs);
         free(copts);
         return rc == FLAGS_ERROR ? 2 : 0;
+    }
+    if (opt.health_probe[0] != '\0') {
+        flagset_free(&fs);
+        free(copts);
+        return health_probe(opt.health_probe);
     }
     enum log_level level;
     enum log_format format;

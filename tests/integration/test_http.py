@@ -317,6 +317,19 @@ class FlagsTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertRegex(p.stdout, r'^aws-org-exporter, version \d+\.\d+\.\d+ \(revision: \S+\)\n')
 
+    def test_health_probe(self):
+        with Exporter(binary=RELEASE) as x:
+            ok = self.run_bin('--health-probe=http://127.0.0.1:%d/-/healthy' % x.port)
+            self.assertEqual((ok.returncode, ok.stdout, ok.stderr), (0, '', ''))
+            missing = self.run_bin('--health-probe=http://127.0.0.1:%d/nope' % x.port)
+            self.assertEqual(missing.returncode, 1)
+            self.assertEqual(missing.stderr, 'aws-org-exporter: health probe of '
+                             'http://127.0.0.1:%d/nope answered 404\n' % x.port)
+            port = x.port
+        down = self.run_bin('--health-probe=http://127.0.0.1:%d/-/healthy' % port)
+        self.assertEqual(down.returncode, 1)
+        self.assertTrue(down.stderr.startswith('aws-org-exporter: health probe of '), down.stderr)
+
     def test_port_in_use(self):
         with socket.socket() as s:
             s.bind(('127.0.0.1', 0))
