@@ -5,7 +5,7 @@
 #   make format   clang-format the C sources
 
 CC      ?= cc
-PKGS    := libmicrohttpd libcurl jansson zlib libcrypto
+PKGS    := libmicrohttpd libcurl jansson zlib libcrypto yaml-0.1 libxcrypt gnutls
 VERSION := $(shell cat VERSION)
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 

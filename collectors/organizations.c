@@ -372,6 +372,64 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
     return l;
 }
 
+/*
+ * An account missing from a complete listing may still be in the
+ * organization: pages are taken at different moments, and an account removed
+ * or moved between two pages shifts the others, so one can be skipped. Each
+ * such account is asked about directly (DescribeAccount). Still there: it is
+ * put back into the listing (no departure). AccountNotFoundException: it
+ * departed. Anything else: the listing cannot be trusted this time; returns
+ * -1 with err set, and nothing is counted.
+ */
+static int confirm_missing(struct aws_client *c, const struct org_listing *prev,
+                           struct org_listing *now, char *err, size_t errlen)
+{
+    if (prev == NULL)
+        return 0;
+    size_t nmissing = 0;
+    for (size_t i = 0; i < prev->n; i++) {
+        if (org_listing_find(now, prev->accounts[i].id) != NULL)
+            continue;
+        if (++nmissing > 100) /* a mass departure needs no proof per account */
+            break;
+        json_t *req = json_pack("{s:s}", "AccountId", prev->accounts[i].id), *resp = NULL;
+        struct aws_error e;
+        int rc = aws_json_call(c, AWS_ORGANIZATIONS, "DescribeAccount", req, &resp, &e);
+        json_decref(req);
+        if (rc != 0) {
+            if (strcmp(e.code, "AccountNotFoundException") == 0)
+                continue; /* departed indeed */
+            snprintf(err, errlen, "DescribeAccount %s (to confirm a departure): %s: %s",
+                     prev->accounts[i].id, e.code, e.message);
+            return -1;
+        }
+        struct org_account a;
+        char why[256];
+        json_t *acc = json_object_get(resp, "Account");
+        int prc = parse_account(acc, &a, why, sizeof why);
+        json_decref(resp);
+        if (prc != 0 || strcmp(a.id, prev->accounts[i].id) != 0) {
+            account_free(&a);
+            snprintf(err, errlen, "DescribeAccount %s: malformed answer", prev->accounts[i].id);
+            return -1;
+        }
+        struct org_account *v = realloc(now->accounts, (now->n + 1) * sizeof *v);
+        if (v == NULL) {
+            account_free(&a);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        now->accounts = v;
+        now->accounts[now->n++] = a;
+        qsort(now->accounts, now->n, sizeof *now->accounts, cmp_account);
+        log_info("organizations",
+                 "an account missing from the listing is still in the "
+                 "organization (the listing changed while it was paged)",
+                 "account_id", a.id, "name", a.name);
+    }
+    return 0;
+}
+
 /* Compares with the previous listing: counts and logs arrivals and departures. */
 static void compare(struct org_state *s, const struct org_listing *now)
 {
@@ -513,6 +571,10 @@ static int run(void *p, struct collector_run *r)
     struct org_listing *l = take_listing(s->client, r->stopping, r->err, r->errlen);
     if (l == NULL)
         return -1; /* the previous snapshot stays; nothing is counted */
+    if (confirm_missing(s->client, s->prev, l, r->err, r->errlen) != 0) {
+        org_listing_release(l);
+        return -1;
+    }
     compare(s, l);
     prune_departed(s, l->taken_at);
     write_metrics(s, l, r->out);

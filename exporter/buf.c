@@ -60,6 +60,7 @@ static int buf_reserve(struct buf *b, size_t n)
         return buf_fail(b);
     b->data = p;
     b->cap = cap;
+    b->data[b->len] = '\0'; /* NUL-terminated even before the first append */
     return 0;
 }
 

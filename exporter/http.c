@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -29,7 +30,12 @@ struct http_server {
     atomic_uint scrapes;  /* scrapes being answered now */
     atomic_uint inflight; /* requests of any kind being answered now */
     /* Responses shared by every request. */
-    struct MHD_Response *landing, *healthy, *not_found, *not_allowed, *busy, *failed;
+    struct MHD_Response *landing, *healthy, *not_found, *not_allowed, *busy, *failed, *unauthorized,
+        *forbidden;
+    /* The web configuration: users swap on reload, under web_lock. */
+    pthread_mutex_t web_lock;
+    struct web_config *web;
+    bool require_client_cert; /* fixed at start, like the rest of TLS */
     /* The MHD responses of the current exposition; guarded by cache_lock. */
     pthread_mutex_t cache_lock;
     struct exposition *cached;
@@ -149,6 +155,13 @@ static struct MHD_Response *static_response(const char *body, const char *type)
     return r;
 }
 
+/* The configured extra headers (http_server_config.headers) on a response. */
+static void add_web_headers(const struct http_server *s, struct MHD_Response *r)
+{
+    for (size_t i = 0; r != NULL && s->web != NULL && i < s->web->nheaders; i++)
+        MHD_add_response_header(r, s->web->headers[i].name, s->web->headers[i].value);
+}
+
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned code, struct MHD_Response *r)
 {
     return r == NULL ? MHD_NO : MHD_queue_response(c, code, r);
@@ -179,6 +192,8 @@ static int cache_responses(struct http_server *s, struct exposition *x)
     MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
     MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     MHD_add_response_header(gz, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    add_web_headers(s, plain);
+    add_web_headers(s, gz);
     if (s->plain != NULL)
         MHD_destroy_response(s->plain); /* MHD frees it once no one sends it */
     if (s->gz != NULL)
@@ -233,6 +248,44 @@ static enum MHD_Result serve_ready(struct http_server *s, struct MHD_Connection 
     return rc;
 }
 
+/* Whether the TLS client presented a certificate that client_ca_file
+ * verifies (RequireAndVerifyClientCert). */
+static bool client_cert_verified(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return false;
+    gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
+    unsigned status = 0, n = 0;
+    if (gnutls_certificate_get_peers(tls, &n) == NULL || n == 0)
+        return false;
+    return gnutls_certificate_verify_peers2(tls, &status) == GNUTLS_E_SUCCESS && status == 0;
+}
+
+/* Basic auth against the configured users; true when none are configured. */
+static bool authorized(struct http_server *s, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&s->web_lock);
+    struct web_config *web = s->web;
+    if (web != NULL)
+        web_config_ref(web);
+    pthread_mutex_unlock(&s->web_lock);
+    bool ok = !web_config_has_users(web);
+    if (!ok) {
+        char *password = NULL;
+        char *user = MHD_basic_auth_get_username_password(c, &password);
+        ok = web_config_check_user(web, user, password);
+        if (password != NULL) {
+            memset(password, 0, strlen(password));
+            MHD_free(password);
+        }
+        MHD_free(user);
+    }
+    web_config_release(web);
+    return ok;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_size, void **req_cls)
@@ -261,8 +314,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *upload_size = 0; /* a body is not expected on any path: drop it */
         return MHD_YES;
     }
-    bool known = is_metrics || strcmp(url, "/") == 0 || strcmp(url, "/-/healthy") == 0 ||
-                 strcmp(url, "/-/ready") == 0;
+    bool probe = strcmp(url, "/-/healthy") == 0 || strcmp(url, "/-/ready") == 0;
+    if (s->require_client_cert && !client_cert_verified(c))
+        return queue(c, MHD_HTTP_FORBIDDEN, s->forbidden);
+    if (!(probe && s->cfg.unauthenticated_probes) && !authorized(s, c))
+        return MHD_queue_basic_auth_fail_response(c, "aws-org-exporter", s->unauthorized);
+    bool known = is_metrics || strcmp(url, "/") == 0 || probe;
     if (!known)
         return queue(c, MHD_HTTP_NOT_FOUND, s->not_found);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -274,6 +331,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (strcmp(url, "/-/healthy") == 0)
         return queue(c, MHD_HTTP_OK, s->healthy);
     return queue(c, MHD_HTTP_OK, s->landing);
+}
+
+bool http_reload_web_config(struct http_server *s, struct web_config *web)
+{
+    web_config_ref(web);
+    pthread_mutex_lock(&s->web_lock);
+    struct web_config *old = s->web;
+    /* TLS cannot change under a running daemon: keep the old TLS material
+     * in force and say whether the file asked for something else. */
+    bool same =
+        old != NULL && (old->cert_pem == NULL) == (web->cert_pem == NULL) &&
+        (old->cert_pem == NULL ||
+         (strcmp(old->cert_pem, web->cert_pem) == 0 && strcmp(old->key_pem, web->key_pem) == 0)) &&
+        strcmp(old->priorities, web->priorities) == 0 &&
+        old->require_client_cert == web->require_client_cert && old->nheaders == web->nheaders;
+    /* Requests keep using the daemon's TLS material (held by MHD); the new
+     * configuration's users and probes apply from now on. */
+    s->web = web;
+    pthread_mutex_unlock(&s->web_lock);
+    /* The old configuration's PEM buffers were copied by MHD at start, so
+     * it can go once no request holds it. */
+    web_config_release(old);
+    return same;
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -333,6 +413,7 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
     s->cfg = *cfg;
     snprintf(s->telemetry_path, sizeof s->telemetry_path, "%s", cfg->telemetry_path);
     pthread_mutex_init(&s->cache_lock, NULL);
+    pthread_mutex_init(&s->web_lock, NULL);
 
     char *landing = landing_page(s->telemetry_path);
     if (landing != NULL) {
@@ -357,11 +438,32 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
         http_stop(s);
         return NULL;
     }
+    s->unauthorized = static_response("401 unauthorized\n", "text/plain; charset=utf-8");
+    s->forbidden = static_response("403 a client certificate signed by the configured CA is "
+                                   "required\n",
+                                   "text/plain; charset=utf-8");
+    if (s->unauthorized == NULL || s->forbidden == NULL) {
+        snprintf(err, errlen, "out of memory");
+        http_stop(s);
+        return NULL;
+    }
     MHD_add_response_header(s->not_allowed, MHD_HTTP_HEADER_ALLOW, ALLOWED_METHODS);
     MHD_add_response_header(s->busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (cfg->web != NULL) {
+        web_config_ref(cfg->web);
+        s->web = cfg->web;
+    }
+    struct MHD_Response *shared[] = {s->landing, s->healthy, s->not_found,    s->not_allowed,
+                                     s->busy,    s->failed,  s->unauthorized, s->forbidden};
+    for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+        add_web_headers(s, shared[i]);
+    bool tls = s->web != NULL && s->web->cert_pem != NULL;
+    s->require_client_cert = tls && s->web->require_client_cert;
 
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (tls)
+        flags |= MHD_USE_TLS;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     bool have_addr = false;
@@ -397,6 +499,12 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
             {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
             {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
             {have_addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, &ss},
+            {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, tls ? s->web->key_pem : NULL},
+            {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls ? s->web->cert_pem : NULL},
+            {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+             tls ? s->web->priorities : NULL},
+            {tls && s->web->client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+             tls ? s->web->client_ca_pem : NULL},
             {MHD_OPTION_END, 0, NULL},
         };
         /* MHD_OPTION_END in the middle ends the list early: move it last. */
@@ -453,11 +561,14 @@ void http_stop(struct http_server *s)
         return;
     if (s->daemon != NULL)
         MHD_stop_daemon(s->daemon);
-    struct MHD_Response *all[] = {s->landing, s->healthy, s->not_found, s->not_allowed,
-                                  s->busy,    s->failed,  s->plain,     s->gz};
+    struct MHD_Response *all[] = {s->landing,      s->healthy,  s->not_found, s->not_allowed,
+                                  s->busy,         s->failed,   s->plain,     s->gz,
+                                  s->unauthorized, s->forbidden};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] != NULL)
             MHD_destroy_response(all[i]);
     pthread_mutex_destroy(&s->cache_lock);
+    pthread_mutex_destroy(&s->web_lock);
+    web_config_release(s->web);
     free(s);
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "registry.h"
+#include "webconfig.h"
 
 struct http_config {
     const char *listen_address; /* "[host]:port" */
@@ -23,6 +24,8 @@ struct http_config {
     unsigned max_connections;
     unsigned connection_timeout; /* seconds of inactivity */
     unsigned threads;
+    struct web_config *web;      /* borrowed (a reference is taken); NULL: plain, open */
+    bool unauthenticated_probes; /* /-/healthy and /-/ready without basic auth */
 };
 
 struct http_server;
@@ -45,6 +48,11 @@ bool http_accepts_gzip(const char *accept_encoding);
 /* Starts serving; reg is borrowed. NULL with a reason in err on failure. */
 struct http_server *http_start(const struct http_config *cfg, struct registry *reg, char *err,
                                size_t errlen);
+
+/* Swaps in a reloaded configuration's users (a reference is taken). TLS
+ * settings and headers take effect on restart only; returns false when they
+ * differ from the running ones, so the caller can say so. */
+bool http_reload_web_config(struct http_server *s, struct web_config *web);
 
 /* The port actually bound (useful with port 0). */
 unsigned http_port(const struct http_server *s);

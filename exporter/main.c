@@ -24,6 +24,7 @@
 #include "log.h"
 #include "process.h"
 #include "registry.h"
+#include "webconfig.h"
 
 #ifndef VERSION
 #define VERSION "unknown"
@@ -42,6 +43,8 @@ static struct {
     const char *log_level;
     const char *log_format;
     const char *health_probe;
+    const char *web_config_file;
+    bool unauthenticated_probes;
 } opt;
 
 static const char *check_log_level(const char *s)
@@ -78,6 +81,13 @@ static const struct flag core_flags[] = {
      &opt.log_level, 0, 0, check_log_level},
     {"log.format", FLAG_STRING, "logfmt", "Output format of log messages: logfmt or json.",
      &opt.log_format, 0, 0, check_log_format},
+    {"web.config.file", FLAG_STRING, "",
+     "Path to a web configuration file (exporter-toolkit format) enabling TLS and/or basic "
+     "authentication. Basic auth users are re-read on SIGHUP.",
+     &opt.web_config_file, 0, 0, NULL},
+    {"web.unauthenticated-probes", FLAG_BOOL, "false",
+     "Serve /-/healthy and /-/ready without basic authentication (for orchestrator probes).",
+     &opt.unauthenticated_probes, 0, 0, NULL},
     {"health-probe", FLAG_STRING, "",
      "Do not serve: GET this URL (e.g. http://127.0.0.1:9813/-/healthy) and exit 0 on a 200, "
      "1 otherwise. For container health checks without a shell.",
@@ -149,6 +159,29 @@ static int build_info_write(void *arg, struct expo *e)
     return expo_sample(e, l, sizeof l / sizeof l[0], 1);
 }
 
+/* SIGHUP: read the web configuration again; a bad file changes nothing. */
+static void reload_web_config(struct http_server *http)
+{
+    if (opt.web_config_file[0] == '\0') {
+        log_info("main", "SIGHUP: no --web.config.file to reload");
+        return;
+    }
+    char err[512];
+    struct web_config *web = web_config_load(opt.web_config_file, err, sizeof err);
+    if (web == NULL) {
+        log_error("main", "SIGHUP: the web configuration file is invalid; keeping the running one",
+                  "err", err);
+        return;
+    }
+    bool same_tls = http_reload_web_config(http, web);
+    web_config_release(web);
+    log_info("main", "SIGHUP: web configuration reloaded (basic auth users)", "file",
+             opt.web_config_file);
+    if (!same_tls)
+        log_warn("main", "SIGHUP: TLS settings and headers change on restart only", "file",
+                 opt.web_config_file);
+}
+
 /* --health-probe: one GET, exit 0 on 200. */
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
@@ -190,6 +223,7 @@ static int health_probe(const char *url)
 static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
 static int stop_signal;
+static bool reload_pending;
 
 static void *signal_thread(void *arg)
 {
@@ -198,6 +232,13 @@ static void *signal_thread(void *arg)
         int sig;
         if (sigwait(set, &sig) != 0)
             continue;
+        if (sig == SIGHUP) {
+            pthread_mutex_lock(&stop_lock);
+            reload_pending = true;
+            pthread_cond_signal(&stop_cond);
+            pthread_mutex_unlock(&stop_lock);
+            continue;
+        }
         pthread_mutex_lock(&stop_lock);
         int first = stop_signal == 0;
         if (first)
@@ -261,6 +302,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     pthread_t sig_thread;
     if (pthread_create(&sig_thread, NULL, signal_thread, &set) != 0) {
@@ -303,6 +345,14 @@ int main(int argc, char **argv)
     registry_add_live(reg, build_info_write, NULL);
     registry_add_live(reg, process_metrics_write, NULL);
 
+    struct web_config *web = NULL;
+    if (opt.web_config_file[0] != '\0') {
+        web = web_config_load(opt.web_config_file, err, sizeof err);
+        if (web == NULL) {
+            log_error("main", "invalid web configuration file", "err", err);
+            return 1;
+        }
+    }
     struct http_config hc = {
         .listen_address = opt.listen_address,
         .telemetry_path = opt.telemetry_path,
@@ -310,6 +360,8 @@ int main(int argc, char **argv)
         .max_connections = (unsigned)opt.max_connections,
         .connection_timeout = (unsigned)((opt.connection_timeout_ms + 999) / 1000),
         .threads = (unsigned)opt.threads,
+        .web = web,
+        .unauthenticated_probes = opt.unauthenticated_probes,
     };
     struct http_server *http = http_start(&hc, reg, err, sizeof err);
     if (http == NULL) {
@@ -326,8 +378,15 @@ int main(int argc, char **argv)
     }
 
     pthread_mutex_lock(&stop_lock);
-    while (stop_signal == 0)
+    while (stop_signal == 0) {
         pthread_cond_wait(&stop_cond, &stop_lock);
+        if (!reload_pending || stop_signal != 0)
+            continue;
+        reload_pending = false;
+        pthread_mutex_unlock(&stop_lock);
+        reload_web_config(http);
+        pthread_mutex_lock(&stop_lock);
+    }
     int sig = stop_signal;
     pthread_mutex_unlock(&stop_lock);
     log_info("main", "stopping: finishing the responses in flight", "signal", strsignal(sig));

@@ -261,6 +261,27 @@ static void test_buffer_cap(void **state)
     buf_free(&b);
 }
 
+static void test_buf_steal_empty(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 16);
+    size_t len = 99;
+    char *s = buf_steal(&b, &len);
+    assert_non_null(s);
+    assert_int_equal(len, 0);
+    assert_string_equal(s, ""); /* found by fuzz_webconfig: was not terminated */
+    free(s);
+    buf_init(&b, 4);
+    assert_int_equal(buf_puts(&b, "abcd"), 0);
+    assert_int_equal(buf_putc(&b, 'e'), -1); /* over the cap: fails and frees */
+    assert_true(buf_failed(&b));
+    assert_null(b.data);
+    assert_int_equal(buf_puts(&b, "x"), -1); /* sticky */
+    buf_free(&b);
+    buf_free(NULL);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -284,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_family),
         cmocka_unit_test(test_sample_before_family),
         cmocka_unit_test(test_buffer_cap),
+        cmocka_unit_test(test_buf_steal_empty),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests_name("expo", tests, NULL, NULL);
