@@ -22,6 +22,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl4 libjansson4 zlib1g libssl3 libyaml-0-2 libcrypt1 libgnutls30 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/aws-org-exporter /usr/bin/aws-org-exporter
+# Owned by the runtime user: a volume mounted here inherits it.
+RUN install -d -o 65534 -g 65534 -m 0700 /var/lib/aws-org-exporter
 USER 65534:65534
 EXPOSE 9813
 # The binary probes itself: no shell or curl in the image.

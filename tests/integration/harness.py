@@ -229,7 +229,8 @@ class Prometheus:
     """A real Prometheus server (Debian's package) scraping targets every
     second, with a temporary data directory; a context manager."""
 
-    def __init__(self, targets, job='aws-org-exporter'):
+    def __init__(self, targets, job='aws-org-exporter', job_extra=''):
+        """job_extra: more YAML lines of the scrape job, indented by 4."""
         import shutil
         prom = shutil.which('prometheus')
         if prom is None:
@@ -239,7 +240,8 @@ class Prometheus:
         with open(config, 'w') as f:
             f.write('global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n'
                     'scrape_configs:\n  - job_name: %s\n    static_configs:\n'
-                    '      - targets: [%s]\n' % (job, ', '.join('"%s"' % t for t in targets)))
+                    '      - targets: [%s]\n' % (job, ', '.join('"%s"' % t for t in targets))
+                    + job_extra)
         self.port = free_port()
         self.log = open(os.path.join(self.dir.name, 'prometheus.log'), 'w')
         self.proc = subprocess.Popen(

@@ -9,7 +9,6 @@ import signal
 import ssl
 import subprocess
 import tempfile
-import time
 import unittest
 
 from harness import RELEASE, Exporter, clean_env, wait_until

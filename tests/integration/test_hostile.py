@@ -1,0 +1,232 @@
+"""Hostile clients, AWS faults, a soak run, secrets, and Prometheus over TLS
+with basic auth: the exporter keeps serving, keeps telling the truth, and
+does not grow."""
+import concurrent.futures
+import json
+import os
+import re
+import socket
+import tempfile
+import time
+import unittest
+
+from harness import (MGMT_KEY, RELEASE, SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus,
+                     env_keys, parse_exposition, wait_until)
+
+
+def fds(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def rss_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return int(re.search(r'VmRSS:\s+(\d+)', f.read()).group(1))
+
+
+def timed_scrape(x):
+    t0 = time.monotonic()
+    status, _, body = x.get(timeout=5)
+    return status, time.monotonic() - t0, body
+
+
+class HostileClientsTest(unittest.TestCase):
+    def test_slowloris_idle_oversized_bursts(self):
+        with Exporter('--collector.testing.series=2000', '--collector.testing.interval=1h',
+                      '--web.max-requests=4', binary=TESTING) as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
+            for _ in range(3):
+                x.get()
+            base_fds = fds(x.proc.pid)
+            held = []
+            try:
+                for _ in range(300):  # idle connections
+                    held.append(socket.create_connection(('127.0.0.1', x.port)))
+                slow = []
+                for _ in range(30):  # slowloris
+                    s = socket.create_connection(('127.0.0.1', x.port))
+                    s.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\n')
+                    slow.append(s)
+                held += slow
+                for round_ in range(5):
+                    for s in slow:
+                        s.send(b'X')  # a header, a byte at a time
+                    status, took, _ = timed_scrape(x)
+                    self.assertEqual(status, 200)
+                    self.assertLess(took, 2.0)
+                # Oversized request line and headers: refused, nothing else hurt.
+                status, _, _ = x.get('/' + 'a' * 70000)
+                self.assertIn(status, (414, 431, 400, 404))
+                status, _, _ = x.get(headers={'X-Big': 'b' * 100000})
+                self.assertIn(status, (431, 413, 400))
+                # A burst of scrapes beyond --web.max-requests: some get 503,
+                # none hang, and a normal scrape succeeds right after.
+                with concurrent.futures.ThreadPoolExecutor(40) as pool:
+                    results = list(pool.map(lambda _: x.get(timeout=10)[0], range(80)))
+                self.assertEqual(set(results) - {200, 503}, set())
+                for method in ('HEAD', 'OPTIONS', 'POST', 'DELETE'):
+                    self.assertIn(x.get(method=method)[0], (200, 405))
+                status, took, body = timed_scrape(x)
+                self.assertEqual(status, 200)
+                self.assertLess(took, 2.0)
+            finally:
+                for s in held:
+                    s.close()
+            # 300 scrapes leave the descriptor count where it was.
+            for _ in range(300):
+                self.assertEqual(x.get()[0], 200)
+            self.assertTrue(wait_until(lambda: fds(x.proc.pid) <= base_fds, 10),
+                            (fds(x.proc.pid), base_fds))
+            self.assertLess(rss_kb(x.proc.pid), 256 * 1024)  # ASan build: generous
+            self.assertIsNone(x.proc.poll())
+
+
+def org_scenario():
+    with open(os.path.join(SCENARIOS, 'basic.json')) as f:
+        return json.load(f)
+
+
+class FaultMatrixTest(unittest.TestCase):
+    """Every fault the fake can inject, on every AWS collector: the exporter
+    stays up, serves its last good values with up 0, counts no false
+    departure and no duplicate event, and recovers when the fault stops."""
+
+    KINDS = ['throttle', '5xx', 'slow', 'reset', 'truncate', 'malformed', 'expired', 'skew',
+             'access_denied', 'repeat_token']
+
+    def test_fault_matrix(self):
+        with FakeAWS() as fake, Exporter(
+                '--aws.endpoint-url=' + fake.url, '--no-collector.testing',
+                '--collector.organizations.interval=1s', '--collector.scp.interval=1s',
+                '--collector.cloudtrail.interval=1s',
+                '--collector.cloudtrail.events=DetachPolicy,RemoveAccountFromOrganization',
+                '--aws.max-attempts=2', '--aws.timeout=3s', binary=TESTING, aws=True,
+                env=env_keys()) as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 30), x.stderr())
+            good = parse_exposition(x.get()[2])
+
+            def value(body, name, **labels):
+                return [v for n, l, v in parse_exposition(body) if n == name and l == labels]
+            events_before = {(l['event_name'], l['outcome']): v for n, l, v in good
+                             if n == 'aws_org_cloudtrail_events_total'}
+            for kind in self.KINDS:
+                fake.faults([{'operation': 'organizations.*', 'kind': kind, 'delay_seconds': 4},
+                             {'operation': 'cloudtrail.*', 'kind': kind, 'delay_seconds': 4}])
+                calls = sum(fake.stats()['calls'].values())
+                if kind in ('throttle', 'slow', 'expired', 'skew'):
+                    # retried or corrected: runs may still succeed; let some go by
+                    self.assertTrue(wait_until(
+                        lambda: sum(fake.stats()['calls'].values()) >= calls + 12, 30), kind)
+                else:
+                    self.assertTrue(wait_until(
+                        lambda: b'aws_org_collector_up{collector="organizations"} 0\n'
+                        in x.get()[2], 30), kind)
+                status, body = x.get()[0], x.get()[2]
+                self.assertEqual(status, 200, kind)
+                self.assertEqual(value(body, 'aws_org_account_departures_total'), [0.0], kind)
+                self.assertEqual(len(value(body, 'aws_org_info', organization_id='o-a1b2c3d4e5',
+                                           management_account_id='111111111111',
+                                           feature_set='ALL')), 1, kind)
+                self.assertEqual(len([1 for n, l, v in parse_exposition(body)
+                                      if n == 'aws_org_account_info']), 25, kind)
+                fake.faults([])
+                self.assertTrue(wait_until(
+                    lambda: all(b'aws_org_collector_up{collector="%s"} 1\n' % c in x.get()[2]
+                                for c in (b'organizations', b'scp', b'cloudtrail')), 40), kind)
+            body = x.get()[2]
+            events_after = {(l['event_name'], l['outcome']): v
+                            for n, l, v in parse_exposition(body)
+                            if n == 'aws_org_cloudtrail_events_total'}
+            self.assertEqual(events_after, events_before)
+            self.assertEqual(value(body, 'aws_org_account_departures_total'), [0.0])
+            self.assertIsNone(x.proc.poll())
+
+
+class SoakTest(unittest.TestCase):
+    def test_soak_with_faults(self):
+        """Collections every second for two minutes with faults coming and
+        going, scraped continuously: RSS and descriptors level off."""
+        with FakeAWS() as fake, Exporter(
+                '--aws.endpoint-url=' + fake.url,
+                '--collector.organizations.interval=1s', '--collector.scp.interval=1s',
+                '--collector.cloudtrail.interval=1s', '--collector.cloudtrail.events=DetachPolicy',
+                '--aws.max-attempts=2', binary=RELEASE, aws=True, env=env_keys()) as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 30))
+            samples = []
+            kinds = ['5xx', None, 'malformed', None, 'throttle', None, 'reset', None]
+            t_end = time.monotonic() + 120
+            i = 0
+            while time.monotonic() < t_end:
+                if i % 10 == 0:
+                    kind = kinds[(i // 10) % len(kinds)]
+                    fake.faults([{'operation': '*', 'kind': kind, 'every': 3}] if kind else [])
+                self.assertEqual(x.get(headers={'Accept-Encoding': 'gzip'} if i % 2 else {})[0],
+                                 200)
+                if i % 20 == 0:
+                    samples.append((rss_kb(x.proc.pid), fds(x.proc.pid)))
+                i += 1
+                time.sleep(0.1)
+            runs = sum(v for k, v in fake.stats()['calls'].items())
+            self.assertGreater(runs, 300)
+            half = len(samples) // 2
+            rss_first, rss_last = max(r for r, _ in samples[:half]), max(r for r, _ in samples[half:])
+            fd_first, fd_last = max(f for _, f in samples[:half]), max(f for _, f in samples[half:])
+            self.assertLessEqual(rss_last, rss_first * 1.25 + 1024, samples)
+            self.assertLessEqual(fd_last, fd_first + 2, samples)
+            self.assertIsNone(x.proc.poll())
+
+
+class SecretsTest(unittest.TestCase):
+    def test_no_secret_in_logs_or_metrics_at_debug(self):
+        with FakeAWS() as fake, tempfile.TemporaryDirectory() as d:
+            token_file = os.path.join(d, 'token')
+            token = 'eyJhbGciOiJSUzI1NiJ9.fake-irsa-token.signature'
+            with open(token_file, 'w') as f:
+                f.write(token)
+            env = {'AWS_ROLE_ARN': 'arn:aws:iam::111111111111:role/aws-org-exporter-short',
+                   'AWS_WEB_IDENTITY_TOKEN_FILE': token_file}
+            with Exporter('--aws.endpoint-url=' + fake.url, '--log.level=debug',
+                          '--no-collector.testing', '--collector.organizations.interval=1s',
+                          '--aws.role-arn=arn:aws:iam::111111111111:role/aws-org-exporter',
+                          binary=TESTING, aws=True, env=env) as x:
+                self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 30))
+                fake.faults([{'operation': '*', 'kind': 'expired', 'count': 1}])
+                time.sleep(3)
+                body = x.get()[2].decode()
+                log = x.stderr()
+        for secret in (token, MGMT_KEY[1], 'fake-container-token'):
+            self.assertNotIn(secret, log)
+            self.assertNotIn(secret, body)
+        # Issued secret keys and session tokens are long base64 runs: none appears.
+        self.assertIsNone(re.search(r'[A-Za-z0-9/+=]{40,}', log))
+        self.assertIsNone(re.search(r'[A-Za-z0-9/+=]{40,}', body))
+
+
+class PrometheusOverTlsTest(unittest.TestCase):
+    def test_prometheus_scrapes_over_https_with_basic_auth(self):
+        from test_webconfig import bcrypt, make_pki
+        with tempfile.TemporaryDirectory() as d:
+            make_pki(d)
+            cfg = os.path.join(d, 'web.yml')
+            with open(cfg, 'w') as f:
+                f.write('tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n'
+                        'basic_auth_users:\n  prometheus: %s\n' % bcrypt('scrape-pw'))
+            with Exporter('--web.config.file=' + cfg, binary=RELEASE) as x:
+                good = ('    scheme: https\n    tls_config:\n      ca_file: %s/ca.crt\n'
+                        '    basic_auth:\n      username: prometheus\n      password: scrape-pw\n'
+                        % d)
+                with Prometheus(['127.0.0.1:%d' % x.port], job_extra=good) as prom:
+                    self.assertTrue(wait_until(lambda: prom.query('up == 1'), 60, 0.5),
+                                    prom.logs()[-2000:])
+                    self.assertTrue(prom.query('aws_org_exporter_build_info'))
+                bad = good.replace('scrape-pw', 'wrong')
+                with Prometheus(['127.0.0.1:%d' % x.port], job_extra=bad) as prom:
+                    self.assertTrue(wait_until(lambda: prom.query('up == 0'), 60, 0.5))
+                    targets = wait_until(lambda: [t for t in json.loads(
+                        __import__('urllib.request').request.urlopen(
+                            'http://127.0.0.1:%d/api/v1/targets' % prom.port).read())['data'][
+                                'activeTargets'] if t.get('lastError')], 30, 0.5)
+                    self.assertIn('401', targets[0]['lastError'])
+
+
+if __name__ == '__main__':
+    unittest.main()
