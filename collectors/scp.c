@@ -48,8 +48,8 @@ static const struct flag scp_flags[] = {
      "Read a policy document again after this long even when its summary did not change.",
      &opt.policy_refresh_ms, 0, 0, NULL},
     {"collector.scp.listing-wait", FLAG_DURATION, "2m",
-     "How long a run waits for the organizations collector's first listing.",
-     &opt.listing_wait_ms, 0, 3600000, NULL},
+     "How long a run waits for the organizations collector's first listing.", &opt.listing_wait_ms,
+     0, 3600000, NULL},
 };
 
 static const char *const statuses[] = {"protected", "conditional", "unprotected", "unknown",
@@ -58,7 +58,7 @@ static const char *const statuses[] = {"protected", "conditional", "unprotected"
 /* A policy's cached document. */
 struct policy {
     char id[SCP_ID_MAX];
-    char summary[1024]; /* name, description, managed: a change means re-read */
+    char summary[1024];  /* name, description, managed: a change means re-read */
     struct scp_doc *doc; /* NULL: unreadable or malformed */
     char problem[512];   /* why doc is NULL */
     double fetched_at;
@@ -136,8 +136,10 @@ static int each_page(struct aws_client *c, const char *op, json_t *request, cons
         struct aws_error e;
         if (aws_json_call(c, AWS_ORGANIZATIONS, op, request, &resp, &e) != 0) {
             if (strcmp(e.code, "AccessDeniedException") == 0)
-                snprintf(err, errlen, "%s: access denied: the exporter's role needs "
-                         "organizations:%s", op, op);
+                snprintf(err, errlen,
+                         "%s: access denied: the exporter's role needs "
+                         "organizations:%s",
+                         op, op);
             else
                 snprintf(err, errlen, "%s: %s: %s", op, e.code, e.message);
             free(prev);
@@ -293,7 +295,7 @@ static int read_tree(struct aws_client *c, struct tree *t, const struct org_list
         }
         return 0;
     }
-    char (*queue)[SCP_ID_MAX] = calloc(MAX_OUS + 1, SCP_ID_MAX);
+    char(*queue)[SCP_ID_MAX] = calloc(MAX_OUS + 1, SCP_ID_MAX);
     if (queue == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -307,8 +309,8 @@ static int read_tree(struct aws_client *c, struct tree *t, const struct org_list
         json_t *req = json_pack("{s:s}", "ParentId", parent);
         struct child_ctx ous = {t, parent, queue, &nqueue};
         struct child_ctx accounts = {t, parent, NULL, NULL};
-        rc = each_page(c, "ListOrganizationalUnitsForParent", req, "OrganizationalUnits",
-                       on_child, &ous, err, errlen);
+        rc = each_page(c, "ListOrganizationalUnitsForParent", req, "OrganizationalUnits", on_child,
+                       &ous, err, errlen);
         if (rc == 0)
             rc = each_page(c, "ListAccountsForParent", req, "Accounts", on_child, &accounts, err,
                            errlen);
@@ -352,8 +354,8 @@ static void read_document(struct aws_client *c, struct policy *p, double now)
     json_t *content = json_object_get(json_object_get(resp, "Policy"), "Content");
     char why[256] = "no Content";
     if (json_is_string(content)) /* the length, not strlen: an escaped NUL stays in */
-        p->doc = scp_doc_parse(json_string_value(content), json_string_length(content), why,
-                               sizeof why);
+        p->doc =
+            scp_doc_parse(json_string_value(content), json_string_length(content), why, sizeof why);
     if (p->doc == NULL)
         snprintf(p->problem, sizeof p->problem, "the policy document does not parse: %s", why);
     json_decref(resp);
@@ -393,8 +395,10 @@ static int on_policy(void *arg, json_t *item)
         p->doc = NULL;
         read_document(ctx->c, p, ctx->now);
         if (p->doc == NULL)
-            log_warn("scp", "a service control policy cannot be evaluated: the accounts it "
-                     "could decide are unknown", "policy_id", p->id, "err", p->problem);
+            log_warn("scp",
+                     "a service control policy cannot be evaluated: the accounts it "
+                     "could decide are unknown",
+                     "policy_id", p->id, "err", p->problem);
     }
     return 0;
 }
@@ -445,7 +449,7 @@ static void evaluate(struct tree *t, const struct org_listing *l, struct verdict
         bool complete = false;
         for (struct node *nd = node_get(t, a->id, false); nd != NULL && n < SCP_MAX_LEVELS;
              nd = nd->parent[0] ? node_get(t, nd->parent, false) : NULL) {
-            enum scp_level_kind kind = strcmp(nd->id, a->id) == 0 ? SCP_LEVEL_ACCOUNT
+            enum scp_level_kind kind = strcmp(nd->id, a->id) == 0     ? SCP_LEVEL_ACCOUNT
                                        : strcmp(nd->id, t->root) == 0 ? SCP_LEVEL_ROOT
                                                                       : SCP_LEVEL_OU;
             levels[n++] = (struct scp_level){kind, nd->id, nd->attached, nd->nattached, false};
@@ -520,10 +524,9 @@ static void log_changes(struct scp_state *s, const struct verdict *v, size_t n)
             s->previous ? bsearch(&v[i], s->previous, s->nprevious, sizeof *v, cmp_verdict) : NULL;
         if (old == NULL || old->result.status == v[i].result.status)
             continue;
-        bool weaker = (old->result.status == SCP_PROTECTED &&
-                       v[i].result.status != SCP_NOT_APPLICABLE) ||
-                      (old->result.status == SCP_CONDITIONAL &&
-                       v[i].result.status == SCP_UNPROTECTED);
+        bool weaker =
+            (old->result.status == SCP_PROTECTED && v[i].result.status != SCP_NOT_APPLICABLE) ||
+            (old->result.status == SCP_CONDITIONAL && v[i].result.status == SCP_UNPROTECTED);
         if (weaker)
             log_warn("scp", "an account lost its leave protection", "account_id", v[i].account,
                      "was", scp_status_name(old->result.status), "now",
@@ -562,7 +565,8 @@ static int run(void *p, struct collector_run *r)
     }
     struct org_listing *l = wait_listing(r->stopping);
     if (l == NULL) {
-        snprintf(r->err, r->errlen, "no account listing yet from the organizations collector "
+        snprintf(r->err, r->errlen,
+                 "no account listing yet from the organizations collector "
                  "(is it enabled, and does it succeed?)");
         return -1;
     }
@@ -582,8 +586,8 @@ static int run(void *p, struct collector_run *r)
             s->policies[i].listed = false;
         struct listed_ctx lc = {s, s->client, now, r->err, r->errlen};
         json_t *lp = json_pack("{s:s}", "Filter", "SERVICE_CONTROL_POLICY");
-        int lrc = each_page(s->client, "ListPolicies", lp, "Policies", on_policy, &lc, r->err,
-                            r->errlen);
+        int lrc =
+            each_page(s->client, "ListPolicies", lp, "Policies", on_policy, &lc, r->err, r->errlen);
         json_decref(lp);
         if (lrc != 0)
             goto out;

@@ -36,8 +36,8 @@ static void test_endpoints(void **state)
          "us-east-1"},
         {"eu-west-1", AWS_CLOUDTRAIL, "https://cloudtrail.eu-west-1.amazonaws.com", "eu-west-1"},
         {"eu-west-1", AWS_STS, "https://sts.eu-west-1.amazonaws.com", "eu-west-1"},
-        {"cn-north-1", AWS_ORGANIZATIONS,
-         "https://organizations.cn-northwest-1.amazonaws.com.cn", "cn-northwest-1"},
+        {"cn-north-1", AWS_ORGANIZATIONS, "https://organizations.cn-northwest-1.amazonaws.com.cn",
+         "cn-northwest-1"},
         {"cn-north-1", AWS_CLOUDTRAIL, "https://cloudtrail.cn-north-1.amazonaws.com.cn",
          "cn-north-1"},
         {"us-gov-east-1", AWS_ORGANIZATIONS, "https://organizations.us-gov-west-1.amazonaws.com",
@@ -201,7 +201,7 @@ static void test_ratelimit_spacing(void **state)
     assert_true(ratelimit_delay("k", 2) == 0);
     assert_int_equal(ratelimit_wait("k", 2, NULL), 0);
     double d = ratelimit_delay("k", 2);
-    assert_true(d > 0.45 && d <= 0.51); /* 1/rate with a 2% margin */
+    assert_true(d > 0.45 && d <= 0.51);            /* 1/rate with a 2% margin */
     assert_true(ratelimit_delay("other", 2) == 0); /* keys are independent */
     atomic_bool stop = true;
     assert_int_equal(ratelimit_wait("k", 2, &stop), -1); /* gives up when stopping */
@@ -211,9 +211,9 @@ static void test_ratelimit_spacing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_endpoints),        cmocka_unit_test(test_endpoint_overrides),
-        cmocka_unit_test(test_retry_classes),    cmocka_unit_test(test_xml_text),
-        cmocka_unit_test(test_parse_time),       cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_endpoints),          cmocka_unit_test(test_endpoint_overrides),
+        cmocka_unit_test(test_retry_classes),      cmocka_unit_test(test_xml_text),
+        cmocka_unit_test(test_parse_time),         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_static_credentials), cmocka_unit_test(test_ratelimit_spacing),
     };
     return cmocka_run_group_tests_name("aws_client", tests, NULL, NULL);
