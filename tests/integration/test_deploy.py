@@ -543,13 +543,19 @@ class Iam(unittest.TestCase):
         try:
             with Exporter('--aws.endpoint-url=' + cls.fake.url,
                           '--collector.cloudtrail.member-role=' + MEMBER_ROLE,
+                          '--collector.organizations.interval=1s',
                           binary=RELEASE, aws=True, env=env_keys()) as x:
                 ready = wait_until(lambda: x.get('/-/ready')[0] == 200, 40)
                 member = wait_until(lambda: ('aws_org_cloudtrail_member_up{account_id="%s"} 1'
                                              % MEMBER).encode() in x.get()[2], 30)
+                # A departure: it is confirmed with DescribeAccount, so the
+                # policy must allow that call too.
+                cls.fake.patch({'op': 'remove_account', 'id': '100000000007'})
+                departed = wait_until(
+                    lambda: b'\naws_org_account_departures_total 1\n' in x.get()[2], 30)
                 cls.body = x.get()[2]
                 cls.log = x.stderr()
-            cls.ok = bool(ready and member)
+            cls.ok = bool(ready and member and departed)
             cls.stats = cls.fake.stats()
         except BaseException:
             cls.fake.stop()
