@@ -26,7 +26,7 @@ OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
 .SECONDARY:
 
-.PHONY: all deps deps-test test unit integration demo format format-check clean fuzz
+.PHONY: all deps deps-test test test-asan unit integration demo format format-check clean fuzz
 
 all: deps aws-org-exporter
 
@@ -88,6 +88,10 @@ fuzz: deps-test $(FUZZ_BINS)
 test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/run $(UNIT_BINS)
+
+# The unit tests and the integration tests' exporter (build/aws-org-exporter-testing)
+# are always built with ASan and UBSan: test-asan is make test by another name.
+test-asan: test
 
 # --- running -----------------------------------------------------------------
 demo:
