@@ -75,7 +75,7 @@ struct org_listing *organizations_listing(void)
     return l;
 }
 
-static void account_free(struct org_account *a)
+void org_account_free(struct org_account *a)
 {
     free(a->id);
     free(a->name);
@@ -91,7 +91,7 @@ void org_listing_release(struct org_listing *l)
     if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
         return;
     for (size_t i = 0; i < l->n; i++)
-        account_free(&l->accounts[i]);
+        org_account_free(&l->accounts[i]);
     free(l->accounts);
     free(l->org_id);
     free(l->org_arn);
@@ -168,7 +168,7 @@ static char *dup_or_empty(const char *s)
 }
 
 /* Reads one account object into a (which the caller frees). */
-static int parse_account(json_t *j, struct org_account *a, char *err, size_t errlen)
+int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
     if (!json_is_object(j)) {
@@ -323,8 +323,8 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
                 }
                 l->accounts = v;
             }
-            if (parse_account(a, &l->accounts[l->n], err, errlen) != 0) {
-                account_free(&l->accounts[l->n]);
+            if (org_account_parse(a, &l->accounts[l->n], err, errlen) != 0) {
+                org_account_free(&l->accounts[l->n]);
                 ok = false;
                 break;
             }
@@ -360,7 +360,7 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
     size_t w = 0;
     for (size_t r = 0; r < l->n; r++) {
         if (w > 0 && strcmp(l->accounts[w - 1].id, l->accounts[r].id) == 0) {
-            account_free(&l->accounts[r]);
+            org_account_free(&l->accounts[r]);
             continue;
         }
         l->accounts[w++] = l->accounts[r];
@@ -406,16 +406,16 @@ static int confirm_missing(struct aws_client *c, const struct org_listing *prev,
         struct org_account a;
         char why[256];
         json_t *acc = json_object_get(resp, "Account");
-        int prc = parse_account(acc, &a, why, sizeof why);
+        int prc = org_account_parse(acc, &a, why, sizeof why);
         json_decref(resp);
         if (prc != 0 || strcmp(a.id, prev->accounts[i].id) != 0) {
-            account_free(&a);
+            org_account_free(&a);
             snprintf(err, errlen, "DescribeAccount %s: malformed answer", prev->accounts[i].id);
             return -1;
         }
         struct org_account *v = realloc(now->accounts, (now->n + 1) * sizeof *v);
         if (v == NULL) {
-            account_free(&a);
+            org_account_free(&a);
             snprintf(err, errlen, "out of memory");
             return -1;
         }

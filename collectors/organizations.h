@@ -7,6 +7,7 @@
 #ifndef COLLECTORS_ORGANIZATIONS_H
 #define COLLECTORS_ORGANIZATIONS_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -33,6 +34,14 @@ struct org_listing *organizations_listing(void);
 
 /* Drops a reference. Accepts NULL. */
 void org_listing_release(struct org_listing *l);
+
+/*
+ * Reads one account object of a ListAccounts or DescribeAccount answer into
+ * a (whose strings the caller frees with org_account_free, also on failure).
+ * Returns 0, or -1 with the reason in err when a field has the wrong type.
+ */
+int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen);
+void org_account_free(struct org_account *a);
 
 /* The account with this id in l, or NULL (binary search). */
 const struct org_account *org_listing_find(const struct org_listing *l, const char *id);

@@ -41,7 +41,8 @@ env -u AWS_PROFILE -u AWS_ROLE_ARN -u AWS_WEB_IDENTITY_TOKEN_FILE \
     AWS_SECRET_ACCESS_KEY=fakeManagementSecretKey/0000000000000000 \
     AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
     ./aws-org-exporter --web.listen-address="$listen" --aws.endpoint-url="$fake" \
-    --collector.organizations.interval=30s &
+    --collector.organizations.interval=30s --collector.cloudtrail.interval=30s \
+    --collector.cloudtrail.member-role=aws-org-exporter-member &
 exporter_pid=$!
 
 # A minute after start, an account leaves the organization.
@@ -63,7 +64,8 @@ aws-org-exporter demo: a fake organization of 25 accounts (tests/fake_aws/scenar
              aws_org_account_info{name=...}         one series per account
              aws_org_account_departures_total      goes to 1 about a minute after start
              aws_org_departed_account_info         names the account that left
-             aws_org_cloudtrail_events_total       watched events: a denied leave, tampering
+             aws_org_cloudtrail_events_total       watched events: a denied leave attempt in
+                                                   member 222222222222, guardrail tampering
              aws_org_account_leave_protection      protected / conditional / unprotected per account
              aws_org_collector_up, aws_org_api_requests_total
 Ctrl-C stops the demo.

@@ -407,39 +407,42 @@ int aws_parse_time(const char *s, double *out)
     return 0;
 }
 
-/* Fills err from an error answer of a JSON service. */
-static void decode_json_error(long status, const struct response *r, struct aws_error *err)
+void aws_decode_error(long status, const char *body, size_t len, const char *error_type, bool xml,
+                      struct aws_error *err)
 {
     char code[64] = "";
     char msg[256] = "";
-    json_t *j = r->body->len > 0 ? json_loadb(r->body->data, r->body->len, 0, NULL) : NULL;
-    const char *type = j ? json_string_value(json_object_get(j, "__type")) : NULL;
-    if (type == NULL || *type == '\0')
-        type = r->error_type[0] ? r->error_type : NULL;
-    if (type != NULL) {
-        const char *hash = strrchr(type, '#');
-        snprintf(code, sizeof code, "%s", hash ? hash + 1 : type);
-        code[strcspn(code, ":")] = '\0';
+    if (xml) {
+        /* aws_xml_text wants a NUL-terminated document. */
+        char *doc = malloc(len + 1);
+        if (doc != NULL) {
+            memcpy(doc, body ? body : "", len);
+            doc[len] = '\0';
+            if (aws_xml_text(doc, "Code", code, sizeof code) != 0)
+                code[0] = '\0';
+            if (aws_xml_text(doc, "Message", msg, sizeof msg) != 0)
+                msg[0] = '\0';
+            free(doc);
+        }
+    } else {
+        json_t *j = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+        const char *type = j ? json_string_value(json_object_get(j, "__type")) : NULL;
+        if (type == NULL || *type == '\0')
+            type = error_type && *error_type ? error_type : NULL;
+        if (type != NULL) {
+            const char *hash = strrchr(type, '#');
+            snprintf(code, sizeof code, "%s", hash ? hash + 1 : type);
+            code[strcspn(code, ":")] = '\0';
+        }
+        const char *m = j ? json_string_value(json_object_get(j, "message")) : NULL;
+        if (m == NULL && j != NULL)
+            m = json_string_value(json_object_get(j, "Message"));
+        if (m != NULL)
+            snprintf(msg, sizeof msg, "%s", m);
+        json_decref(j);
     }
-    const char *m = j ? json_string_value(json_object_get(j, "message")) : NULL;
-    if (m == NULL && j != NULL)
-        m = json_string_value(json_object_get(j, "Message"));
-    if (m != NULL)
-        snprintf(msg, sizeof msg, "%s", m);
-    json_decref(j);
     if (code[0] == '\0')
         snprintf(code, sizeof code, "HTTP%ld", status);
-    set_error(err, status, code, msg);
-}
-
-static void decode_xml_error(long status, const struct response *r, struct aws_error *err)
-{
-    char code[64], msg[256];
-    const char *xml = r->body->data ? r->body->data : "";
-    if (aws_xml_text(xml, "Code", code, sizeof code) != 0)
-        snprintf(code, sizeof code, "HTTP%ld", status);
-    if (aws_xml_text(xml, "Message", msg, sizeof msg) != 0)
-        msg[0] = '\0';
     set_error(err, status, code, msg);
 }
 
@@ -609,12 +612,8 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
             }
             return 0;
         }
-        if (status != 0) {
-            if (xml_errors)
-                decode_xml_error(status, &r, err);
-            else
-                decode_json_error(status, &r, err);
-        }
+        if (status != 0)
+            aws_decode_error(status, resp.data, resp.len, r.error_type, xml_errors, err);
         buf_free(&resp);
         aws_stats_request(svc_name, operation, err->code);
 

@@ -99,6 +99,13 @@ int aws_query_call(struct aws_client *c, const char *action, const char *const *
 long aws_http_plain(const char *method, const char *url, const char *const *headers, double timeout,
                     size_t max_body, struct buf *out, struct aws_error *err);
 
+/* Decodes an error answer: JSON (__type with everything up to '#' and after
+ * ':' stripped, else the x-amzn-ErrorType header; message or Message) or STS
+ * XML (Code, Message). Falls back to "HTTP<status>". body need not be
+ * NUL-terminated. */
+void aws_decode_error(long status, const char *body, size_t len, const char *error_type,
+                      bool xml, struct aws_error *err);
+
 /* The retry classes of an error code, for tests. */
 bool aws_is_throttle(const char *code, long status);
 bool aws_is_transient(const char *code, long status);
