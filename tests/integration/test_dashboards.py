@@ -280,6 +280,8 @@ class EndToEndTest(unittest.TestCase):
         try:
             cls.x = Exporter('--aws.endpoint-url=' + cls.fake.url,
                              '--collector.organizations.interval=1s',
+                             '--collector.scp.interval=1s',
+                             '--collector.cloudtrail.member-role=aws-org-exporter-member',
                              binary=RELEASE, aws=True, env=env_keys())
         except Exception:
             cls.fake.stop()
@@ -328,7 +330,7 @@ class EndToEndTest(unittest.TestCase):
             # new (first samples fire): only those may fire before the departure.
             before = {a['labels']['alertname'] for a in prom.firing()}
             self.assertNotIn('AwsOrgAccountDeparted', before)
-            self.assertEqual(before - EVENT_ALERTS, set())
+            self.assertEqual(before - EVENT_ALERTS - STATE_ALERTS, set())
             self.fake.patch({'op': 'remove_account', 'id': DEPARTED})
 
             def departed():
@@ -341,7 +343,22 @@ class EndToEndTest(unittest.TestCase):
             self.assertIn('Account %s (member-07) is no longer listed' % DEPARTED,
                           firing[0]['annotations']['description'])
             others = {a['labels']['alertname'] for a in prom.firing()} - {'AwsOrgAccountDeparted'}
-            self.assertEqual(others - EVENT_ALERTS, set())
+            self.assertEqual(others - EVENT_ALERTS - STATE_ALERTS, set())
+            # The denied leave attempt recorded in member 222222222222 (seen
+            # through the member fan-out) fires with its account and principal.
+            denied = wait_until(lambda: [a for a in prom.firing()
+                                         if a['labels']['alertname'] == 'AwsOrgLeaveAttemptDenied'
+                                         and a['labels'].get('account_id') == '222222222222'], 30, 0.5)
+            self.assertTrue(denied, prom.firing())
+            self.assertEqual(denied[0]['labels']['outcome'], 'denied')
+            self.assertTrue(denied[0]['labels'].get('principal_arn', '').startswith('arn:aws:'))
+            # The leave guardrail on the Production OU is detached: its
+            # accounts become unprotected, and the alert names them.
+            self.fake.patch({'op': 'detach_policy', 'policy_id': 'p-denyleave01',
+                             'target_id': 'ou-a1b2-prod0001'})
+            lost = wait_until(lambda: [a for a in prom.firing() if a['labels']['alertname'] ==
+                                       'AwsOrgAccountBecameUnprotected'], 40, 0.5)
+            self.assertIn('222222222222', {a['labels'].get('account_id') for a in lost}, lost)
             # Every panel query whose metrics the exporter serves now returns data.
             served = {n for n, _, _ in parse_exposition(self.x.get()[2])}
             empty, pending = [], []
@@ -367,10 +384,10 @@ class EndToEndTest(unittest.TestCase):
 # for (the lookback window) are EVENT_ALERTS.
 EVENT_ALERTS = {'AwsOrgLeaveEventRecorded', 'AwsOrgLeaveAttemptDenied', 'AwsOrgGuardrailTampering',
                 'AwsOrgAccountCreatedOrInvited'}
-PENDING_PANELS = ['Watched events by outcome', 'Leave attempts stopped', 'Leaves and removals',
-                  'Newest events', 'SCPs enabled', 'Accounts by leave protection',
-                  'Guardrail tampering events', 'Accounts that can leave',
-                  'Credentials expire in', 'Retries and throttles']
+PENDING_PANELS = ['Credentials expire in', 'Retries and throttles']
+# Alerts on states of the default scenario (an unprotected suspended account,
+# accounts whose protection is conditional) may fire at any time.
+STATE_ALERTS = {'AwsOrgAccountsUnprotected', 'AwsOrgAccountBecameUnprotected'}
 
 
 if __name__ == '__main__':
