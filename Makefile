@@ -36,6 +36,12 @@ deps:
 deps-test:
 	@scripts/deps.sh test
 
+# main.c carries the revision: rebuild it when HEAD moves.
+REVSTAMP := $(BUILD)/revision-$(REVISION)
+$(REVSTAMP):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/revision-* && touch $@
+$(BUILD)/release/exporter/main.o $(BUILD)/test/exporter/main.o: $(REVSTAMP)
+
 # --- the exporter ------------------------------------------------------------
 $(BUILD)/release/%.o: %.c
 	@mkdir -p $(dir $@)
