@@ -24,7 +24,7 @@ COLLECT_SRC  := $(wildcard collectors/*.c collectors/aws/*.c)
 BUILD := build
 OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
-.SECONDARY:
+.PRECIOUS: $(BUILD)/test/%.o $(BUILD)/fuzzobj/%.o $(BUILD)/release/%.o
 
 .PHONY: all deps deps-test test test-asan unit integration demo format format-check clean fuzz
 
