@@ -20,6 +20,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,15 +191,49 @@ static int each_page(struct aws_client *c, const char *op, json_t *request, cons
 struct tree {
     struct node *nodes;
     size_t n, cap;
+    size_t *slots; /* open addressing: index + 1 into nodes, 0 empty */
+    size_t nslots; /* a power of two, at least twice n */
     char root[SCP_ID_MAX];
     bool scp_enabled;
 };
 
+static size_t hash_id(const char *id)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 0x100000001b3ULL;
+    return (size_t)h;
+}
+
+/* Re-indexes every node into a table of n slots (a power of two). */
+static int tree_rehash(struct tree *t, size_t n)
+{
+    size_t *slots = calloc(n, sizeof *slots);
+    if (slots == NULL)
+        return -1;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t h = hash_id(t->nodes[i].id) & (n - 1);
+        while (slots[h] != 0)
+            h = (h + 1) & (n - 1);
+        slots[h] = i + 1;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = n;
+    return 0;
+}
+
+/* The node of a root, OU or account, created when asked; O(1) on average:
+ * an organization has tens of thousands of them. The pointer is valid until
+ * the next creation. */
 static struct node *node_get(struct tree *t, const char *id, bool create_it)
 {
-    for (size_t i = 0; i < t->n; i++) /* linear: nodes are roots, OUs and accounts */
-        if (strcmp(t->nodes[i].id, id) == 0)
-            return &t->nodes[i];
+    if (t->nslots > 0) {
+        for (size_t h = hash_id(id) & (t->nslots - 1); t->slots[h] != 0;
+             h = (h + 1) & (t->nslots - 1))
+            if (strcmp(t->nodes[t->slots[h] - 1].id, id) == 0)
+                return &t->nodes[t->slots[h] - 1];
+    }
     if (!create_it || strlen(id) >= SCP_ID_MAX)
         return NULL;
     if (t->n == t->cap) {
@@ -212,11 +247,23 @@ static struct node *node_get(struct tree *t, const char *id, bool create_it)
     struct node *nd = &t->nodes[t->n++];
     memset(nd, 0, sizeof *nd);
     snprintf(nd->id, sizeof nd->id, "%s", id);
+    if (2 * t->n > t->nslots) {
+        if (tree_rehash(t, t->nslots ? t->nslots * 2 : 128) != 0) {
+            t->n--;
+            return NULL;
+        }
+    } else {
+        size_t h = hash_id(id) & (t->nslots - 1);
+        while (t->slots[h] != 0)
+            h = (h + 1) & (t->nslots - 1);
+        t->slots[h] = t->n;
+    }
     return nd;
 }
 
 static void tree_free(struct tree *t)
 {
+    free(t->slots);
     for (size_t i = 0; i < t->n; i++)
         free(t->nodes[i].attached);
     free(t->nodes);
