@@ -172,21 +172,38 @@ static void release_exposition(void *cls)
     exposition_release(cls);
 }
 
+/* An MHD response over x's pieces (zero-copy); x gains a reference that the
+ * response drops when MHD frees it. */
+static struct MHD_Response *exposition_response(struct exposition *x, bool gzip)
+{
+    struct exposition_part *parts = calloc(exposition_nparts(x), sizeof *parts);
+    struct MHD_IoVec *iov = calloc(exposition_nparts(x), sizeof *iov);
+    struct MHD_Response *r = NULL;
+    if (parts != NULL && iov != NULL) {
+        size_t n = exposition_parts(x, gzip, parts);
+        for (size_t i = 0; i < n; i++)
+            iov[i] = (struct MHD_IoVec){parts[i].data, parts[i].len};
+        /* MHD copies the vector itself; the data stays x's. */
+        r = MHD_create_response_from_iovec(iov, (unsigned)n, release_exposition, x);
+        if (r != NULL)
+            exposition_ref(x);
+    }
+    free(parts);
+    free(iov);
+    return r;
+}
+
 /* Makes the MHD responses for x (which gains one reference per response). */
 static int cache_responses(struct http_server *s, struct exposition *x)
 {
-    struct MHD_Response *plain = MHD_create_response_from_buffer_with_free_callback_cls(
-        x->plain_len, x->plain, release_exposition, x);
+    struct MHD_Response *plain = exposition_response(x, false);
     if (plain == NULL)
         return -1;
-    exposition_ref(x);
-    struct MHD_Response *gz = MHD_create_response_from_buffer_with_free_callback_cls(
-        x->gz_len, x->gz, release_exposition, x);
+    struct MHD_Response *gz = exposition_response(x, true);
     if (gz == NULL) {
         MHD_destroy_response(plain);
         return -1;
     }
-    exposition_ref(x);
     MHD_add_response_header(plain, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
     MHD_add_response_header(plain, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);

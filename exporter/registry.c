@@ -334,9 +334,55 @@ void exposition_release(struct exposition *e)
 {
     if (e == NULL || atomic_fetch_sub(&e->refs, 1) != 1)
         return;
-    free(e->plain);
-    free(e->gz);
+    for (size_t i = 0; i < e->nsnaps; i++)
+        snapshot_release(e->snaps[i]);
+    free(e->snaps);
+    free(e->live);
+    free(e->live_seg);
     free(e);
+}
+
+size_t exposition_nparts(const struct exposition *x)
+{
+    return x->nsnaps + 3;
+}
+
+size_t exposition_parts(const struct exposition *x, bool gzip, struct exposition_part *parts)
+{
+    size_t n = 0;
+    if (gzip)
+        parts[n++] = (struct exposition_part){x->header, sizeof x->header};
+    for (size_t i = 0; i < x->nsnaps; i++) {
+        const struct snapshot *s = x->snaps[i];
+        if (s->len > 0)
+            parts[n++] = gzip ? (struct exposition_part){s->seg, s->seg_len}
+                              : (struct exposition_part){s->text, s->len};
+    }
+    if (gzip) {
+        parts[n++] = (struct exposition_part){x->live_seg, x->live_seg_len};
+        parts[n++] = (struct exposition_part){x->trailer, sizeof x->trailer};
+    } else if (x->live_len > 0) {
+        parts[n++] = (struct exposition_part){x->live, x->live_len};
+    }
+    return n;
+}
+
+char *exposition_flatten(const struct exposition *x, bool gzip, size_t *len)
+{
+    struct exposition_part *parts = calloc(exposition_nparts(x), sizeof *parts);
+    size_t total = gzip ? x->gz_len : x->plain_len;
+    char *out = parts ? malloc(total + 1) : NULL;
+    if (out != NULL) {
+        size_t n = exposition_parts(x, gzip, parts), off = 0;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(out + off, parts[i].data, parts[i].len);
+            off += parts[i].len;
+        }
+        out[off] = '\0';
+        *len = off;
+    }
+    free(parts);
+    return out;
 }
 
 struct slot_view {
@@ -372,29 +418,30 @@ static void put_le32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)(v >> 24);
 }
 
-/* Builds a new exposition; the caller owns the returned reference. */
+/* Builds a new exposition; the caller owns the returned reference. Nothing
+ * of the snapshots is copied: the exposition takes references to them. */
 static struct exposition *compose(struct registry *r)
 {
     size_t n = r->nslots;
-    struct snapshot **snaps = calloc(n + 1, sizeof *snaps);
     struct slot_view *views = calloc(n + 1, sizeof *views);
     struct exposition *x = calloc(1, sizeof *x);
     struct buf live;
     buf_init(&live, LIVE_MAX);
     struct expo e;
     expo_init(&e, &live);
-    unsigned char *live_seg = NULL;
-    size_t live_seg_len = 0;
-    if (snaps == NULL || views == NULL || x == NULL)
+    if (x != NULL)
+        atomic_init(&x->refs, 1);
+    if (views == NULL || x == NULL || (x->snaps = calloc(n + 1, sizeof *x->snaps)) == NULL)
         goto fail;
 
     pthread_mutex_lock(&r->lock);
     x->generation = r->generation;
     for (size_t i = 0; i < n; i++) {
         const struct slot *s = &r->slots[i];
-        snaps[i] = s->snap;
-        if (snaps[i] != NULL)
-            atomic_fetch_add(&snaps[i]->refs, 1);
+        if (s->snap != NULL) {
+            atomic_fetch_add(&s->snap->refs, 1);
+            x->snaps[x->nsnaps++] = s->snap;
+        }
         views[i] = (struct slot_view){s->def->name, s->up, s->duration, s->last_success};
     }
     pthread_mutex_unlock(&r->lock);
@@ -406,63 +453,37 @@ static struct exposition *compose(struct registry *r)
         log_error("registry", "composing the live metrics failed", "err", expo_error(&e));
         goto fail;
     }
-    if (deflate_segment(live.data ? live.data : "", live.len, true, 1, &live_seg, &live_seg_len) !=
-        0)
+    x->live = buf_steal(&live, &x->live_len);
+    if (x->live == NULL ||
+        deflate_segment(x->live, x->live_len, true, 1, &x->live_seg, &x->live_seg_len) != 0)
         goto fail;
 
-    size_t plain_len = live.len, gz_len = 10 + live_seg_len + 8;
-    for (size_t i = 0; i < n; i++) {
-        if (snaps[i] != NULL) {
-            plain_len += snaps[i]->len;
-            gz_len += snaps[i]->seg_len;
-        }
-    }
-    x->plain = malloc(plain_len + 1);
-    x->gz = malloc(gz_len);
-    if (x->plain == NULL || x->gz == NULL)
-        goto fail;
     static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
-    memcpy(x->gz, header, sizeof header);
-    size_t po = 0, go = sizeof header;
+    memcpy(x->header, header, sizeof header);
     uLong crc = crc32(0L, Z_NULL, 0);
-    for (size_t i = 0; i < n; i++) {
-        const struct snapshot *s = snaps[i];
-        if (s == NULL || s->len == 0)
+    size_t plain = 0, gz = sizeof header;
+    for (size_t i = 0; i < x->nsnaps; i++) {
+        const struct snapshot *s = x->snaps[i];
+        if (s->len == 0)
             continue;
-        memcpy(x->plain + po, s->text, s->len);
-        po += s->len;
-        memcpy(x->gz + go, s->seg, s->seg_len);
-        go += s->seg_len;
+        plain += s->len;
+        gz += s->seg_len;
         crc = crc32_combine(crc, s->crc, (z_off_t)s->len);
     }
-    if (live.len > 0)
-        memcpy(x->plain + po, live.data, live.len);
-    po += live.len;
-    x->plain[po] = '\0';
-    memcpy(x->gz + go, live_seg, live_seg_len);
-    go += live_seg_len;
-    crc =
-        crc32_combine(crc, crc32(0L, (const Bytef *)live.data, (uInt)live.len), (z_off_t)live.len);
-    put_le32(x->gz + go, (uint32_t)crc);
-    put_le32(x->gz + go + 4, (uint32_t)po);
-    x->plain_len = po;
-    x->gz_len = go + 8;
+    crc = crc32_combine(crc, crc32(0L, (const Bytef *)x->live, (uInt)x->live_len),
+                        (z_off_t)x->live_len);
+    plain += x->live_len;
+    put_le32(x->trailer, (uint32_t)crc);
+    put_le32(x->trailer + 4, (uint32_t)plain);
+    x->plain_len = plain;
+    x->gz_len = gz + x->live_seg_len + sizeof x->trailer;
     x->built_at = registry_now_mono();
-    atomic_init(&x->refs, 1);
     goto done;
 fail:
-    if (x != NULL) {
-        free(x->plain);
-        free(x->gz);
-        free(x);
-    }
+    exposition_release(x);
     x = NULL;
 done:
-    for (size_t i = 0; snaps != NULL && i < n; i++)
-        snapshot_release(snaps[i]);
-    free(snaps);
     free(views);
-    free(live_seg);
     expo_free(&e);
     buf_free(&live);
     return x;

@@ -27,16 +27,43 @@
 
 struct registry;
 
-/* A composed body. Reference-counted; release with exposition_release(). */
+/*
+ * A composed body. It copies nothing large: it holds references to the
+ * collectors' snapshots and owns only the live part, and hands out the body
+ * as a list of pieces (plain: the snapshots' texts and the live text; gzip:
+ * a header, the snapshots' deflate segments, the live segment, a trailer).
+ * Reference-counted; release with exposition_release().
+ */
+struct snapshot;
 struct exposition {
-    char *plain;
-    size_t plain_len;
-    unsigned char *gz;
-    size_t gz_len;
+    struct snapshot **snaps; /* references, NULLs skipped */
+    size_t nsnaps;
+    char *live; /* owned: the live families' text */
+    size_t live_len;
+    unsigned char *live_seg; /* owned: the live text deflated, final block */
+    size_t live_seg_len;
+    unsigned char header[10], trailer[8]; /* gzip framing */
+    size_t plain_len, gz_len;
     uint64_t generation; /* which collector state it reflects */
     double built_at;     /* CLOCK_MONOTONIC seconds */
     atomic_int refs;
 };
+
+struct exposition_part {
+    const void *data;
+    size_t len;
+};
+
+/* How many pieces exposition_parts() writes at most. */
+size_t exposition_nparts(const struct exposition *x);
+
+/* Writes the pieces of the plain or gzip body into parts (borrowed from x:
+ * valid while the caller holds a reference). Returns how many. */
+size_t exposition_parts(const struct exposition *x, bool gzip, struct exposition_part *parts);
+
+/* The body in one new buffer (NUL-terminated) the caller frees; for tests
+ * and small uses. NULL on allocation failure. */
+char *exposition_flatten(const struct exposition *x, bool gzip, size_t *len);
 
 /* Writes live families (called at composition, under no lock of ours). */
 typedef int (*registry_live_fn)(void *arg, struct expo *out);

@@ -155,24 +155,31 @@ static void test_compose_and_readiness(void **state)
 
     struct exposition *x = registry_exposition(r);
     assert_non_null(x);
+    size_t plain_len, gz_len;
+    char *plain_body = exposition_flatten(x, false, &plain_len);
+    char *gz_body = exposition_flatten(x, true, &gz_len);
+    assert_int_equal(plain_len, x->plain_len);
+    assert_int_equal(gz_len, x->gz_len);
     /* a's snapshot, exactly, with the HELP note of its interval. */
     static const char a_text[] = "# HELP a_value A's value. (cached; refreshed every 1h)\n"
                                  "# TYPE a_value gauge\n"
                                  "a_value{run=\"first\"} 1\n";
-    assert_memory_equal(x->plain, a_text, sizeof a_text - 1);
-    assert_non_null(find_line(x->plain, "b_series{name=\"n19999\"} 19999\n"));
-    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"a\"} 1\n"));
-    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"b\"} 1\n"));
+    assert_memory_equal(plain_body, a_text, sizeof a_text - 1);
+    assert_non_null(find_line(plain_body, "b_series{name=\"n19999\"} 19999\n"));
+    assert_non_null(find_line(plain_body, "aws_org_collector_up{collector=\"a\"} 1\n"));
+    assert_non_null(find_line(plain_body, "aws_org_collector_up{collector=\"b\"} 1\n"));
     const char *tail = "# HELP live_value Live.\n# TYPE live_value gauge\nlive_value 42\n";
-    assert_string_equal(x->plain + x->plain_len - strlen(tail), tail);
-    assert_int_equal(strlen(x->plain), x->plain_len);
+    assert_string_equal(plain_body + plain_len - strlen(tail), tail);
+    assert_int_equal(strlen(plain_body), plain_len);
 
     size_t n;
-    char *plain = gunzip(x->gz, x->gz_len, &n);
-    assert_int_equal(n, x->plain_len);
-    assert_memory_equal(plain, x->plain, n);
+    char *plain = gunzip((unsigned char *)gz_body, gz_len, &n);
+    assert_int_equal(n, plain_len);
+    assert_memory_equal(plain, plain_body, n);
     free(plain);
-    assert_true(x->gz_len < x->plain_len / 4);
+    assert_true(gz_len < plain_len / 4);
+    free(plain_body);
+    free(gz_body);
     exposition_release(x);
     registry_destroy(r);
 }
@@ -191,20 +198,25 @@ static void test_failed_run_keeps_snapshot(void **state)
     wait_for(a_ran_twice, NULL);
     nanosleep(&(struct timespec){0, 50000000L}, NULL);
     struct exposition *x = registry_exposition(r);
+    size_t plain_len, gz_len;
+    char *body = exposition_flatten(x, false, &plain_len);
+    char *gz = exposition_flatten(x, true, &gz_len);
     /* The first run's snapshot is still served; up says the last run failed. */
-    assert_non_null(find_line(x->plain, "a_value{run=\"first\"} 1\n"));
-    assert_null(find_line(x->plain, "a_value{run=\"later\"}"));
-    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"a\"} 0\n"));
+    assert_non_null(find_line(body, "a_value{run=\"first\"} 1\n"));
+    assert_null(find_line(body, "a_value{run=\"later\"}"));
+    assert_non_null(find_line(body, "aws_org_collector_up{collector=\"a\"} 0\n"));
     /* The collector whose output was invalid never had a snapshot. */
-    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"dup\"} 0\n"));
-    assert_non_null(find_line(
-        x->plain, "aws_org_collector_last_success_timestamp_seconds{collector=\"dup\"} 0\n"));
-    assert_null(find_line(x->plain, "# HELP dup "));
+    assert_non_null(find_line(body, "aws_org_collector_up{collector=\"dup\"} 0\n"));
+    assert_non_null(
+        find_line(body, "aws_org_collector_last_success_timestamp_seconds{collector=\"dup\"} 0\n"));
+    assert_null(find_line(body, "# HELP dup "));
     size_t n;
-    char *plain = gunzip(x->gz, x->gz_len, &n);
-    assert_int_equal(n, x->plain_len);
-    assert_memory_equal(plain, x->plain, n);
+    char *plain = gunzip((unsigned char *)gz, gz_len, &n);
+    assert_int_equal(n, plain_len);
+    assert_memory_equal(plain, body, n);
     free(plain);
+    free(body);
+    free(gz);
     exposition_release(x);
     registry_destroy(r);
 }
@@ -217,10 +229,13 @@ static void test_publish_on_error(void **state)
     assert_int_equal(registry_start(r), 0);
     wait_for(is_ready, r);
     struct exposition *x = registry_exposition(r);
-    assert_non_null(find_line(x->plain, "partial_total 7\n"));
-    assert_non_null(find_line(x->plain, "aws_org_collector_up{collector=\"partial\"} 0\n"));
+    size_t len;
+    char *body = exposition_flatten(x, false, &len);
+    assert_non_null(find_line(body, "partial_total 7\n"));
+    assert_non_null(find_line(body, "aws_org_collector_up{collector=\"partial\"} 0\n"));
     assert_non_null(find_line(
-        x->plain, "aws_org_collector_last_success_timestamp_seconds{collector=\"partial\"} 0\n"));
+        body, "aws_org_collector_last_success_timestamp_seconds{collector=\"partial\"} 0\n"));
+    free(body);
     exposition_release(x);
     registry_destroy(r);
 }
@@ -234,8 +249,11 @@ static void test_exposition_is_reused(void **state)
     struct exposition *x1 = registry_exposition(r);
     struct exposition *x2 = registry_exposition(r);
     assert_ptr_equal(x1, x2); /* nothing changed: composed once */
-    assert_string_equal(x1->plain,
-                        "# HELP live_value Live.\n# TYPE live_value gauge\nlive_value 42\n");
+    size_t len;
+    char *body = exposition_flatten(x1, false, &len);
+    assert_string_equal(body, "# HELP live_value Live.\n# TYPE live_value gauge\nlive_value 42\n");
+    assert_int_equal(len, x1->plain_len);
+    free(body);
     exposition_release(x1);
     exposition_release(x2);
     registry_destroy(r);
