@@ -26,7 +26,7 @@ OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
 .PRECIOUS: $(BUILD)/test/%.o $(BUILD)/fuzzobj/%.o $(BUILD)/release/%.o
 
-.PHONY: all deps deps-test test test-asan unit integration demo format format-check clean fuzz bench bench-smoke
+.PHONY: all deps deps-test test test-asan unit integration demo format format-check clean fuzz bench bench-smoke image-test
 
 all: deps aws-org-exporter
 
@@ -94,11 +94,17 @@ fuzz: deps-test $(FUZZ_BINS)
 test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/bench/run --smoke
+	@tests/image/run
 	@tests/run $(UNIT_BINS)
 
 # The unit tests and the integration tests' exporter (build/aws-org-exporter-testing)
 # are always built with ASan and UBSan: test-asan is make test by another name.
 test-asan: test
+
+# --- the container image, built and run without a Docker engine (root; podman,
+# buildah, a debootstrapped base): tests/image/README.md
+image-test: deps-test
+	@tests/image/run
 
 # --- benchmark (issue 10): about 8 minutes at 1,000 and 10,000 accounts; needs wrk.
 # make test runs its smoke mode (seconds, a small organization, no timing asserted).
