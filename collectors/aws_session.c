@@ -41,10 +41,7 @@ static const struct flag aws_flags[] = {
 
 int aws_session_add_flags(struct flagset *fs)
 {
-    for (size_t i = 0; i < sizeof aws_flags / sizeof aws_flags[0]; i++)
-        if (flagset_add(fs, &aws_flags[i]) != 0)
-            return -1;
-    return 0;
+    return flagset_add_all(fs, aws_flags, sizeof aws_flags / sizeof aws_flags[0]);
 }
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -162,10 +162,7 @@ static void state_restore(struct trail_state *s);
 
 static int add_flags(struct flagset *fs)
 {
-    for (size_t i = 0; i < sizeof trail_flags / sizeof trail_flags[0]; i++)
-        if (flagset_add(fs, &trail_flags[i]) != 0)
-            return -1;
-    return 0;
+    return flagset_add_all(fs, trail_flags, sizeof trail_flags / sizeof trail_flags[0]);
 }
 
 static void *create(char *err, size_t errlen)

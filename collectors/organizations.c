@@ -113,10 +113,7 @@ const struct org_account *org_listing_find(const struct org_listing *l, const ch
 
 static int add_flags(struct flagset *fs)
 {
-    for (size_t i = 0; i < sizeof org_flags / sizeof org_flags[0]; i++)
-        if (flagset_add(fs, &org_flags[i]) != 0)
-            return -1;
-    return 0;
+    return flagset_add_all(fs, org_flags, sizeof org_flags / sizeof org_flags[0]);
 }
 
 static void *create(char *err, size_t errlen)

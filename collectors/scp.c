@@ -89,10 +89,7 @@ struct scp_state {
 
 static int add_flags(struct flagset *fs)
 {
-    for (size_t i = 0; i < sizeof scp_flags / sizeof scp_flags[0]; i++)
-        if (flagset_add(fs, &scp_flags[i]) != 0)
-            return -1;
-    return 0;
+    return flagset_add_all(fs, scp_flags, sizeof scp_flags / sizeof scp_flags[0]);
 }
 
 static void *create(char *err, size_t errlen)

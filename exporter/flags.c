@@ -27,6 +27,14 @@ int flagset_add(struct flagset *fs, const struct flag *f)
     return 0;
 }
 
+int flagset_add_all(struct flagset *fs, const struct flag *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (flagset_add(fs, &f[i]) != 0)
+            return -1;
+    return 0;
+}
+
 /* Prometheus duration units, largest first. */
 static const struct {
     const char *unit;

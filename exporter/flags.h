@@ -44,6 +44,9 @@ void flagset_free(struct flagset *fs);
 /* Copies f into the set. Returns 0 or -1 on allocation failure. */
 int flagset_add(struct flagset *fs, const struct flag *f);
 
+/* Copies n flags into the set. Returns 0 or -1 on allocation failure. */
+int flagset_add_all(struct flagset *fs, const struct flag *f, size_t n);
+
 /*
  * Applies the defaults, then parses argv[1..argc-1]. Returns FLAGS_OK,
  * FLAGS_HELP or FLAGS_VERSION (asked for; nothing printed), or FLAGS_ERROR

@@ -30,10 +30,7 @@ static const struct flag testing_flags[] = {
 
 static int testing_add_flags(struct flagset *fs)
 {
-    for (size_t i = 0; i < sizeof testing_flags / sizeof testing_flags[0]; i++)
-        if (flagset_add(fs, &testing_flags[i]) != 0)
-            return -1;
-    return 0;
+    return flagset_add_all(fs, testing_flags, sizeof testing_flags / sizeof testing_flags[0]);
 }
 
 static int testing_run(void *state, struct collector_run *run)
