@@ -20,9 +20,9 @@ struct trail_record {
     char event_id[128];
     char event_name[128];
     char event_source[128];
-    double event_time;          /* eventTime, unix seconds; 0 when absent or malformed */
+    double event_time; /* eventTime, unix seconds; 0 when absent or malformed */
     char aws_region[32];
-    char error_code[128];       /* empty when the call succeeded */
+    char error_code[128]; /* empty when the call succeeded */
     char error_message[512];
     char principal_arn[512];    /* userIdentity.arn; for AWSService, invokedBy */
     char principal_type[32];    /* userIdentity.type: Root, IAMUser, AssumedRole, AWSService... */
@@ -35,7 +35,7 @@ struct trail_record {
      * serviceEventDetails (or responseElements); else the recipient account.
      */
     char affected_account[16];
-    char departure_method[64];  /* serviceEventDetails, AccountDepartedOrganization */
+    char departure_method[64]; /* serviceEventDetails, AccountDepartedOrganization */
     double departure_time;
     enum trail_outcome outcome; /* denied: AccessDenied, AccessDeniedException,
                                    UnauthorizedOperation, or a message saying not

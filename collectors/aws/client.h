@@ -103,8 +103,8 @@ long aws_http_plain(const char *method, const char *url, const char *const *head
  * ':' stripped, else the x-amzn-ErrorType header; message or Message) or STS
  * XML (Code, Message). Falls back to "HTTP<status>". body need not be
  * NUL-terminated. */
-void aws_decode_error(long status, const char *body, size_t len, const char *error_type,
-                      bool xml, struct aws_error *err);
+void aws_decode_error(long status, const char *body, size_t len, const char *error_type, bool xml,
+                      struct aws_error *err);
 
 /* The retry classes of an error code, for tests. */
 bool aws_is_throttle(const char *code, long status);

@@ -26,8 +26,8 @@ static struct {
 } opt;
 
 static const struct flag probe_flags[] = {
-    {"probe.op", FLAG_STRING, "organizations.DescribeOrganization", "service.Operation", &opt.op,
-     0, 0, NULL},
+    {"probe.op", FLAG_STRING, "organizations.DescribeOrganization", "service.Operation", &opt.op, 0,
+     0, NULL},
     {"probe.body", FLAG_STRING, "{}", "JSON request", &opt.body, 0, 0, NULL},
     {"probe.calls", FLAG_UINT, "1", "calls per thread", &opt.calls, 1, 100000, NULL},
     {"probe.threads", FLAG_UINT, "1", "threads", &opt.threads, 1, 64, NULL},
