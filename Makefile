@@ -91,7 +91,7 @@ fuzz: deps-test $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 # --- the tests: fuzzers briefly, then unit and integration -----------------
-test: deps-test aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
+test: deps-test format-check aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/bench/run --smoke
 	@tests/image/run
@@ -123,7 +123,8 @@ format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 
 format-check:
-	clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h')
+	@clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h') && echo "format: clean"
+
 
 clean:
 	rm -rf $(BUILD) aws-org-exporter

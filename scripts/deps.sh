@@ -7,7 +7,7 @@ set -euo pipefail
 build=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
        zlib1g-dev libssl-dev libyaml-dev libcrypt-dev libgnutls28-dev)
 runtime=(python3 python3-botocore)
-test=(libcmocka-dev clang libclang-rt-14-dev prometheus curl python3-yaml openssl wrk)
+test=(libcmocka-dev clang clang-format libclang-rt-14-dev prometheus curl python3-yaml openssl wrk)
 
 case "${1:-build}" in
 build) want=("${build[@]}") ;;
