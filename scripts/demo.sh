@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 listen=${DEMO_LISTEN:-:9813}
-scenario=${DEMO_SCENARIO:-tests/fake_aws/scenarios/basic.json}
+scenario=${DEMO_SCENARIO:-tests/fake_aws/scenarios/demo.json}
 fake_pid= exporter_pid= patch_pid=
 
 stop() {
@@ -58,7 +58,7 @@ host=${listen%:*}
 [ -z "$host" ] && host=localhost
 cat <<MSG
 
-aws-org-exporter demo: a fake organization of 25 accounts (tests/fake_aws/scenarios/basic.json)
+aws-org-exporter demo: a fake organization of 25 accounts ($scenario)
   metrics:   http://$host:${listen##*:}/metrics
   look for:  aws_org_accounts{state=...}          accounts per state
              aws_org_account_info{name=...}         one series per account
