@@ -138,6 +138,7 @@ struct member {
     /* This poll's results, filled by a worker thread. */
     struct trail_record *found;
     size_t nfound, capfound;
+    bool truncated;
     int rc;
     char err[256];
 };
@@ -255,13 +256,13 @@ static int seen_add(struct trail_state *s, const char *id, double t)
     return 1;
 }
 
-/* Forgets ids that no later poll can return again. */
+/* Forgets ids that no later query can return again. A quiet name's query
+ * reaches back behind its own newest event, and a member's behind its last
+ * good lookup, but none reaches behind the lookback window: that is the
+ * horizon (MAX_SEEN bounds the memory whatever the volume). */
 static void seen_prune(struct trail_state *s)
 {
-    double newest = 0;
-    for (size_t i = 0; i < s->nwatched; i++)
-        newest = fmax(newest, s->newest[i]);
-    double horizon = fmin(newest, s->polled_at) - (double)opt.overlap_ms / 1000.0 - 3600;
+    double horizon = s->polled_at - (double)opt.lookback_ms / 1000.0 - 60;
     size_t w = 0;
     for (size_t r = 0; r < s->nseen; r++) {
         if (s->seen[r].time < horizon) {
@@ -354,7 +355,7 @@ static int lookup(struct aws_client *c, const char *name, double since, double u
             rc = -1;
             break;
         }
-        json_t *req = json_pack("{s:[{s:s,s:s}],s:i,s:i,s:i}", "LookupAttributes", "AttributeKey",
+        json_t *req = json_pack("{s:[{s:s,s:s}],s:I,s:I,s:i}", "LookupAttributes", "AttributeKey",
                                 "EventName", "AttributeValue", name, "StartTime", (json_int_t)since,
                                 "EndTime", (json_int_t)ceil(until), "MaxResults", 50);
         if (token != NULL)
@@ -675,11 +676,13 @@ static void keep_found(void *arg, const struct trail_record *r)
     struct member *m = arg;
     if (m->nfound == m->capfound) {
         size_t cap = m->capfound ? m->capfound * 2 : 4;
-        if (cap > 10000)
-            return; /* far more than any window holds: the rest is counted next poll */
-        struct trail_record *v = realloc(m->found, cap * sizeof *v);
-        if (v == NULL)
+        struct trail_record *v = cap > 10000 ? NULL : realloc(m->found, cap * sizeof *v);
+        if (v == NULL) {
+            /* Far more than any window holds, or no memory: this lookup
+             * fails, so its window is read again next poll. */
+            m->truncated = true;
             return;
+        }
         m->found = v;
         m->capfound = cap;
     }
@@ -708,9 +711,14 @@ static void *fanout_worker(void *arg)
                            ? fmax(f->oldest, m->polled_at - (double)opt.overlap_ms / 1000.0)
                            : f->oldest;
         m->nfound = 0;
+        m->truncated = false;
         m->err[0] = '\0';
         m->rc = lookup(m->client, "LeaveOrganization", floor(since), f->now, f->stopping,
                        keep_found, m, m->err, sizeof m->err);
+        if (m->rc == 0 && m->truncated) {
+            snprintf(m->err, sizeof m->err, "more LeaveOrganization records than can be held");
+            m->rc = -1;
+        }
     }
 }
 

@@ -155,11 +155,14 @@ static struct MHD_Response *static_response(const char *body, const char *type)
     return r;
 }
 
-/* The configured extra headers (http_server_config.headers) on a response. */
-static void add_web_headers(const struct http_server *s, struct MHD_Response *r)
+/* The configured extra headers (http_server_config.headers) on a response.
+ * Under web_lock: a SIGHUP may swap (and free) the configuration. */
+static void add_web_headers(struct http_server *s, struct MHD_Response *r)
 {
+    pthread_mutex_lock(&s->web_lock);
     for (size_t i = 0; r != NULL && s->web != NULL && i < s->web->nheaders; i++)
         MHD_add_response_header(r, s->web->headers[i].name, s->web->headers[i].value);
+    pthread_mutex_unlock(&s->web_lock);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned code, struct MHD_Response *r)

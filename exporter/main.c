@@ -364,6 +364,7 @@ int main(int argc, char **argv)
         .unauthenticated_probes = opt.unauthenticated_probes,
     };
     struct http_server *http = http_start(&hc, reg, err, sizeof err);
+    web_config_release(web); /* the server holds its own reference */
     if (http == NULL) {
         log_error("main", "cannot start the web server", "err", err);
         return 1;
@@ -379,9 +380,10 @@ int main(int argc, char **argv)
 
     pthread_mutex_lock(&stop_lock);
     while (stop_signal == 0) {
-        pthread_cond_wait(&stop_cond, &stop_lock);
-        if (!reload_pending || stop_signal != 0)
+        if (!reload_pending) {
+            pthread_cond_wait(&stop_cond, &stop_lock);
             continue;
+        }
         reload_pending = false;
         pthread_mutex_unlock(&stop_lock);
         reload_web_config(http);

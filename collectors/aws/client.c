@@ -602,12 +602,13 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
         curl_slist_free_all(list);
         attempts++;
         if (status >= 200 && status < 300) {
-            aws_stats_request(svc_name, operation, "OK");
+            /* Counted by the caller, once it knows the body is usable. */
             if (resp.len > 0)
                 buf_append(out, resp.data, resp.len);
             buf_free(&resp);
             if (buf_failed(out)) {
                 set_error(err, status, "ResponseTooLarge", "response over the size cap");
+                aws_stats_request(svc_name, operation, "ResponseTooLarge");
                 return -1;
             }
             return 0;
@@ -670,10 +671,10 @@ int aws_json_call(struct aws_client *c, enum aws_service svc, const char *operat
         if (j == NULL || !json_is_object(j)) {
             json_decref(j);
             set_error(err, 200, "MalformedResponse", "the response is not a JSON object");
-            /* Counted as its own code so that dashboards show it. */
             aws_stats_request(services[svc].name, operation, "MalformedResponse");
             rc = -1;
         } else {
+            aws_stats_request(services[svc].name, operation, "OK");
             *response = j;
         }
     }
@@ -703,5 +704,7 @@ int aws_query_call(struct aws_client *c, const char *action, const char *const *
     }
     int rc = call(c, AWS_STS, action, body.data, body.len, sign, true, out, err);
     buf_free(&body);
+    if (rc == 0)
+        aws_stats_request(services[AWS_STS].name, action, "OK");
     return rc;
 }

@@ -103,6 +103,20 @@ class CloudTrailTest(unittest.TestCase):
         self.assertEqual(stats['bad_signatures'], 0)
         self.assertEqual(stats['invalid_requests'], 0)
 
+    def test_quiet_name_with_an_old_event_is_not_recounted(self):
+        # A quiet name's query reaches back behind its own newest event (10 h
+        # old here) while another name's newest is minutes old: the old id
+        # must stay remembered, or every poll would count it again.
+        now = time.time()
+        self.fake.scenario(scenario([record('q1', 'CreateAccount', now - 36000),
+                                     record('q2', 'MoveAccount', now - 300)]))
+        with self.exporter('CreateAccount,MoveAccount', '--collector.cloudtrail.interval=1s') as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
+            start = self.polls()
+            self.assertTrue(wait_until(lambda: self.polls() >= start + 8, 30))
+            c = counts(x.get()[2])
+        self.assertEqual((c[('CreateAccount', 'success')], c[('MoveAccount', 'success')]), (1, 1))
+
     def test_paging_and_pace(self):
         now = time.time()
         self.fake.scenario(scenario([record('d%03d' % i, 'DetachPolicy', now - 60 * i)
