@@ -225,12 +225,19 @@ def parse_exposition(body):
     return out
 
 
+def json_quote(s):
+    """A YAML-safe quoted string (JSON strings are YAML)."""
+    import json
+    return json.dumps(s)
+
+
 class Prometheus:
     """A real Prometheus server (Debian's package) scraping targets every
     second, with a temporary data directory; a context manager."""
 
-    def __init__(self, targets, job='aws-org-exporter', job_extra=''):
-        """job_extra: more YAML lines of the scrape job, indented by 4."""
+    def __init__(self, targets, job='aws-org-exporter', job_extra='', rule_files=()):
+        """job_extra: more YAML lines of the scrape job, indented by 4;
+        rule_files: rule files to load (evaluated every second)."""
         import shutil
         prom = shutil.which('prometheus')
         if prom is None:
@@ -239,7 +246,9 @@ class Prometheus:
         config = os.path.join(self.dir.name, 'prometheus.yml')
         with open(config, 'w') as f:
             f.write('global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n'
-                    'scrape_configs:\n  - job_name: %s\n    static_configs:\n'
+                    + ('rule_files:\n' if rule_files else '')
+                    + ''.join('  - %s\n' % json_quote(r) for r in rule_files)
+                    + 'scrape_configs:\n  - job_name: %s\n    static_configs:\n'
                     '      - targets: [%s]\n' % (job, ', '.join('"%s"' % t for t in targets))
                     + job_extra)
         self.port = free_port()

@@ -8,7 +8,6 @@ import glob
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import unittest
@@ -16,7 +15,7 @@ import urllib.request
 
 import yaml
 
-from harness import (RELEASE, ROOT, Exporter, FakeAWS, Prometheus, env_keys, free_port,
+from harness import (RELEASE, ROOT, Exporter, FakeAWS, Prometheus, env_keys,
                      parse_exposition, wait_until)
 
 DASH_DIR = os.path.join(ROOT, 'dashboards')
@@ -242,20 +241,7 @@ class PromServer(Prometheus):
     """The harness's Prometheus, loading rule files (evaluated every second)."""
 
     def __init__(self, targets, rule_files, job='aws-org-exporter'):
-        prom = shutil.which('prometheus')
-        self.dir = tempfile.TemporaryDirectory()
-        config = os.path.join(self.dir.name, 'prometheus.yml')
-        with open(config, 'w') as f:
-            yaml.safe_dump({'global': {'scrape_interval': '1s', 'evaluation_interval': '1s'},
-                            'rule_files': list(rule_files),
-                            'scrape_configs': [{'job_name': job,
-                                                'static_configs': [{'targets': list(targets)}]}]}, f)
-        self.port = free_port()
-        self.log = open(os.path.join(self.dir.name, 'prometheus.log'), 'w')
-        self.proc = subprocess.Popen(
-            [prom, '--config.file=' + config, '--storage.tsdb.path=' + self.dir.name + '/data',
-             '--web.listen-address=127.0.0.1:%d' % self.port],
-            stdout=self.log, stderr=subprocess.STDOUT)
+        super().__init__(targets, job=job, rule_files=rule_files)
 
     def api(self, path):
         try:

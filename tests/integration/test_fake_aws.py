@@ -6,13 +6,13 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import time
 import unittest
 import urllib.error
 import urllib.request
 
 import botocore.session
+from harness import FakeAWS
 from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -22,7 +22,6 @@ from botocore.exceptions import ClientError
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 FAKE_DIR = os.path.join(ROOT, 'tests', 'fake_aws')
-SERVER = os.path.join(FAKE_DIR, 'server.py')
 BASIC = os.path.join(FAKE_DIR, 'scenarios', 'basic.json')
 
 MGMT = '111111111111'
@@ -38,24 +37,14 @@ with open(BASIC, encoding='utf-8') as _f:
 class FakeAwsTest(unittest.TestCase):
 
     def setUp(self):
-        self.proc = subprocess.Popen(['/usr/bin/python3', SERVER, '--scenario', BASIC, '--port', '0'],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        self.assertRegex(line, r'^listening port=\d+\n$', self.proc.stderr.read().decode() if not line else line)
-        self.port = int(line.split('=')[1])
-        self.endpoint = 'http://127.0.0.1:%d' % self.port
+        self.fake = FakeAWS()
+        self.proc = self.fake.proc
+        self.port = self.fake.port
+        self.endpoint = self.fake.url
         self.session = botocore.session.get_session()
 
     def tearDown(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.fake.__exit__()
 
     # helpers -------------------------------------------------------------
     def client(self, service, key=MGMT_KEY, token=None, config=NO_RETRY, region='us-east-1'):
