@@ -202,6 +202,33 @@ static int parse_http(struct ctx *c, const yaml_node_t *m, struct web_config *w)
     return 0;
 }
 
+/*
+ * Every wrong password costs one full bcrypt run (only successes are cached),
+ * so the cost factor bounds what an unauthenticated client can burn: cost 14
+ * is about 1 s of CPU per attempt on this machine kind, 10 (the htpasswd and
+ * Go default) about 80 ms.
+ */
+#define BCRYPT_MAX_COST 14
+
+/* The cost of a well-formed bcrypt hash ("$2y$NN$" + 53 characters of bcrypt's
+ * base64 alphabet), or -1 when it is not one. */
+static int bcrypt_cost(const char *h)
+{
+    if (h == NULL || strlen(h) != 60 ||
+        !(strncmp(h, "$2a$", 4) == 0 || strncmp(h, "$2b$", 4) == 0 || strncmp(h, "$2y$", 4) == 0))
+        return -1;
+    if (h[4] < '0' || h[4] > '9' || h[5] < '0' || h[5] > '9' || h[6] != '$')
+        return -1;
+    int cost = (h[4] - '0') * 10 + (h[5] - '0');
+    if (cost < 4 || cost > 31)
+        return -1;
+    for (const char *p = h + 7; *p != '\0'; p++)
+        if (!(*p == '.' || *p == '/' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= '0' && *p <= '9')))
+            return -1;
+    return cost;
+}
+
 static int parse_users(struct ctx *c, const yaml_node_t *m, struct web_config *w)
 {
     if (m->type != YAML_MAPPING_NODE)
@@ -213,10 +240,14 @@ static int parse_users(struct ctx *c, const yaml_node_t *m, struct web_config *w
         const char *user = scalar(k), *hash = scalar(v);
         if (user == NULL || *user == '\0' || strchr(user, ':') != NULL)
             return fail(c, k, "%s", "basic_auth_users: a user name must be a string without ':'");
-        if (hash == NULL || strlen(hash) != 60 ||
-            !(strncmp(hash, "$2a$", 4) == 0 || strncmp(hash, "$2b$", 4) == 0 ||
-              strncmp(hash, "$2y$", 4) == 0))
+        int cost = bcrypt_cost(hash);
+        if (cost < 0)
             return fail(c, v, "basic_auth_users.%s must be a bcrypt hash ($2y$...)", user);
+        if (cost > BCRYPT_MAX_COST)
+            return fail(c, v,
+                        "basic_auth_users.%s: bcrypt cost %d is above %d; every wrong password "
+                        "would cost seconds of CPU (use htpasswd -B -C 10)",
+                        user, cost, BCRYPT_MAX_COST);
         struct web_user *nu = realloc(w->users, (w->nusers + 1) * sizeof *nu);
         if (nu == NULL)
             return fail(c, v, "%s", "out of memory");
