@@ -314,27 +314,67 @@ static int on_child(void *arg, json_t *item)
     return 0;
 }
 
-/* The parents of every OU and account: from Paths when every account has
- * one, else by walking the OU tree from the root. */
+/* SCPs allow five levels of OUs; a path with more elements is not AWS's. */
+#define MAX_PATH_ELEMENTS 10
+
+/*
+ * Splits an account's path, "o-x/r-y/ou-a/ou-b/123456789012/", into its
+ * elements (pointers into buf, which the caller owns), or returns 0 when the
+ * path is not one AWS would give for this account under this root: the
+ * organization, the root, OUs, the account itself, each ending with '/'.
+ */
+static size_t split_path(const char *path, const char *root, const char *account, char *buf,
+                         size_t buflen, char *el[MAX_PATH_ELEMENTS])
+{
+    size_t len = strlen(path);
+    if (len >= buflen || len < 2 || path[len - 1] != '/')
+        return 0;
+    memcpy(buf, path, len + 1);
+    size_t n = 0;
+    for (char *p = buf; *p != '\0';) {
+        char *slash = strchr(p, '/');
+        if (slash == p || n == MAX_PATH_ELEMENTS || slash - p >= SCP_ID_MAX)
+            return 0; /* an empty element, too deep, or an id too long */
+        *slash = '\0';
+        el[n++] = p;
+        p = slash + 1;
+    }
+    if (n < 3 || strncmp(el[0], "o-", 2) != 0 || strcmp(el[1], root) != 0 ||
+        strcmp(el[n - 1], account) != 0)
+        return 0;
+    for (size_t i = 2; i + 1 < n; i++)
+        if (strncmp(el[i], "ou-", 3) != 0)
+            return 0;
+    return n;
+}
+
+/* The parents of every OU and account: from Paths when every account has a
+ * well-formed one (the API has given them since 2026-03-31), else by walking
+ * the OU tree from the root. */
 static int read_tree(struct aws_client *c, struct tree *t, const struct org_listing *l, char *err,
                      size_t errlen)
 {
     bool paths = l->n > 0;
-    for (size_t i = 0; i < l->n && paths; i++)
-        paths = l->accounts[i].path != NULL;
+    char buf[1024], *el[MAX_PATH_ELEMENTS];
+    for (size_t i = 0; i < l->n && paths; i++) {
+        const struct org_account *a = &l->accounts[i];
+        paths = a->path != NULL && split_path(a->path, t->root, a->id, buf, sizeof buf, el) > 0;
+        if (a->path != NULL && !paths)
+            log_warn("scp", "an account's path is not well formed: walking the OU tree instead",
+                     "account_id", a->id);
+    }
     if (paths) {
         for (size_t i = 0; i < l->n; i++) {
-            /* "o-x/r-y/ou-a/ou-b/123456789012/": each element's parent is the one before */
-            char buf[2048], *save = NULL, *prev = NULL;
-            snprintf(buf, sizeof buf, "%s", l->accounts[i].path);
-            strtok_r(buf, "/", &save); /* the organization id */
-            for (char *el = strtok_r(NULL, "/", &save); el; el = strtok_r(NULL, "/", &save)) {
-                struct node *nd = node_get(t, el, true);
-                if (nd == NULL)
+            const struct org_account *a = &l->accounts[i];
+            size_t n = split_path(a->path, t->root, a->id, buf, sizeof buf, el);
+            /* each element's parent is the one before; the root has none */
+            for (size_t k = 2; k < n; k++) {
+                struct node *nd = node_get(t, el[k], true);
+                if (nd == NULL) {
+                    snprintf(err, errlen, "out of memory");
                     return -1;
-                if (prev != NULL)
-                    snprintf(nd->parent, sizeof nd->parent, "%s", prev);
-                prev = el;
+                }
+                snprintf(nd->parent, sizeof nd->parent, "%s", el[k - 1]);
             }
         }
         return 0;

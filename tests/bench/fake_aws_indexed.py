@@ -28,7 +28,8 @@ _memo = {'key': None, 'map': None}
 def _key(sc):
     opts = sc.get('options')  # may be an empty dict: keep its identity
     return (id(sc), len(sc['roots']), len(sc['ous']), len(sc['accounts']),
-            id(opts), bool(opts and opts.get('omit_legacy_status')))
+            id(opts), bool(opts and opts.get('omit_legacy_status')),
+            bool(opts and opts.get('omit_paths')))
 
 
 def find_entity(sc, eid):

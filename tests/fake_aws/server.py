@@ -439,6 +439,23 @@ def org_arns(sc):
     return org.get('master_account_id', ''), org.get('id', '')
 
 
+def entity_path(sc, eid):
+    """The AWS path of an OU or account, "o-x/r-y/ou-a/ou-b/<id>/", or None when
+    its parents do not lead to a root (a scenario may leave parent_id out)."""
+    chain, seen = [eid], {eid}
+    kind, obj = find_entity(sc, eid)
+    while kind in ('ORGANIZATIONAL_UNIT', 'ACCOUNT'):
+        pid = obj.get('parent_id')
+        if pid is None or pid in seen:
+            return None
+        chain.append(pid)
+        seen.add(pid)
+        kind, obj = find_entity(sc, pid)
+    if kind != 'ROOT':
+        return None
+    return '/'.join([org_arns(sc)[1]] + list(reversed(chain))) + '/'
+
+
 def account_out(sc, a):
     master, oid = org_arns(sc)
     out = {'Id': a['id'],
@@ -455,13 +472,24 @@ def account_out(sc, a):
     out['State'] = state
     out['JoinedMethod'] = a.get('joined_method', 'CREATED')
     out['JoinedTimestamp'] = a.get('joined_timestamp', 1500000000)
+    if 'paths' in a:  # as the scenario gives them, right or wrong
+        out['Paths'] = a['paths']
+    elif not sc['options'].get('omit_paths'):  # Paths: in the API since 2026-03-31
+        path = entity_path(sc, a['id'])
+        if path is not None:
+            out['Paths'] = [path]
     return out
 
 
 def ou_out(sc, o):
     master, oid = org_arns(sc)
-    return {'Id': o['id'], 'Arn': o.get('arn') or 'arn:aws:organizations::%s:ou/%s/%s' % (master, oid, o['id']),
-            'Name': o.get('name', o['id'])}
+    out = {'Id': o['id'], 'Arn': o.get('arn') or 'arn:aws:organizations::%s:ou/%s/%s' % (master, oid, o['id']),
+           'Name': o.get('name', o['id'])}
+    if not sc['options'].get('omit_paths'):
+        path = entity_path(sc, o['id'])
+        if path is not None:
+            out['Path'] = path
+    return out
 
 
 def root_out(sc, r):

@@ -136,6 +136,27 @@ class ScpTest(unittest.TestCase):
         self.assertEqual(self.fake.stats()['bad_signatures'], 0)
         self.assertEqual(self.fake.stats()['invalid_requests'], 0)
 
+    def test_the_tree_walk_and_bad_paths_give_the_same_statuses(self):
+        want = {a: s for a, (_, s, _) in EXPECTED.items()}
+        want[MGMT] = 'not_applicable'
+        old_api = scenario()
+        old_api['options']['omit_paths'] = True  # the API before 2026-03-31
+        bad = scenario()
+        # A path that names another account: not trusted, so the tree is walked.
+        bad['accounts'][1]['paths'] = ['o-a1b2c3d4e5/r-a1b2/600000000002/']
+        for d, log in ((old_api, None), (bad, 'msg="an account\'s path is not well formed: '
+                                              'walking the OU tree instead" '
+                                              'account_id=600000000001')):
+            self.fake.control('reset', {'faults': True})
+            self.fake.scenario(d)
+            with self.exporter() as x:
+                self.assertTrue(self.wait_scp(x), x.stderr()[-2000:])
+                self.assertEqual(statuses(x.get()[2]), want)
+                calls = self.fake.stats()['calls']
+                self.assertGreater(calls['organizations.ListAccountsForParent'], 0)
+                if log:
+                    self.assertIn(log, x.stderr())
+
     def test_scps_disabled(self):
         d = scenario()
         d['roots'][0]['policy_types'] = []
@@ -148,29 +169,45 @@ class ScpTest(unittest.TestCase):
         want[MGMT] = 'not_applicable'
         self.assertEqual(statuses(body), want)
 
-    def calls_for(self, extra):
+    def calls_for(self, extra, paths=True):
         self.fake.control('reset', {'faults': True})
-        self.fake.scenario(scenario(extra_accounts=extra))
+        d = scenario(extra_accounts=extra)
+        d['options']['omit_paths'] = not paths
+        self.fake.scenario(d)
         with self.exporter() as x:
             self.assertTrue(self.wait_scp(x))
             self.assertEqual(len(statuses(x.get()[2])), 8 + extra)
         return self.fake.stats()['calls']
 
     def test_calls_follow_policies_and_ous_not_accounts(self):
+        # With the accounts' Paths (the API since 2026-03-31) the tree comes
+        # from the listing: no walk at all.
         small, large = self.calls_for(20), self.calls_for(400)
-        for op in ('ListRoots', 'ListPolicies', 'DescribePolicy',
-                   'ListOrganizationalUnitsForParent'):
+        for op in ('ListRoots', 'ListPolicies', 'DescribePolicy'):
             key = 'organizations.' + op
             self.assertEqual(small[key], large[key], op)
         self.assertEqual(small['organizations.DescribePolicy'], 6)
         # Every account carries FullAWSAccess (AWS requires a policy on each),
-        # so that policy's target list, 20 per page, and the accounts under
-        # the OU that holds them, grow by pages; no call is made per account.
+        # so that policy's target list, 20 per page, grows by pages: the only
+        # call that follows accounts, and no call is made per account.
         extra_pages = (400 - 20) // 20
         self.assertEqual(large['organizations.ListTargetsForPolicy'],
                          small['organizations.ListTargetsForPolicy'] + extra_pages)
+        for op in ('ListOrganizationalUnitsForParent', 'ListAccountsForParent', 'ListParents',
+                   'ListPoliciesForTarget'):
+            self.assertNotIn('organizations.' + op, large, op)
+
+    def test_calls_without_paths_walk_the_ous(self):
+        small, large = self.calls_for(20, paths=False), self.calls_for(400, paths=False)
+        key = 'organizations.ListOrganizationalUnitsForParent'
+        self.assertEqual(small[key], large[key])
+        self.assertEqual(small[key], 1 + len(OUS))  # the root and each OU, one page each
+        # the accounts under the OU that holds them grow by pages, as the targets do
+        extra_pages = (400 - 20) // 20
         self.assertEqual(large['organizations.ListAccountsForParent'],
                          small['organizations.ListAccountsForParent'] + extra_pages)
+        self.assertEqual(large['organizations.ListTargetsForPolicy'],
+                         small['organizations.ListTargetsForPolicy'] + extra_pages)
         self.assertNotIn('organizations.ListParents', large)
         self.assertNotIn('organizations.ListPoliciesForTarget', large)
 
