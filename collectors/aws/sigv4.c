@@ -2,8 +2,13 @@
 #include "sigv4.h"
 
 #include <ctype.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,18 +25,112 @@ static void hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/*
+ * OpenSSL 3's one-shot SHA256() and HMAC() look the algorithm up on every
+ * call, which cost more than the hashing itself for the few hundred bytes a
+ * request signs. The digest and a keyless HMAC-SHA256 context are fetched
+ * once; each HMAC is a copy of that context.
+ */
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;          /* process lifetime */
+static EVP_MAC_CTX *hmac_template; /* process lifetime, never changed after init */
+
+static void algs_init(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac != NULL) {
+        hmac_template = EVP_MAC_CTX_new(mac);
+        EVP_MAC_free(mac); /* the context holds its own reference */
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
+                               OSSL_PARAM_construct_end()};
+        if (hmac_template != NULL && EVP_MAC_CTX_set_params(hmac_template, params) != 1) {
+            EVP_MAC_CTX_free(hmac_template);
+            hmac_template = NULL;
+        }
+    }
+}
+
+static int sha256(const void *p, size_t n, unsigned char md[SHA256_DIGEST_LENGTH])
+{
+    pthread_once(&algs_once, algs_init);
+    if (sha256_md == NULL)
+        return SHA256(p, n, md) ? 0 : -1;
+    return EVP_Digest(p, n, md, NULL, sha256_md, NULL) == 1 ? 0 : -1;
+}
+
 static void sha256_hex(const void *p, size_t n, char out[65])
 {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(p, n, md);
+    unsigned char md[SHA256_DIGEST_LENGTH] = {0};
+    sha256(p, n, md);
     hex(md, sizeof md, out);
 }
 
 static void hmac(const unsigned char *key, size_t keylen, const char *msg, size_t n,
                  unsigned char out[32])
 {
-    unsigned int len = 32;
-    HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, n, out, &len);
+    pthread_once(&algs_once, algs_init);
+    EVP_MAC_CTX *c = hmac_template ? EVP_MAC_CTX_dup(hmac_template) : NULL;
+    size_t len = 0;
+    if (c == NULL || EVP_MAC_init(c, key, keylen, NULL) != 1 ||
+        EVP_MAC_update(c, (const unsigned char *)msg, n) != 1 ||
+        EVP_MAC_final(c, out, &len, 32) != 1 || len != 32) {
+        unsigned int l = 32; /* the slow path still gives the right answer */
+        HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, n, out, &l);
+    }
+    EVP_MAC_CTX_free(c);
+}
+
+/*
+ * The signing key changes only with the secret, the date, the region and the
+ * service: each thread keeps its last one. The cache holds a digest of the
+ * secret, never the secret, and is wiped when replaced.
+ */
+struct key_cache {
+    unsigned char secret_digest[SHA256_DIGEST_LENGTH];
+    char date[9], region[64], service[32];
+    unsigned char key[32];
+    bool valid;
+};
+static _Thread_local struct key_cache key_cache;
+
+static int signing_key(const char *secret, const char *date, const char *region,
+                       const char *service, unsigned char k[32])
+{
+    size_t sl = strlen(secret);
+    unsigned char sd[SHA256_DIGEST_LENGTH];
+    if (sha256(secret, sl, sd) != 0)
+        return -1;
+    struct key_cache *kc = &key_cache;
+    if (kc->valid && CRYPTO_memcmp(kc->secret_digest, sd, sizeof sd) == 0 &&
+        strcmp(kc->date, date) == 0 && strcmp(kc->region, region) == 0 &&
+        strcmp(kc->service, service) == 0) {
+        memcpy(k, kc->key, 32);
+        return 0;
+    }
+    /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
+    unsigned char *k0 = malloc(sl + 4);
+    if (k0 == NULL)
+        return -1;
+    memcpy(k0, "AWS4", 4);
+    memcpy(k0 + 4, secret, sl);
+    hmac(k0, sl + 4, date, 8, k);
+    OPENSSL_cleanse(k0, sl + 4);
+    free(k0);
+    hmac(k, 32, region, strlen(region), k);
+    hmac(k, 32, service, strlen(service), k);
+    hmac(k, 32, "aws4_request", 12, k);
+    OPENSSL_cleanse(kc, sizeof *kc);
+    if (strlen(region) < sizeof kc->region && strlen(service) < sizeof kc->service &&
+        strlen(date) < sizeof kc->date) {
+        memcpy(kc->secret_digest, sd, sizeof sd);
+        strcpy(kc->date, date);
+        strcpy(kc->region, region);
+        strcpy(kc->service, service);
+        memcpy(kc->key, k, 32);
+        kc->valid = true;
+    }
+    return 0;
 }
 
 static bool unreserved(unsigned char c)
@@ -321,22 +420,11 @@ int sigv4_sign(const struct sigv4_input *in, struct sigv4_output *out)
     buf_printf(s, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date, date,
                in->region, in->service, buf_failed(c) ? "" : creq_hash);
 
-    /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
     unsigned char k[32];
-    size_t sl = strlen(in->secret_key);
-    unsigned char *k0 = malloc(sl + 4);
-    if (k0 == NULL) {
+    if (signing_key(in->secret_key, date, in->region, in->service, k) != 0) {
         buf_free(&signed_headers);
         return -1;
     }
-    memcpy(k0, "AWS4", 4);
-    memcpy(k0 + 4, in->secret_key, sl);
-    hmac(k0, sl + 4, date, 8, k);
-    OPENSSL_cleanse(k0, sl + 4);
-    free(k0);
-    hmac(k, 32, in->region, strlen(in->region), k);
-    hmac(k, 32, in->service, strlen(in->service), k);
-    hmac(k, 32, "aws4_request", 12, k);
     unsigned char sig[32];
     if (!buf_failed(s))
         hmac(k, 32, s->data, s->len, sig);

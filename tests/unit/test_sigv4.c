@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "../../collectors/aws/sigv4.h"
 
@@ -153,6 +155,77 @@ static void test_vector(void **state)
     free(req);
 }
 
+/* The signature recomputed from the output's string to sign with OpenSSL's
+ * one-shot HMAC(), independently of the signer's key cache. */
+static void expected_signature(const char *secret, const char *date, const char *region,
+                               const char *service, const char *sts, char out[65])
+{
+    unsigned char k[32];
+    unsigned int len = 32;
+    char k0[256];
+    snprintf(k0, sizeof k0, "AWS4%s", secret);
+    HMAC(EVP_sha256(), k0, (int)strlen(k0), (const unsigned char *)date, 8, k, &len);
+    HMAC(EVP_sha256(), k, 32, (const unsigned char *)region, strlen(region), k, &len);
+    HMAC(EVP_sha256(), k, 32, (const unsigned char *)service, strlen(service), k, &len);
+    HMAC(EVP_sha256(), k, 32, (const unsigned char *)"aws4_request", 12, k, &len);
+    unsigned char sig[32];
+    HMAC(EVP_sha256(), k, 32, (const unsigned char *)sts, strlen(sts), sig, &len);
+    for (size_t i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", sig[i]);
+}
+
+/* The signing key is cached per thread: a change of secret, date, region or
+ * service must each give the key of its own, and going back the old one. */
+static void test_signing_key_cache(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *secret, *region, *service;
+        time_t when;
+    } cases[] = {
+        {"secret-one", "us-east-1", "organizations", 1795830000},
+        {"secret-one", "us-east-1", "organizations", 1795830000}, /* a hit */
+        {"secret-two", "us-east-1", "organizations", 1795830000},
+        {"secret-one", "us-east-1", "organizations", 1795830000},
+        {"secret-one", "eu-west-1", "organizations", 1795830000},
+        {"secret-one", "eu-west-1", "cloudtrail", 1795830000},
+        {"secret-one", "eu-west-1", "cloudtrail", 1795830000 + 86400}, /* the next day */
+        {"secret-one", "us-east-1", "organizations", 1795830000},
+    };
+    char first[65] = "";
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sigv4_header h[] = {{"Host", "organizations.us-east-1.amazonaws.com"}};
+        struct sigv4_input in = {
+            .method = "POST",
+            .path = "/",
+            .headers = h,
+            .nheaders = 1,
+            .body = "{}",
+            .body_len = 2,
+            .access_key = "AKIDEXAMPLE",
+            .secret_key = cases[i].secret,
+            .region = cases[i].region,
+            .service = cases[i].service,
+            .when = cases[i].when,
+        };
+        struct sigv4_output out;
+        assert_int_equal(sigv4_sign(&in, &out), 0);
+        char date[9], want[65];
+        memcpy(date, out.amz_date, 8);
+        date[8] = '\0';
+        expected_signature(cases[i].secret, date, cases[i].region, cases[i].service,
+                           out.string_to_sign.data, want);
+        assert_string_equal(out.signature, want);
+        if (i == 0)
+            memcpy(first, out.signature, sizeof first);
+        else if (i == 1 || i == 3 || i == 7)
+            assert_string_equal(out.signature, first);
+        else
+            assert_string_not_equal(out.signature, first);
+        sigv4_output_free(&out);
+    }
+}
+
 static int cmp_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -172,7 +245,7 @@ int main(void)
             names[n++] = strdup(de->d_name);
     closedir(d);
     qsort(names, n, sizeof *names, cmp_name);
-    struct CMUnitTest tests[128];
+    struct CMUnitTest tests[129];
     for (size_t i = 0; i < n; i++)
         tests[i] = (struct CMUnitTest){names[i], test_vector, NULL, NULL, names[i]};
     /* The suite has 38 cases; fewer means the fixture went missing. */
@@ -180,7 +253,8 @@ int main(void)
         fprintf(stderr, "test_sigv4: expected 38 cases, found %zu\n", n);
         return 1;
     }
-    int rc = _cmocka_run_group_tests("sigv4", tests, n, NULL, NULL);
+    tests[n] = (struct CMUnitTest){"signing_key_cache", test_signing_key_cache, NULL, NULL, NULL};
+    int rc = _cmocka_run_group_tests("sigv4", tests, n + 1, NULL, NULL);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     return rc;
