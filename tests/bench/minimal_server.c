@@ -4,7 +4,7 @@
  *     minimal_server BODY_FILE [--threads N] [--gzip-level L]
  *
  * Serves BODY_FILE's exact bytes on any GET/HEAD, and a gzip body of them
- * (compressed once at start with zlib, level L, default 6) to requests that
+ * (compressed once at start with zlib, level L, default 1 as the exporter) to requests that
  * send an Accept-Encoding mentioning gzip, with the exporter's Content-Type,
  * Content-Encoding and Vary headers. libmicrohttpd is used the way
  * exporter/http.c uses it: internal polling thread, epoll, ITC, a thread pool
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 {
     const char *file = NULL;
     unsigned threads = 2;
-    int level = 6;
+    int level = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = (unsigned)atoi(argv[++i]);

@@ -12,8 +12,8 @@
  * bytes (checked). With --scale K every sample that has an account_id label
  * is repeated K times with other 12-digit ids, to estimate an organization K
  * times larger from the same shapes. The rendered text is then compressed R
- * times as the registry does (raw deflate, level 6, Z_SYNC_FLUSH) and at
- * level 1 for comparison.
+ * times as the registry does (raw deflate, level 1, Z_SYNC_FLUSH) and at
+ * level 6 for comparison.
  *
  * Prints one JSON line: bytes, lines, identical, render_ms and gzip6_ms and
  * gzip1_ms (medians), gzip6_bytes.
