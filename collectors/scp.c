@@ -68,22 +68,36 @@ struct policy {
 
 /* An entity with policies attached (root, OU or account) and its parent. */
 struct node {
-    char id[SCP_ID_MAX];
-    char parent[SCP_ID_MAX]; /* "" for the root */
+    char *id;     /* owned; < SCP_ID_MAX bytes */
+    char *parent; /* owned; NULL for the root and for nodes not placed (yet) */
     struct scp_policy *attached;
     size_t nattached;
 };
 
+/* What the metrics need of one account's verdict. The strings point into the
+ * listing, the tree, the policies or static names: all outlive the run's
+ * write_metrics. Compact on purpose: there is one per account. */
 struct verdict {
-    char account[16];
-    struct scp_result result;
+    const char *account;
+    const char *level;     /* "root", "ou", "account" or "" */
+    const char *level_id;  /* "" when no level */
+    const char *policy_id; /* "" when no policy */
+    enum scp_status status;
+    enum scp_reason reason;
+};
+
+/* The last run's status of an account, for logging changes. AWS account ids
+ * have 12 digits; a longer id is not tracked. */
+struct previous {
+    char account[24];
+    enum scp_status status;
 };
 
 struct scp_state {
     struct aws_client *client;
     struct policy *policies;
     size_t npolicies;
-    struct verdict *previous; /* the last run's verdicts, sorted by account id */
+    struct previous *previous; /* the last run's statuses, sorted by account id */
     size_t nprevious;
 };
 
@@ -243,9 +257,13 @@ static struct node *node_get(struct tree *t, const char *id, bool create_it)
     }
     struct node *nd = &t->nodes[t->n++];
     memset(nd, 0, sizeof *nd);
-    snprintf(nd->id, sizeof nd->id, "%s", id);
+    if ((nd->id = strdup(id)) == NULL) {
+        t->n--;
+        return NULL;
+    }
     if (2 * t->n > t->nslots) {
         if (tree_rehash(t, t->nslots ? t->nslots * 2 : 128) != 0) {
+            free(nd->id);
             t->n--;
             return NULL;
         }
@@ -258,11 +276,27 @@ static struct node *node_get(struct tree *t, const char *id, bool create_it)
     return nd;
 }
 
+/* Sets a node's parent to a copy of id; -1 when out of memory. */
+static int node_set_parent(struct node *nd, const char *id)
+{
+    if (nd->parent != NULL && strcmp(nd->parent, id) == 0)
+        return 0;
+    char *p = strdup(id);
+    if (p == NULL)
+        return -1;
+    free(nd->parent);
+    nd->parent = p;
+    return 0;
+}
+
 static void tree_free(struct tree *t)
 {
     free(t->slots);
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->nodes[i].id);
+        free(t->nodes[i].parent);
         free(t->nodes[i].attached);
+    }
     free(t->nodes);
 }
 
@@ -305,7 +339,8 @@ static int on_child(void *arg, json_t *item)
     struct node *nd = node_get(c->t, id, true);
     if (nd == NULL)
         return -1;
-    snprintf(nd->parent, sizeof nd->parent, "%s", c->parent);
+    if (node_set_parent(nd, c->parent) != 0)
+        return -1;
     if (c->queue != NULL) {
         if (*c->nqueue == MAX_OUS)
             return -1;
@@ -374,7 +409,10 @@ static int read_tree(struct aws_client *c, struct tree *t, const struct org_list
                     snprintf(err, errlen, "out of memory");
                     return -1;
                 }
-                snprintf(nd->parent, sizeof nd->parent, "%s", el[k - 1]);
+                if (node_set_parent(nd, el[k - 1]) != 0) {
+                    snprintf(err, errlen, "out of memory");
+                    return -1;
+                }
             }
         }
         return 0;
@@ -516,12 +554,63 @@ static int cmp_verdict(const void *a, const void *b)
     return strcmp(((const struct verdict *)a)->account, ((const struct verdict *)b)->account);
 }
 
-/* Evaluates every listed account; v has l->n entries. */
-static void evaluate(struct tree *t, const struct org_listing *l, struct verdict *v)
+static int cmp_previous(const void *a, const void *b)
 {
+    return strcmp(((const struct previous *)a)->account, ((const struct previous *)b)->account);
+}
+
+/* Logs an account whose protection changed since the last run. */
+static void log_change(const struct scp_state *s, const char *account, const struct scp_result *r)
+{
+    struct previous key;
+    if (s->previous == NULL || strlen(account) >= sizeof key.account)
+        return;
+    snprintf(key.account, sizeof key.account, "%s", account);
+    const struct previous *old =
+        bsearch(&key, s->previous, s->nprevious, sizeof *s->previous, cmp_previous);
+    if (old == NULL || old->status == r->status)
+        return;
+    bool weaker = (old->status == SCP_PROTECTED && r->status != SCP_NOT_APPLICABLE) ||
+                  (old->status == SCP_CONDITIONAL && r->status == SCP_UNPROTECTED);
+    if (weaker)
+        log_warn("scp", "an account lost its leave protection", "account_id", account, "was",
+                 scp_status_name(old->status), "now", scp_status_name(r->status), "detail",
+                 r->detail);
+    else
+        log_info("scp", "an account's leave protection changed", "account_id", account, "was",
+                 scp_status_name(old->status), "now", scp_status_name(r->status));
+}
+
+/* The verdict the metrics need, with its strings taken from the levels (the
+ * tree and the policies) rather than copied: r's arrays die with the loop. */
+static void compact(const struct org_account *a, const struct scp_level *levels, size_t n,
+                    const struct scp_result *r, struct verdict *v)
+{
+    *v = (struct verdict){a->id, "", "", "", r->status, r->reason};
+    if (r->level >= n)
+        return;
+    const struct scp_level *lv = &levels[r->level];
+    v->level = scp_level_kind_name(r->level_kind);
+    v->level_id = lv->id;
+    if (r->policy_id[0] == '\0')
+        return;
+    for (size_t x = 0; x < n; x++) { /* the deciding level's policies first */
+        const struct scp_level *l = &levels[(r->level + x) % n];
+        for (size_t k = 0; k < l->n_policies; k++)
+            if (strcmp(l->policies[k].id, r->policy_id) == 0) {
+                v->policy_id = l->policies[k].id;
+                return;
+            }
+    }
+}
+
+/* Evaluates every listed account into v (l->n entries), logging changes. */
+static void evaluate(const struct scp_state *s, struct tree *t, const struct org_listing *l,
+                     struct verdict *v)
+{
+    struct scp_result r; /* about 1 KB: one at a time, not one per account */
     for (size_t i = 0; i < l->n; i++) {
         const struct org_account *a = &l->accounts[i];
-        snprintf(v[i].account, sizeof v[i].account, "%s", a->id);
         unsigned flags = 0;
         if (strcmp(a->id, l->management_account_id) == 0)
             flags |= SCP_EVAL_MANAGEMENT_ACCOUNT;
@@ -532,7 +621,7 @@ static void evaluate(struct tree *t, const struct org_listing *l, struct verdict
         size_t n = 0;
         bool complete = false;
         for (struct node *nd = node_get(t, a->id, false); nd != NULL && n < SCP_MAX_LEVELS;
-             nd = nd->parent[0] ? node_get(t, nd->parent, false) : NULL) {
+             nd = nd->parent ? node_get(t, nd->parent, false) : NULL) {
             enum scp_level_kind kind = strcmp(nd->id, a->id) == 0     ? SCP_LEVEL_ACCOUNT
                                        : strcmp(nd->id, t->root) == 0 ? SCP_LEVEL_ROOT
                                                                       : SCP_LEVEL_OU;
@@ -550,15 +639,18 @@ static void evaluate(struct tree *t, const struct org_listing *l, struct verdict
         if (!complete && !(flags & (SCP_EVAL_MANAGEMENT_ACCOUNT | SCP_EVAL_SCPS_DISABLED))) {
             /* An account the structure does not place (it moved or joined
              * since): nothing can be claimed for it. */
-            memset(&v[i].result, 0, sizeof v[i].result);
-            v[i].result.status = SCP_UNKNOWN;
-            v[i].result.reason = SCP_REASON_UNREADABLE_LEVEL;
-            v[i].result.level = (size_t)-1;
-            snprintf(v[i].result.detail, sizeof v[i].result.detail,
+            memset(&r, 0, sizeof r);
+            r.status = SCP_UNKNOWN;
+            r.reason = SCP_REASON_UNREADABLE_LEVEL;
+            r.level = (size_t)-1;
+            snprintf(r.detail, sizeof r.detail,
                      "the account is not placed in the organization's tree");
-            continue;
+            n = 0;
+        } else {
+            scp_evaluate(levels, n, ACTION, flags, &r);
         }
-        scp_evaluate(levels, n, ACTION, flags, &v[i].result);
+        compact(a, levels, n, &r, &v[i]);
+        log_change(s, a->id, &r);
     }
 }
 
@@ -574,7 +666,7 @@ static void write_metrics(bool enabled, const struct verdict *v, size_t n, struc
                 "Always 1.");
     for (size_t i = 0; i < n; i++) {
         struct expo_label l[] = {{"account_id", v[i].account},
-                                 {"status", scp_status_name(v[i].result.status)}};
+                                 {"status", scp_status_name(v[i].status)}};
         expo_sample(e, l, 2, 1);
     }
     expo_family(e, "aws_org_accounts_leave_protection", EXPO_GAUGE,
@@ -582,44 +674,37 @@ static void write_metrics(bool enabled, const struct verdict *v, size_t n, struc
     for (size_t s = 0; s < sizeof statuses / sizeof statuses[0]; s++) {
         size_t count = 0;
         for (size_t i = 0; i < n; i++)
-            count += strcmp(scp_status_name(v[i].result.status), statuses[s]) == 0;
+            count += strcmp(scp_status_name(v[i].status), statuses[s]) == 0;
         expo_sample(e, &(struct expo_label){"status", statuses[s]}, 1, (double)count);
     }
     expo_family(e, "aws_org_account_leave_protection_info", EXPO_GAUGE,
                 "Why the account has its leave-protection status: the reason, the level (root, "
                 "ou, account) and its id, and the policy that decides it. Always 1.");
     for (size_t i = 0; i < n; i++) {
-        const struct scp_result *r = &v[i].result;
-        struct expo_label l[] = {
-            {"account_id", v[i].account},
-            {"reason", scp_reason_name(r->reason)},
-            {"level", r->level == (size_t)-1 ? "" : scp_level_kind_name(r->level_kind)},
-            {"level_id", r->level_id},
-            {"policy_id", r->policy_id}};
+        struct expo_label l[] = {{"account_id", v[i].account},
+                                 {"reason", scp_reason_name(v[i].reason)},
+                                 {"level", v[i].level},
+                                 {"level_id", v[i].level_id},
+                                 {"policy_id", v[i].policy_id}};
         expo_sample(e, l, 5, 1);
     }
 }
 
-/* Logs accounts whose protection went away since the last run. */
-static void log_changes(struct scp_state *s, const struct verdict *v, size_t n)
+/* This run's statuses, kept for the next run's change log; NULL when out of
+ * memory (changes then go unlogged once). The caller owns the array. */
+static struct previous *remember(const struct verdict *v, size_t n, size_t *kept)
 {
-    for (size_t i = 0; i < n; i++) {
-        const struct verdict *old =
-            s->previous ? bsearch(&v[i], s->previous, s->nprevious, sizeof *v, cmp_verdict) : NULL;
-        if (old == NULL || old->result.status == v[i].result.status)
+    struct previous *p = calloc(n + 1, sizeof *p);
+    size_t k = 0;
+    for (size_t i = 0; p != NULL && i < n; i++) {
+        if (strlen(v[i].account) >= sizeof p[k].account)
             continue;
-        bool weaker =
-            (old->result.status == SCP_PROTECTED && v[i].result.status != SCP_NOT_APPLICABLE) ||
-            (old->result.status == SCP_CONDITIONAL && v[i].result.status == SCP_UNPROTECTED);
-        if (weaker)
-            log_warn("scp", "an account lost its leave protection", "account_id", v[i].account,
-                     "was", scp_status_name(old->result.status), "now",
-                     scp_status_name(v[i].result.status), "detail", v[i].result.detail);
-        else
-            log_info("scp", "an account's leave protection changed", "account_id", v[i].account,
-                     "was", scp_status_name(old->result.status), "now",
-                     scp_status_name(v[i].result.status));
+        snprintf(p[k].account, sizeof p[k].account, "%s", v[i].account);
+        p[k++].status = v[i].status;
     }
+    qsort(p, k, sizeof *p, cmp_previous);
+    *kept = k;
+    return p;
 }
 
 /* The organizations collector's listing, waiting a while for the first. */
@@ -702,14 +787,11 @@ static int run(void *p, struct collector_run *r)
         snprintf(r->err, r->errlen, "out of memory");
         goto out;
     }
-    evaluate(&t, l, v);
+    evaluate(s, &t, l, v);
     qsort(v, l->n, sizeof *v, cmp_verdict);
-    log_changes(s, v, l->n);
     write_metrics(t.scp_enabled, v, l->n, r->out);
     free(s->previous);
-    s->previous = v;
-    s->nprevious = l->n;
-    v = NULL;
+    s->previous = remember(v, l->n, &s->nprevious);
     rc = 0;
 out:
     json_decref(req);
