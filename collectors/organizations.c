@@ -77,13 +77,8 @@ struct org_listing *organizations_listing(void)
 
 void org_account_free(struct org_account *a)
 {
-    free(a->id);
-    free(a->name);
-    free(a->email);
-    free(a->arn);
-    free(a->state);
-    free(a->joined_method);
-    free(a->path);
+    free(a->id); /* the block of every string */
+    memset(a, 0, sizeof *a);
 }
 
 void org_listing_release(struct org_listing *l)
@@ -176,6 +171,7 @@ int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen
     if (get_string(j, "Id", true, &id, err, errlen, "ListAccounts") ||
         get_string(j, "Name", false, &name, err, errlen, "ListAccounts") ||
         get_string(j, "Email", false, &email, err, errlen, "ListAccounts") ||
+        /* Arn: checked for its type, not kept (no metric uses it) */
         get_string(j, "Arn", false, &arn, err, errlen, "ListAccounts") ||
         get_string(j, "State", false, &state, err, errlen, "ListAccounts") ||
         get_string(j, "Status", false, &status, err, errlen, "ListAccounts") ||
@@ -198,19 +194,27 @@ int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen
         path = json_string_value(paths);
     else if (json_is_array(paths) && json_is_string(json_array_get(paths, 0)))
         path = json_string_value(json_array_get(paths, 0));
-    a->id = strdup(id);
-    a->name = dup_or_empty(name);
-    a->email = dup_or_empty(email);
-    a->arn = dup_or_empty(arn);
-    a->state = strdup(st);
-    a->joined_method = dup_or_empty(method);
-    a->path = path ? strdup(path) : NULL;
-    a->joined = joined ? json_number_value(joined) : 0;
-    if (!a->id || !a->name || !a->email || !a->arn || !a->state || !a->joined_method ||
-        (path && !a->path)) {
+    /* One block: id, name, email, state, joined method, path, each NUL-ended. */
+    const char *parts[] = {id, name ? name : "",     email ? email : "",
+                           st, method ? method : "", path ? path : ""};
+    size_t size = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        size += strlen(parts[i]) + 1;
+    char *block = malloc(size), *p = block;
+    if (block == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    char **fields[] = {&a->id, &a->name, &a->email, &a->state, &a->joined_method, &a->path};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t n = strlen(parts[i]) + 1;
+        memcpy(p, parts[i], n);
+        *fields[i] = p;
+        p += n;
+    }
+    if (path == NULL)
+        a->path = NULL;
+    a->joined = joined ? json_number_value(joined) : 0;
     return 0;
 }
 
