@@ -77,7 +77,7 @@ unit: deps-test $(UNIT_BINS)
 # --- fuzzing (clang's libFuzzer) ------------------------------------------------
 # make fuzz FUZZ_SECONDS=600 runs each target longer; make test runs them briefly.
 FUZZ_SECONDS ?= 10
-FUZZ_CFLAGS = -std=c11 -I. -g -O1 -fsanitize=fuzzer-no-link,address,undefined -DVERSION='"fuzz"' -pthread
+FUZZ_CFLAGS = -std=c11 -I. -g -O1 -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -DVERSION='"fuzz"' -pthread
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 $(BUILD)/fuzzobj/%.o: %.c

@@ -14,6 +14,7 @@ void expo_init(struct expo *e, struct buf *out)
     e->out = out;
     e->help_suffix = NULL;
     e->family[0] = '\0';
+    e->family_len = 0;
     buf_init(&e->seen, 1 << 20);
     e->error[0] = '\0';
 }
@@ -39,18 +40,25 @@ bool expo_valid_metric_name(const char *s)
     return true;
 }
 
-bool expo_valid_label_name(const char *s)
+/* The length of a valid label name, or 0 when s is not one. */
+static size_t label_name_len(const char *s)
 {
     if (s == NULL || *s == '\0' || (s[0] == '_' && s[1] == '_'))
-        return false;
-    for (const char *p = s; *p; p++) {
+        return 0;
+    const char *p = s;
+    for (; *p; p++) {
         char c = *p;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
                   (p != s && c >= '0' && c <= '9');
         if (!ok)
-            return false;
+            return 0;
     }
-    return true;
+    return (size_t)(p - s);
+}
+
+bool expo_valid_label_name(const char *s)
+{
+    return label_name_len(s) > 0;
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is invalid. */
@@ -84,6 +92,13 @@ static size_t utf8_len(const unsigned char *p)
     return n;
 }
 
+/* Bytes the escaper has to look at: the end, backslash, newline, the quote,
+ * and every non-ASCII byte (UTF-8 is checked). */
+static bool special_byte(unsigned char c)
+{
+    return c == '\0' || c == '\\' || c == '\n' || c == '"' || c >= 0x80;
+}
+
 /* The one escaper: quotes (label values only), backslashes, newlines. */
 static void escape(struct buf *b, const char *s, bool quote)
 {
@@ -92,7 +107,11 @@ static void escape(struct buf *b, const char *s, bool quote)
         return;
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *run = p; /* start of bytes copied verbatim */
-    while (*p) {
+    for (;;) {
+        while (!special_byte(*p)) /* the common case: plain ASCII */
+            p++;
+        if (*p == '\0')
+            break;
         const char *esc = NULL;
         size_t skip = 1;
         if (*p == '\\')
@@ -154,6 +173,7 @@ int expo_family(struct expo *e, const char *name, enum expo_type type, const cha
     if (buf_append(&e->seen, name, strlen(name) + 1) != 0)
         return fail(e, "too many metric families", name);
     strcpy(e->family, name);
+    e->family_len = strlen(name);
     struct buf *b = e->out;
     buf_puts(b, "# HELP ");
     buf_puts(b, name);
@@ -175,16 +195,22 @@ int expo_sample(struct expo *e, const struct expo_label *labels, size_t n, doubl
         return -1;
     if (e->family[0] == '\0')
         return fail(e, "sample written before any family", "");
-    /* Names first: a rejected sample leaves nothing half-written. */
-    for (size_t i = 0; i < n; i++)
-        if (!expo_valid_label_name(labels[i].name))
+    /* Names first: a rejected sample leaves nothing half-written. Their
+     * lengths are kept for the copy (the first 16; samples have fewer). */
+    size_t name_len[16];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = label_name_len(labels[i].name);
+        if (len == 0)
             return fail(e, "invalid label name", labels[i].name);
+        if (i < 16)
+            name_len[i] = len;
+    }
     struct buf *b = e->out;
-    buf_puts(b, e->family);
+    buf_append(b, e->family, e->family_len);
     for (size_t i = 0; i < n; i++) {
         buf_putc(b, i == 0 ? '{' : ',');
-        buf_puts(b, labels[i].name);
-        buf_puts(b, "=\"");
+        buf_append(b, labels[i].name, i < 16 ? name_len[i] : strlen(labels[i].name));
+        buf_append(b, "=\"", 2);
         expo_escape_label_value(b, labels[i].value);
         buf_putc(b, '"');
     }

@@ -34,6 +34,7 @@ struct expo {
     struct buf *out;         /* borrowed: where the text goes */
     const char *help_suffix; /* borrowed, optional: appended to every HELP */
     char family[128];        /* the family samples are written to now */
+    size_t family_len;       /* strlen(family) */
     struct buf seen;         /* family names written so far, NUL-separated */
     char error[200];         /* first error, empty while fine */
 };

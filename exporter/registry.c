@@ -210,6 +210,13 @@ static void run_once(struct slot *s)
     double t0 = registry_now_mono();
     struct buf b;
     buf_init(&b, SNAPSHOT_MAX);
+    /* Sized from the last snapshot (an eighth more): no doublings, and pages
+     * that stay untouched cost no memory. */
+    pthread_mutex_lock(&r->lock);
+    size_t hint = s->snap ? s->snap->len : 0;
+    pthread_mutex_unlock(&r->lock);
+    if (hint > 0 && hint < SNAPSHOT_MAX)
+        buf_reserve(&b, hint + hint / 8 < SNAPSHOT_MAX ? hint + hint / 8 : hint);
     struct expo e;
     expo_init(&e, &b);
     e.help_suffix = s->help_suffix;

@@ -228,10 +228,15 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Renders every family into a fresh buffer, as a collector run does. */
+/* Renders every family into a fresh buffer, as a collector run does: sized
+ * from the previous render, as the registry sizes a run's buffer from the
+ * collector's previous snapshot. */
 static int render(struct buf *b)
 {
+    static size_t last_len;
     buf_init(b, 256u << 20);
+    if (last_len > 0)
+        buf_reserve(b, last_len + last_len / 8);
     struct expo e;
     expo_init(&e, b);
     for (size_t i = 0; i < nfams; i++) {
@@ -243,6 +248,7 @@ static int render(struct buf *b)
     int rc = expo_error(&e) != NULL ? -1 : 0;
     if (rc != 0)
         fprintf(stderr, "render: %s\n", expo_error(&e));
+    last_len = b->len;
     expo_free(&e);
     return rc;
 }
