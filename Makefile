@@ -77,6 +77,9 @@ unit: deps-test $(UNIT_BINS)
 # --- fuzzing (clang's libFuzzer) ------------------------------------------------
 # make fuzz FUZZ_SECONDS=600 runs each target longer; make test runs them briefly.
 FUZZ_SECONDS ?= 10
+# make test fuzzes from a fixed seed, so a run is repeatable and a finding
+# is the change's, not the dice's; make fuzz draws a new seed each time.
+FUZZ_SEED ?= 1
 FUZZ_CFLAGS = -std=c11 -I. -g -O1 -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -DVERSION='"fuzz"' -pthread
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
@@ -92,7 +95,7 @@ fuzz: deps-test $(FUZZ_BINS)
 
 # --- the tests: fuzzers briefly, then unit and integration -----------------
 test: deps-test format-check aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
-	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
+	@FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/bench/run --smoke
 	@tests/image/run
 	@tests/run $(UNIT_BINS)

@@ -302,6 +302,7 @@ class State:
         with self.lock:
             self.calls = collections.Counter()
             self.bad_signatures = 0
+            self.wrong_types = 0  # responses a wrong_type rule changed
             self.invalid_requests = 0
             self.errors_returned = collections.Counter()
             self.windows = {}
@@ -331,6 +332,7 @@ class State:
     def stats(self):
         with self.lock:
             return {'calls': dict(self.calls), 'bad_signatures': self.bad_signatures,
+                    'wrong_types': self.wrong_types,
                     'invalid_requests': self.invalid_requests,
                     'errors_returned': dict(self.errors_returned), 'max_rate': dict(self.max_rate),
                     'credentials_issued': list(self.issued), 'requests': list(self.requests)}
@@ -344,8 +346,10 @@ class State:
             if not isinstance(r, dict) or 'kind' not in r:
                 raise ValueError('each fault rule needs a kind')
             if r['kind'] not in ('throttle', '5xx', 'slow', 'reset', 'truncate', 'malformed', 'expired',
-                                 'skew', 'access_denied', 'repeat_token'):
+                                 'skew', 'access_denied', 'repeat_token', 'wrong_type'):
                 raise ValueError('unknown fault kind %r' % r['kind'])
+            if r['kind'] == 'wrong_type' and not isinstance(r.get('field'), str):
+                raise ValueError('a wrong_type rule needs a field name')
             r = dict(r)
             r.setdefault('operation', '*')
             r['_seen'] = 0
@@ -636,6 +640,46 @@ def org_dispatch(op, params, caller):
         page, tok = paginate(op, params, parents, who)
         return _with_token({'Parents': page}, tok)
     raise AwsError('UnknownOperationException', 'The fake does not implement %s' % op)
+
+
+def wrong_type(v):
+    """A value of another JSON type than v's."""
+    if isinstance(v, bool):
+        return 'true'
+    if isinstance(v, str):
+        return 7
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, list):
+        return {'0': v[0] if v else None}
+    if isinstance(v, dict):
+        return [v]
+    return {}
+
+
+def retype(doc, field):
+    """Gives every member called field, at any depth, a value of the wrong JSON
+    type, inside a CloudTrailEvent's JSON string too. True when one was found."""
+    found = False
+    if isinstance(doc, dict):
+        for k in list(doc):
+            if k == field:
+                doc[k] = wrong_type(doc[k])
+                found = True
+            elif k == 'CloudTrailEvent' and isinstance(doc[k], str):
+                try:
+                    inner = json.loads(doc[k])
+                except ValueError:
+                    continue
+                if retype(inner, field):
+                    doc[k] = json.dumps(inner)
+                    found = True
+            else:
+                found = retype(doc[k], field) or found
+    elif isinstance(doc, list):
+        for x in doc:
+            found = retype(x, field) or found
+    return found
 
 
 def _with_token(d, tok):
@@ -987,7 +1031,7 @@ class Handler(BaseHTTPRequestHandler):
             if rule and rule['kind'] == 'slow':
                 time.sleep(float(rule.get('delay_seconds', 2)))
                 rule = None
-            if rule and rule['kind'] not in ('repeat_token', 'truncate', 'malformed'):
+            if rule and rule['kind'] not in ('repeat_token', 'truncate', 'malformed', 'wrong_type'):
                 raise Fault(rule)
             if proto == 'json':
                 try:
@@ -1005,6 +1049,9 @@ class Handler(BaseHTTPRequestHandler):
                         res['NextToken'] = params['NextToken']
                 if rule and rule['kind'] == 'malformed':
                     return self.send(200, '{"Accounts": [{"Id": "1234<html>not json', 'application/x-amz-json-1.1')
+                if rule and rule['kind'] == 'wrong_type' and retype(res, rule['field']):
+                    with STATE.lock:
+                        STATE.wrong_types += 1
                 self.send(200, json.dumps(res), 'application/x-amz-json-1.1',
                           truncate=bool(rule and rule['kind'] == 'truncate'))
             else:

@@ -141,6 +141,72 @@ class FaultMatrixTest(unittest.TestCase):
             self.assertIsNone(x.proc.poll())
 
 
+class WrongTypesTest(unittest.TestCase):
+    """Every member the collectors read, given the wrong JSON type, one at a
+    time and wherever it occurs (inside CloudTrail records too): the exporter
+    stays up and serves what it last knew, counts no departure and no event
+    twice, and recovers when the answers are right again."""
+
+    FIELDS = [
+        # Organizations
+        'Organization', 'Id', 'Arn', 'MasterAccountId', 'FeatureSet', 'Accounts', 'Name',
+        'Email', 'State', 'Status', 'JoinedMethod', 'JoinedTimestamp', 'Paths', 'NextToken',
+        'Roots', 'PolicyTypes', 'Type', 'Policies', 'Description', 'AwsManaged', 'Policy',
+        'PolicySummary', 'Content', 'Targets', 'TargetId',
+        # CloudTrail: the summaries and the records inside them
+        'Events', 'EventId', 'EventName', 'EventTime', 'EventSource', 'Username',
+        'CloudTrailEvent', 'eventID', 'eventTime', 'eventName', 'eventSource', 'errorCode',
+        'errorMessage', 'userIdentity', 'arn', 'sourceIPAddress', 'recipientAccountId',
+        'requestParameters', 'accountId',
+    ]
+
+    def test_every_field_with_the_wrong_type(self):
+        with FakeAWS() as fake, Exporter(
+                '--aws.endpoint-url=' + fake.url, '--no-collector.testing',
+                '--collector.organizations.interval=1s', '--collector.scp.interval=1s',
+                '--collector.cloudtrail.interval=1s', '--aws.max-attempts=1',
+                '--collector.scp.policy-refresh=1s',  # DescribePolicy every run
+                # the member's denied LeaveOrganization records carry errorCode
+                '--collector.cloudtrail.member-role=aws-org-exporter-member',
+                binary=TESTING, aws=True, env=env_keys()) as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 30), x.stderr())
+            good = parse_exposition(x.get()[2])
+
+            def events(samples):
+                return {(l['event_name'], l['outcome']): v for n, l, v in samples
+                        if n == 'aws_org_cloudtrail_events_total'}
+
+            def accounts(samples):
+                return {l['account_id'] for n, l, v in samples if n == 'aws_org_account_info'}
+
+            before, listed = events(good), accounts(good)
+            self.assertEqual(len(listed), 25)
+            for field in self.FIELDS:
+                applied = fake.stats()['wrong_types']
+                fake.faults([{'operation': '*', 'kind': 'wrong_type', 'field': field}])
+                self.assertTrue(wait_until(lambda: fake.stats()['wrong_types'] >= applied + 2, 20),
+                                field)
+                time.sleep(0.3)  # the runs that got the wrong answers end
+                status, _, body = x.get()
+                now = parse_exposition(body)
+                self.assertEqual(status, 200, field)
+                self.assertIsNone(x.proc.poll(), field)
+                self.assertEqual([v for n, l, v in now if n == 'aws_org_account_departures_total'],
+                                 [0.0], field)
+                self.assertEqual(accounts(now), listed, field)
+                self.assertEqual(events(now), before, field)
+            fake.faults([])
+            self.assertTrue(wait_until(
+                lambda: all(b'aws_org_collector_up{collector="%s"} 1\n' % c in x.get()[2]
+                            for c in (b'organizations', b'scp', b'cloudtrail')), 40))
+            after = parse_exposition(x.get()[2])
+            self.assertEqual(events(after), before)
+            self.assertEqual(accounts(after), listed)
+            self.assertEqual([v for n, l, v in after if n == 'aws_org_account_departures_total'],
+                             [0.0])
+            self.assertEqual(fake.stats()['bad_signatures'], 0)
+
+
 class SoakTest(unittest.TestCase):
     def test_soak_with_faults(self):
         """Collections every second for two minutes with faults coming and
