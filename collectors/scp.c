@@ -169,8 +169,10 @@ static int each_page(struct aws_client *c, const char *op, json_t *request, cons
         json_t *item;
         json_array_foreach(list, i, item)
         {
+            err[0] = '\0';
             if (++items > MAX_ITEMS || fn(arg, item) != 0) {
-                snprintf(err, errlen, "%s: malformed or too many items on page %d", op, page);
+                if (err[0] == '\0') /* else the item's handler said why */
+                    snprintf(err, errlen, "%s: malformed or too many items on page %d", op, page);
                 json_decref(resp);
                 free(prev);
                 return -1;
@@ -316,8 +318,11 @@ static int on_root(void *arg, json_t *item)
     {
         const char *type = json_string_value(json_object_get(pt, "Type"));
         const char *status = json_string_value(json_object_get(pt, "Status"));
-        if (type && status && strcmp(type, "SERVICE_CONTROL_POLICY") == 0 &&
-            strcmp(status, "ENABLED") == 0)
+        /* An entry that cannot be read fails the run: taken as "disabled",
+         * it would call every account unprotected. */
+        if (type == NULL || status == NULL)
+            return -1;
+        if (strcmp(type, "SERVICE_CONTROL_POLICY") == 0 && strcmp(status, "ENABLED") == 0)
             t->scp_enabled = true;
     }
     return node_get(t, id, true) ? 0 : -1;
@@ -383,6 +388,39 @@ static size_t split_path(const char *path, const char *root, const char *account
     return n;
 }
 
+/*
+ * Places every account and OU from the accounts' paths (each element's parent
+ * is the one before; the root has none). Returns 0, -1 (out of memory, err
+ * set), or 1 when the paths disagree: an OU given two parents, or an element
+ * twice in one path. Then some parents are set and the caller discards them.
+ */
+static int tree_from_paths(struct tree *t, const struct org_listing *l, char *err, size_t errlen)
+{
+    char buf[1024], *el[MAX_PATH_ELEMENTS];
+    for (size_t i = 0; i < l->n; i++) {
+        const struct org_account *a = &l->accounts[i];
+        size_t n = split_path(a->path, t->root, a->id, buf, sizeof buf, el);
+        for (size_t k = 2; k < n; k++) {
+            for (size_t j = 1; j < k; j++)
+                if (strcmp(el[j], el[k]) == 0)
+                    goto disagree;
+            struct node *nd = node_get(t, el[k], true);
+            if (nd == NULL || (nd->parent == NULL && node_set_parent(nd, el[k - 1]) != 0)) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            if (strcmp(nd->parent, el[k - 1]) != 0)
+                goto disagree;
+        }
+        continue;
+    disagree:
+        log_warn("scp", "the accounts' paths disagree: walking the OU tree instead", "account_id",
+                 a->id);
+        return 1;
+    }
+    return 0;
+}
+
 /* The parents of every OU and account: from Paths when every account has a
  * well-formed one (the API has given them since 2026-03-31), else by walking
  * the OU tree from the root. */
@@ -393,29 +431,22 @@ static int read_tree(struct aws_client *c, struct tree *t, const struct org_list
     char buf[1024], *el[MAX_PATH_ELEMENTS];
     for (size_t i = 0; i < l->n && paths; i++) {
         const struct org_account *a = &l->accounts[i];
-        paths = a->path != NULL && split_path(a->path, t->root, a->id, buf, sizeof buf, el) > 0;
+        paths = a->path != NULL && split_path(a->path, t->root, a->id, buf, sizeof buf, el) > 0 &&
+                (l->org_id == NULL || strcmp(el[0], l->org_id) == 0);
         if (a->path != NULL && !paths)
             log_warn("scp", "an account's path is not well formed: walking the OU tree instead",
                      "account_id", a->id);
     }
     if (paths) {
-        for (size_t i = 0; i < l->n; i++) {
-            const struct org_account *a = &l->accounts[i];
-            size_t n = split_path(a->path, t->root, a->id, buf, sizeof buf, el);
-            /* each element's parent is the one before; the root has none */
-            for (size_t k = 2; k < n; k++) {
-                struct node *nd = node_get(t, el[k], true);
-                if (nd == NULL) {
-                    snprintf(err, errlen, "out of memory");
-                    return -1;
-                }
-                if (node_set_parent(nd, el[k - 1]) != 0) {
-                    snprintf(err, errlen, "out of memory");
-                    return -1;
-                }
-            }
+        int rc = tree_from_paths(t, l, err, errlen);
+        if (rc <= 0)
+            return rc;
+        /* Paths that disagree (an OU moved while the listing was paged):
+         * forget every parent they gave and read the structure itself. */
+        for (size_t i = 0; i < t->n; i++) {
+            free(t->nodes[i].parent);
+            t->nodes[i].parent = NULL;
         }
-        return 0;
     }
     char(*queue)[SCP_ID_MAX] = calloc(MAX_OUS + 1, SCP_ID_MAX);
     if (queue == NULL) {
@@ -461,26 +492,39 @@ static struct policy *policy_get(struct scp_state *s, const char *id)
 }
 
 /* Reads a policy's document into p (whose doc the caller freed). */
-static void read_document(struct aws_client *c, struct policy *p, double now)
+/*
+ * Reads a policy's document. Returns 0 with *doc (the caller's) set, or NULL
+ * when the document AWS holds does not parse (p->problem says why: the
+ * accounts it could decide are unknown). Returns -1 with err set when the
+ * call failed or its answer is malformed: the run fails, and the document
+ * read last stays, as the rest of what the exporter last knew.
+ */
+static int read_document(struct aws_client *c, struct policy *p, struct scp_doc **doc, char *err,
+                         size_t errlen)
 {
     json_t *req = json_pack("{s:s}", "PolicyId", p->id), *resp = NULL;
     struct aws_error e;
-    p->fetched_at = now;
-    p->problem[0] = '\0';
+    *doc = NULL;
     if (aws_json_call(c, AWS_ORGANIZATIONS, "DescribePolicy", req, &resp, &e) != 0) {
-        snprintf(p->problem, sizeof p->problem, "DescribePolicy: %s: %s", e.code, e.message);
+        snprintf(err, errlen, "DescribePolicy %s: %s: %s", p->id, e.code, e.message);
         json_decref(req);
-        return;
+        return -1;
     }
     json_decref(req);
     json_t *content = json_object_get(json_object_get(resp, "Policy"), "Content");
-    char why[256] = "no Content";
-    if (json_is_string(content)) /* the length, not strlen: an escaped NUL stays in */
-        p->doc =
-            scp_doc_parse(json_string_value(content), json_string_length(content), why, sizeof why);
-    if (p->doc == NULL)
+    if (!json_is_string(content)) {
+        snprintf(err, errlen, "DescribePolicy %s: the answer has no Policy.Content string", p->id);
+        json_decref(resp);
+        return -1;
+    }
+    char why[256] = "";
+    p->problem[0] = '\0';
+    /* the length, not strlen: an escaped NUL stays in */
+    *doc = scp_doc_parse(json_string_value(content), json_string_length(content), why, sizeof why);
+    if (*doc == NULL)
         snprintf(p->problem, sizeof p->problem, "the policy document does not parse: %s", why);
     json_decref(resp);
+    return 0;
 }
 
 static int on_policy(void *arg, json_t *item)
@@ -512,10 +556,13 @@ static int on_policy(void *arg, json_t *item)
                  ctx->now - p->fetched_at >= (double)opt.policy_refresh_ms / 1000.0 ||
                  p->doc == NULL;
     if (stale) {
+        struct scp_doc *doc;
+        if (read_document(ctx->c, p, &doc, ctx->err, ctx->errlen) != 0)
+            return -1;
         snprintf(p->summary, sizeof p->summary, "%s", summary);
         scp_doc_free(p->doc);
-        p->doc = NULL;
-        read_document(ctx->c, p, ctx->now);
+        p->doc = doc;
+        p->fetched_at = ctx->now;
         if (p->doc == NULL)
             log_warn("scp",
                      "a service control policy cannot be evaluated: the accounts it "

@@ -38,11 +38,12 @@ int buf_append_grow(struct buf *b, const void *p, size_t n);
  * Appends n bytes. Returns 0, or -1 (and fails the buffer) past the cap.
  * Inline: the exposition writer appends a few bytes at a time, 40,000 lines
  * per 10,000 accounts. When n fits (cap never exceeds max + 1, so the cap
- * holds too) it is a copy; otherwise buf_append_grow decides.
+ * holds too) it is a copy; otherwise, and for n == 0 (p may then be NULL),
+ * buf_append_grow decides.
  */
 static inline int buf_append(struct buf *b, const void *p, size_t n)
 {
-    if (!b->failed && n < b->cap - b->len) {
+    if (!b->failed && n > 0 && n < b->cap - b->len) {
         memcpy(b->data + b->len, p, n);
         b->len += n;
         b->data[b->len] = '\0';

@@ -66,19 +66,24 @@ static void sha256_hex(const void *p, size_t n, char out[65])
     hex(md, sizeof md, out);
 }
 
-static void hmac(const unsigned char *key, size_t keylen, const char *msg, size_t n,
-                 unsigned char out[32])
+/* HMAC-SHA256 of msg into out; 0, or -1 when OpenSSL could not compute it. */
+static int hmac(const unsigned char *key, size_t keylen, const char *msg, size_t n,
+                unsigned char out[32])
 {
     pthread_once(&algs_once, algs_init);
     EVP_MAC_CTX *c = hmac_template ? EVP_MAC_CTX_dup(hmac_template) : NULL;
     size_t len = 0;
+    int rc = 0;
     if (c == NULL || EVP_MAC_init(c, key, keylen, NULL) != 1 ||
         EVP_MAC_update(c, (const unsigned char *)msg, n) != 1 ||
         EVP_MAC_final(c, out, &len, 32) != 1 || len != 32) {
-        unsigned int l = 32; /* the slow path still gives the right answer */
-        HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, n, out, &l);
+        unsigned int l = 0; /* the slow path still gives the right answer */
+        if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, n, out, &l) == NULL ||
+            l != 32)
+            rc = -1;
     }
     EVP_MAC_CTX_free(c);
+    return rc;
 }
 
 /*
@@ -114,12 +119,15 @@ static int signing_key(const char *secret, const char *date, const char *region,
         return -1;
     memcpy(k0, "AWS4", 4);
     memcpy(k0 + 4, secret, sl);
-    hmac(k0, sl + 4, date, 8, k);
+    int rc = hmac(k0, sl + 4, date, 8, k);
     OPENSSL_cleanse(k0, sl + 4);
     free(k0);
-    hmac(k, 32, region, strlen(region), k);
-    hmac(k, 32, service, strlen(service), k);
-    hmac(k, 32, "aws4_request", 12, k);
+    if (rc != 0 || hmac(k, 32, region, strlen(region), k) != 0 ||
+        hmac(k, 32, service, strlen(service), k) != 0 || hmac(k, 32, "aws4_request", 12, k) != 0) {
+        OPENSSL_cleanse(k, 32);
+        OPENSSL_cleanse(sd, sizeof sd);
+        return -1; /* nothing cached: the next request tries again */
+    }
     OPENSSL_cleanse(kc, sizeof *kc);
     if (strlen(region) < sizeof kc->region && strlen(service) < sizeof kc->service &&
         strlen(date) < sizeof kc->date) {
@@ -130,6 +138,7 @@ static int signing_key(const char *secret, const char *date, const char *region,
         memcpy(kc->key, k, 32);
         kc->valid = true;
     }
+    OPENSSL_cleanse(sd, sizeof sd);
     return 0;
 }
 
@@ -425,9 +434,9 @@ int sigv4_sign(const struct sigv4_input *in, struct sigv4_output *out)
         buf_free(&signed_headers);
         return -1;
     }
-    unsigned char sig[32];
-    if (!buf_failed(s))
-        hmac(k, 32, s->data, s->len, sig);
+    unsigned char sig[32] = {0};
+    if (!buf_failed(s) && hmac(k, 32, s->data, s->len, sig) != 0)
+        rc = -1;
     OPENSSL_cleanse(k, sizeof k);
     hex(sig, sizeof sig, out->signature);
 

@@ -1049,6 +1049,8 @@ class Handler(BaseHTTPRequestHandler):
                         res['NextToken'] = params['NextToken']
                 if rule and rule['kind'] == 'malformed':
                     return self.send(200, '{"Accounts": [{"Id": "1234<html>not json', 'application/x-amz-json-1.1')
+                if rule and rule['kind'] == 'wrong_type':
+                    res = copy.deepcopy(res)  # members may be the scenario's own objects
                 if rule and rule['kind'] == 'wrong_type' and retype(res, rule['field']):
                     with STATE.lock:
                         STATE.wrong_types += 1

@@ -144,8 +144,9 @@ class FaultMatrixTest(unittest.TestCase):
 class WrongTypesTest(unittest.TestCase):
     """Every member the collectors read, given the wrong JSON type, one at a
     time and wherever it occurs (inside CloudTrail records too): the exporter
-    stays up and serves what it last knew, counts no departure and no event
-    twice, and recovers when the answers are right again."""
+    stays up and serves what it last knew (every account, the same
+    leave-protection statuses), counts no departure and no event twice, and
+    recovers when the answers are right again."""
 
     FIELDS = [
         # Organizations
@@ -179,7 +180,12 @@ class WrongTypesTest(unittest.TestCase):
             def accounts(samples):
                 return {l['account_id'] for n, l, v in samples if n == 'aws_org_account_info'}
 
-            before, listed = events(good), accounts(good)
+            def protection(samples):
+                return {l['account_id']: l['status'] for n, l, v in samples
+                        if n == 'aws_org_account_leave_protection'}
+
+            before, listed, protected = events(good), accounts(good), protection(good)
+            self.assertEqual(len(protected), 25)
             self.assertEqual(len(listed), 25)
             for field in self.FIELDS:
                 applied = fake.stats()['wrong_types']
@@ -195,6 +201,7 @@ class WrongTypesTest(unittest.TestCase):
                                  [0.0], field)
                 self.assertEqual(accounts(now), listed, field)
                 self.assertEqual(events(now), before, field)
+                self.assertEqual(protection(now), protected, field)
             fake.faults([])
             self.assertTrue(wait_until(
                 lambda: all(b'aws_org_collector_up{collector="%s"} 1\n' % c in x.get()[2]
@@ -202,6 +209,7 @@ class WrongTypesTest(unittest.TestCase):
             after = parse_exposition(x.get()[2])
             self.assertEqual(events(after), before)
             self.assertEqual(accounts(after), listed)
+            self.assertEqual(protection(after), protected)
             self.assertEqual([v for n, l, v in after if n == 'aws_org_account_departures_total'],
                              [0.0])
             self.assertEqual(fake.stats()['bad_signatures'], 0)

@@ -144,9 +144,16 @@ class ScpTest(unittest.TestCase):
         bad = scenario()
         # A path that names another account: not trusted, so the tree is walked.
         bad['accounts'][1]['paths'] = ['o-a1b2c3d4e5/r-a1b2/600000000002/']
-        for d, log in ((old_api, None), (bad, 'msg="an account\'s path is not well formed: '
-                                              'walking the OU tree instead" '
-                                              'account_id=600000000001')):
+        # Well-formed paths that disagree (as when an OU moves while the
+        # listing is paged): 600000000001 puts ou-a1b2-abc00003 under
+        # ou-a1b2-ab000002, this one puts it under the root.
+        disagree = scenario()
+        disagree['accounts'][7]['paths'] = ['o-a1b2c3d4e5/r-a1b2/ou-a1b2-abc00003/600000000007/']
+        for d, log in ((old_api, None),
+                       (bad, 'msg="an account\'s path is not well formed: walking the OU tree '
+                             'instead" account_id=600000000001'),
+                       (disagree, 'msg="the accounts\' paths disagree: walking the OU tree '
+                                  'instead" account_id=600000000007')):
             self.fake.control('reset', {'faults': True})
             self.fake.scenario(d)
             with self.exporter() as x:
