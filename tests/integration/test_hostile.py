@@ -6,6 +6,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
@@ -213,6 +214,111 @@ class WrongTypesTest(unittest.TestCase):
             self.assertEqual([v for n, l, v in after if n == 'aws_org_account_departures_total'],
                              [0.0])
             self.assertEqual(fake.stats()['bad_signatures'], 0)
+
+
+FORGE = '"} 1\naws_org_forged_total{x="y"} 1\n# \\ \u00e9\u2028\u00a0\U0001f600'
+
+
+def awkward(n, prefix=''):
+    """n characters of the awkward kind, prefix first: quotes, braces,
+    backslashes, newlines, non-ASCII letters, a line separator, an emoji."""
+    text = prefix
+    while len(text) < n:
+        text += FORGE
+    return text[:n]
+
+
+class HostileDataTest(unittest.TestCase):
+    """Names, OU names, a policy document and CloudTrail records at the
+    largest sizes AWS allows, full of characters that would break or forge
+    an exposition line: the body passes promtool, holds no series the
+    exporter does not write, and carries every value escaped, in full or
+    cut to the exporter's documented bounds."""
+
+    def test_maximum_sizes_and_awkward_characters(self):
+        with open(os.path.join(SCENARIOS, 'basic.json')) as f:
+            doc = json.load(f)
+        names = {}
+        for i, a in enumerate(doc['accounts'][1:6]):  # account names: 50 characters at most
+            a['name'] = names[a['id']] = awkward(50, 'acct%d ' % i)
+        for o in doc['ous']:  # OU names: 128 characters at most
+            o['name'] = awkward(128, o['id'] + ' ')
+        # An SCP of 5,120 characters (the quota) that denies LeaveOrganization
+        # on the sandbox OU, its Sids and condition values awkward.
+        statements = [{'Sid': 'DenyLeave', 'Effect': 'Deny',
+                       'Action': 'organizations:LeaveOrganization', 'Resource': '*'}]
+        while True:
+            st = {'Sid': 'Pad%d' % len(statements), 'Effect': 'Deny', 'Action': 'ec2:RunInstances',
+                  'Resource': '*', 'Condition': {'StringEquals': {'aws:PrincipalTag/x': awkward(200)}}}
+            if len(json.dumps({'Version': '2012-10-17', 'Statement': statements + [st]})) > 5120:
+                break
+            statements.append(st)
+        content = json.dumps({'Version': '2012-10-17', 'Statement': statements})
+        content += ' ' * (5120 - len(content))
+        doc['policies'].append({'id': 'p-hostile0001', 'name': awkward(128), 'description':
+                                awkward(512), 'type': 'SERVICE_CONTROL_POLICY',
+                                'aws_managed': False, 'content': content,
+                                'targets': ['ou-a1b2-sand0001']})
+        # A denied LeaveOrganization whose record is near CloudTrail's 256 KB
+        # limit, every string the exporter reads longer than it keeps.
+        record = {
+            'eventVersion': '1.09', 'eventID': 'e0e0e0e0-hostile-record-000000000001',
+            'eventTime': '2026-11-28T00:00:00Z', 'eventSource': 'organizations.amazonaws.com',
+            'eventName': 'LeaveOrganization', 'awsRegion': 'us-east-1',
+            'sourceIPAddress': awkward(300, '192.0.2.1'),
+            'errorCode': awkward(200, 'AccessDenied'),
+            'errorMessage': awkward(4000, 'not authorized to perform: '),
+            'recipientAccountId': '111111111111',
+            'userIdentity': {'type': 'AssumedRole', 'accountId': '111111111111',
+                             'arn': awkward(2048, 'arn:aws:sts::111111111111:assumed-role/')},
+            'requestParameters': {'padding': ''}, 'responseElements': None,
+            'readOnly': False, 'managementEvent': True}
+        pad = 150000
+        while len(json.dumps(dict(record, requestParameters={'padding': awkward(pad)}))) > 255 * 1024:
+            pad -= 1000
+        record['requestParameters']['padding'] = awkward(pad)
+        doc['cloudtrail']['events'].setdefault('111111111111', {}).setdefault('us-east-1', []).append({
+            'EventId': record['eventID'], 'EventName': 'LeaveOrganization', 'EventTimeAgo': 60,
+            'EventSource': 'organizations.amazonaws.com', 'Username': awkward(64),
+            'ReadOnly': 'false', 'Resources': [], 'CloudTrailEvent': record})
+        with FakeAWS() as fake:
+            fake.scenario(doc)
+            with Exporter('--aws.endpoint-url=' + fake.url, '--no-collector.testing',
+                          binary=TESTING, aws=True, env=env_keys()) as x:
+                self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 40), x.stderr())
+                self.assertTrue(wait_until(lambda: all(
+                    b'aws_org_collector_up{collector="%s"} 1\n' % c in x.get()[2]
+                    for c in (b'organizations', b'scp', b'cloudtrail')), 30), x.stderr()[-3000:])
+                body = x.get()[2]
+        p = subprocess.run(['promtool', 'check', 'metrics'], input=body, capture_output=True)
+        self.assertEqual((p.returncode, p.stdout + p.stderr), (0, b''))
+        samples = parse_exposition(body)
+        self.assertEqual([n for n, l, v in samples if 'forged' in n], [])
+        self.assertTrue(all(n.startswith(('aws_org_', 'process_')) for n, l, v in samples),
+                        sorted({n for n, l, v in samples}))
+        got = {l['account_id']: l['name'] for n, l, v in samples if n == 'aws_org_account_info'}
+        for aid, name in names.items():
+            self.assertEqual(got[aid], name)  # in full, escaped and read back
+        status = {l['account_id']: l['status'] for n, l, v in samples
+                  if n == 'aws_org_account_leave_protection'}
+        self.assertEqual(status['444444444444'], 'protected')  # in the sandbox OU
+        info = [l for n, l, v in samples if n == 'aws_org_account_leave_protection_info'
+                and l['account_id'] == '444444444444']
+        self.assertEqual(info[0]['policy_id'], 'p-hostile0001')
+        recent = [l for n, l, v in samples if n == 'aws_org_cloudtrail_recent_event_info'
+                  and l['event_id'] == record['eventID']]
+        self.assertEqual(len(recent), 1)
+        ev = recent[0]
+        self.assertEqual(ev['outcome'], 'denied')
+        # cut to the record parser's bounds at a character boundary, marked "..."
+        for label, full, bound in (('principal_arn', record['userIdentity']['arn'], 512),
+                                   ('source_ip', record['sourceIPAddress'], 128),
+                                   ('error_code', record['errorCode'], 128)):
+            self.assertTrue(ev[label].endswith('...'), label)
+            kept = ev[label][:-3]
+            self.assertEqual(kept, full[:len(kept)], label)
+            self.assertLess(len(ev[label].encode()), bound, label)
+            self.assertGreater(len(kept.encode()), bound - 8, label)
 
 
 class SoakTest(unittest.TestCase):
