@@ -497,14 +497,20 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read: %s", strerror(errno));
         return -1;
     }
-    json_error_t jerr;
-    json_t *doc = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    long size = ftell(f);
+    struct buf text; /* read under the cap before parsing: never a huge file in memory */
+    buf_init(&text, STATE_MAX);
+    int rc = buf_read_stream(&text, f);
+    bool read_error = ferror(f) != 0;
     fclose(f);
-    if (doc == NULL || size > (long)STATE_MAX) {
-        snprintf(err, errlen, "not a state file: %s (line %d)", doc ? "too large" : jerr.text,
-                 jerr.line);
-        json_decref(doc);
+    if (rc != 0) {
+        snprintf(err, errlen, "not a state file: %s", read_error ? "read error" : "too large");
+        return -1;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(text.data ? text.data : "", text.len, JSON_REJECT_DUPLICATES, &jerr);
+    buf_free(&text);
+    if (doc == NULL) {
+        snprintf(err, errlen, "not a state file: %s (line %d)", jerr.text, jerr.line);
         return -1;
     }
     const char *kind = json_string_value(json_object_get(doc, "kind"));

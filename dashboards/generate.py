@@ -24,6 +24,10 @@ LEAVE = 'LeaveOrganization|RemoveAccountFromOrganization|AccountDepartedOrganiza
 TAMPER = 'DetachPolicy|DeletePolicy|UpdatePolicy|DisablePolicyType|DeleteOrganization'
 
 
+# Stat and gauge panels show each series' last value.
+LAST_VALUE = {'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}
+
+
 def target(expr, legend='', instant=False, table=False, ref='A'):
     t = {'datasource': DS, 'expr': expr, 'refId': ref, 'legendFormat': legend or '__auto'}
     if instant or table:
@@ -55,6 +59,12 @@ def steps(*pairs):
     return [{'color': c, 'value': v} for v, c in pairs]
 
 
+def red_green(off, on):
+    """Value mappings of a 0/1 gauge: 0 in red as off, 1 in green as on."""
+    return [{'type': 'value', 'options': {'0': {'text': off, 'color': 'red', 'index': 0},
+                                          '1': {'text': on, 'color': 'green', 'index': 1}}}]
+
+
 def color_override(name, color):
     return {'matcher': {'id': 'byRegexp', 'options': name},
             'properties': [{'id': 'color', 'value': {'mode': 'fixed', 'fixedColor': color}}]}
@@ -79,15 +89,13 @@ def rows():
                [target('aws_org_info{%s}' % S,
                        '{{organization_id}} - management {{management_account_id}} - {{feature_set}}',
                        instant=True)],
-               options={'textMode': 'name', 'colorMode': 'none', 'graphMode': 'none',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               options={'textMode': 'name', 'colorMode': 'none', 'graphMode': 'none', **LAST_VALUE}),
          10, 4),
         (panel('stat', 'Accounts by state',
                'Accounts listed by the organization now, per state. A drop in ACTIVE without a '
                'rise in SUSPENDED/CLOSED means accounts left: check "Recently departed accounts".',
                [target('sum by (state) (aws_org_accounts{%s})' % S, '{{state}}', instant=True)],
-               options={'colorMode': 'none', 'graphMode': 'none', 'textMode': 'value_and_name',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               options={'colorMode': 'none', 'graphMode': 'none', 'textMode': 'value_and_name', **LAST_VALUE}),
          14, 4),
         (panel('timeseries', 'Accounts by state over time',
                'Accounts per state over time. Steps down are departures or closures.',
@@ -127,8 +135,7 @@ def rows():
                [target('sum(increase(aws_org_cloudtrail_events_total{%s, event_name="LeaveOrganization", '
                        'outcome=~"denied|failed"}[$__range]))' % S, instant=True)],
                thresholds=steps((None, 'green'), (1, 'red')),
-               options={'colorMode': 'background', 'graphMode': 'none',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               options={'colorMode': 'background', 'graphMode': 'none', **LAST_VALUE}),
          8, 4),
         (panel('stat', 'Leaves and removals',
                'Successful LeaveOrganization, RemoveAccountFromOrganization and '
@@ -137,8 +144,7 @@ def rows():
                [target('sum(increase(aws_org_cloudtrail_events_total{%s, event_name=~"%s", '
                        'outcome="success"}[$__range]))' % (S, LEAVE), instant=True)],
                thresholds=steps((None, 'green'), (1, 'red')),
-               options={'colorMode': 'background', 'graphMode': 'none',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               options={'colorMode': 'background', 'graphMode': 'none', **LAST_VALUE}),
          8, 4),
         (panel('table', 'Newest events',
                'The newest watched CloudTrail events: when, what, outcome, the affected account, '
@@ -154,11 +160,8 @@ def rows():
                'Whether Service Control Policies are enabled on the root. DISABLED: no SCP applies '
                'and every member can leave (alert AwsOrgScpDisabled): re-enable the policy type.',
                [target('aws_org_scp_enabled{%s}' % S, '{{instance}}', instant=True)],
-               mappings=[{'type': 'value', 'options': {
-                   '0': {'text': 'DISABLED', 'color': 'red', 'index': 0},
-                   '1': {'text': 'enabled', 'color': 'green', 'index': 1}}}],
-               options={'colorMode': 'background', 'graphMode': 'none',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               mappings=red_green('DISABLED', 'enabled'),
+               options={'colorMode': 'background', 'graphMode': 'none', **LAST_VALUE}),
          6, 6),
         (panel('bargauge', 'Accounts by leave protection',
                'Member accounts per protection status: protected (an unconditional SCP deny of '
@@ -169,8 +172,7 @@ def rows():
                overrides=[color_override('^protected$', 'green'), color_override('conditional', 'yellow'),
                           color_override('unprotected', 'red'), color_override('unknown', 'orange'),
                           color_override('not_applicable', 'text')],
-               options={'displayMode': 'basic', 'orientation': 'horizontal',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               options={'displayMode': 'basic', 'orientation': 'horizontal', **LAST_VALUE}),
          8, 6),
         (panel('timeseries', 'Guardrail tampering events',
                'Calls that detach, delete, edit or disable SCPs (alert AwsOrgGuardrailTampering). '
@@ -195,11 +197,8 @@ def rows():
                'Whether each collector\'s last run succeeded. Down: the collector serves its last '
                'good data; read the exporter log for the AWS error (alert AwsOrgCollectorFailing).',
                [target('aws_org_collector_up{%s}' % S, '{{collector}}', instant=True)],
-               mappings=[{'type': 'value', 'options': {
-                   '0': {'text': 'down', 'color': 'red', 'index': 0},
-                   '1': {'text': 'up', 'color': 'green', 'index': 1}}}],
-               options={'colorMode': 'background', 'graphMode': 'none', 'textMode': 'value_and_name',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               mappings=red_green('down', 'up'),
+               options={'colorMode': 'background', 'graphMode': 'none', 'textMode': 'value_and_name', **LAST_VALUE}),
          8, 4),
         (panel('stat', 'Last success age',
                'Time since each collector last succeeded. Much more than its interval: it is '
@@ -207,8 +206,7 @@ def rows():
                [target('time() - aws_org_collector_last_success_timestamp_seconds{%s}' % S,
                        '{{collector}}', instant=True)], unit='s',
                thresholds=steps((None, 'green'), (900, 'orange'), (1800, 'red')),
-               options={'colorMode': 'value', 'graphMode': 'none', 'textMode': 'value_and_name',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               options={'colorMode': 'value', 'graphMode': 'none', 'textMode': 'value_and_name', **LAST_VALUE}),
          8, 4),
         (panel('stat', 'Credentials expire in',
                'Time left on temporary AWS credentials, per source (absent for long-term keys). '
@@ -217,8 +215,7 @@ def rows():
                [target('aws_org_credentials_expiry_timestamp_seconds{%s} - time()' % S, '{{source}}',
                        instant=True)], unit='s',
                thresholds=steps((None, 'red'), (300, 'orange'), (900, 'green')),
-               options={'colorMode': 'value', 'graphMode': 'none', 'textMode': 'value_and_name',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               options={'colorMode': 'value', 'graphMode': 'none', 'textMode': 'value_and_name', **LAST_VALUE}),
          8, 4),
         (panel('timeseries', 'Collector duration',
                'How long each collector\'s last run took. Growing toward the interval: raise the '
@@ -248,8 +245,7 @@ def rows():
                        instant=True)],
                overrides=[{'matcher': {'id': 'byFrameRefID', 'options': 'A'},
                            'properties': [{'id': 'unit', 'value': 's'}]}],
-               options={'colorMode': 'none', 'graphMode': 'none', 'textMode': 'value_and_name',
-                        'reduceOptions': {'calcs': ['lastNotNull'], 'fields': '', 'values': False}}),
+               options={'colorMode': 'none', 'graphMode': 'none', 'textMode': 'value_and_name', **LAST_VALUE}),
          24, 4),
     ]
     return [('Organization', org), ('Leave attempts and activity', activity),

@@ -95,6 +95,17 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return 0;
 }
 
+int buf_read_stream(struct buf *b, FILE *f)
+{
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(b, chunk, n); /* past the cap: a no-op, and the stream is still drained */
+    if (ferror(f) && !b->failed)
+        buf_fail(b);
+    return b->failed ? -1 : 0;
+}
+
 char *buf_steal(struct buf *b, size_t *len)
 {
     if (b->failed)

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 struct buf {
@@ -71,6 +72,12 @@ int buf_reserve(struct buf *b, size_t n);
 
 /* Appends printf-formatted text (C locale is the caller's concern). */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends everything f has left to read (the caller opens and closes f).
+ * Reads to the end even past the cap, so a pipe's writer is never left
+ * blocked. Returns 0, or -1 when reading fails or the cap is passed (the
+ * buffer is then failed). */
+int buf_read_stream(struct buf *b, FILE *f);
 
 /* True once an append has failed. */
 static inline bool buf_failed(const struct buf *b)

@@ -52,15 +52,14 @@ static char *read_file(const char *path, char *why, size_t whylen)
     }
     struct buf b;
     buf_init(&b, FILE_MAX);
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_append(&b, chunk, n);
+    int rc = buf_read_stream(&b, f);
+    bool read_error = ferror(f) != 0;
     fclose(f);
     size_t len;
-    char *s = buf_steal(&b, &len);
+    char *s = rc == 0 ? buf_steal(&b, &len) : NULL;
     if (s == NULL)
-        snprintf(why, whylen, "%s is larger than 1 MiB", path);
+        snprintf(why, whylen, read_error ? "cannot read %s: read error" : "%s is larger than 1 MiB",
+                 path);
     return s;
 }
 

@@ -613,10 +613,7 @@ static int process_fetch(struct aws_creds_provider *self, struct aws_credentials
     }
     struct buf b;
     buf_init(&b, METADATA_MAX);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_append(&b, chunk, n);
+    buf_read_stream(&b, f); /* a failure leaves b failed, checked below */
     int status = pclose(f);
     int rc = -1;
     if (status != 0 || buf_failed(&b)) {

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* fmemopen */
 /* Unit tests of the exposition writer: exact bytes, table-driven. */
 #include <math.h>
 #include <setjmp.h>
@@ -261,6 +262,33 @@ static void test_buffer_cap(void **state)
     buf_free(&b);
 }
 
+/* A stream is read whole under the cap; past it the buffer fails and the
+ * stream is still read to its end (a pipe's writer is never left blocked). */
+static void test_buf_read_stream(void **state)
+{
+    (void)state;
+    char text[20000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (char)('a' + i % 26);
+    FILE *f = fmemopen(text, sizeof text, "r");
+    struct buf b;
+    buf_init(&b, sizeof text);
+    assert_int_equal(buf_read_stream(&b, f), 0);
+    assert_int_equal(b.len, sizeof text);
+    assert_memory_equal(b.data, text, sizeof text);
+    assert_int_equal(b.data[b.len], '\0');
+    fclose(f);
+    buf_free(&b);
+
+    f = fmemopen(text, sizeof text, "r");
+    buf_init(&b, sizeof text - 1);
+    assert_int_equal(buf_read_stream(&b, f), -1);
+    assert_true(buf_failed(&b));
+    assert_null(b.data);
+    assert_true(feof(f));
+    fclose(f);
+}
+
 static void test_buf_steal_empty(void **state)
 {
     (void)state;
@@ -305,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_family),
         cmocka_unit_test(test_sample_before_family),
         cmocka_unit_test(test_buffer_cap),
+        cmocka_unit_test(test_buf_read_stream),
         cmocka_unit_test(test_buf_steal_empty),
         cmocka_unit_test(test_names),
     };
