@@ -101,10 +101,18 @@ static char *gunzip(const unsigned char *gz, size_t len, size_t *out_len)
     return out;
 }
 
+/* Waits for cond, up to 60 s of wall time (shared machines are slow, and a
+ * sanitized build slower): the bound is for a hang, not a timing claim. */
 static void wait_for(bool (*cond)(void *), void *arg)
 {
-    for (int i = 0; i < 5000 && !cond(arg); i++)
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        if (cond(arg))
+            return;
         nanosleep(&(struct timespec){0, 1000000L}, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < 60);
     assert_true(cond(arg));
 }
 
@@ -113,10 +121,35 @@ static bool is_ready(void *arg)
     return registry_ready(arg, NULL);
 }
 
-static bool a_ran_twice(void *arg)
+/* True when exactly collector b has not completed a run: a's first run is
+ * published (the registry marks a run complete under the same lock that
+ * swaps its snapshot in), b's is not. */
+static bool only_b_pending(void *arg)
 {
-    (void)arg;
-    return atomic_load(&runs_a) >= 2;
+    struct buf pending;
+    buf_init(&pending, 1024);
+    bool ready = registry_ready(arg, &pending);
+    bool only_b = !ready && pending.data != NULL && strcmp(pending.data, "b") == 0;
+    buf_free(&pending);
+    return only_b;
+}
+
+/* The line that starts with prefix, or NULL. */
+static const char *find_line(const char *text, const char *prefix);
+
+/* True when the served body says a's last run failed: what the test asserts,
+ * not a proxy for it (a run counter moves when a run starts). */
+static bool a_reported_down(void *arg)
+{
+    struct exposition *x = registry_exposition(arg);
+    if (x == NULL)
+        return false;
+    size_t len;
+    char *body = exposition_flatten(x, false, &len);
+    bool down = body != NULL && find_line(body, "aws_org_collector_up{collector=\"a\"} 0\n");
+    free(body);
+    exposition_release(x);
+    return down;
 }
 
 /* The line that starts with prefix, or NULL. */
@@ -141,14 +174,8 @@ static void test_compose_and_readiness(void **state)
     assert_int_equal(registry_add_live(r, live, NULL), 0);
     assert_int_equal(registry_start(r), 0);
 
-    /* b is held: not ready, and the reason names it. */
-    for (int i = 0; i < 5000 && atomic_load(&runs_a) < 1; i++)
-        nanosleep(&(struct timespec){0, 1000000L}, NULL);
-    struct buf pending;
-    buf_init(&pending, 1024);
-    assert_false(registry_ready(r, &pending));
-    assert_string_equal(pending.data, "b");
-    buf_free(&pending);
+    /* b is held: not ready, and the reason names it once a's run is in. */
+    wait_for(only_b_pending, r);
 
     atomic_store(&block_b, false);
     wait_for(is_ready, r);
@@ -195,8 +222,7 @@ static void test_failed_run_keeps_snapshot(void **state)
     assert_int_equal(registry_start(r), 0);
     wait_for(is_ready, r);
     atomic_store(&fail_a, true);
-    wait_for(a_ran_twice, NULL);
-    nanosleep(&(struct timespec){0, 50000000L}, NULL);
+    wait_for(a_reported_down, r);
     struct exposition *x = registry_exposition(r);
     size_t plain_len, gz_len;
     char *body = exposition_flatten(x, false, &plain_len);
