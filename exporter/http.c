@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -31,7 +32,7 @@ struct http_server {
     atomic_uint inflight; /* requests of any kind being answered now */
     /* Responses shared by every request. */
     struct MHD_Response *landing, *healthy, *not_found, *not_allowed, *busy, *failed, *unauthorized,
-        *forbidden;
+        *forbidden, *auth_busy;
     /* The web configuration: users swap on reload, under web_lock. */
     pthread_mutex_t web_lock;
     struct web_config *web;
@@ -40,10 +41,41 @@ struct http_server {
     pthread_mutex_t cache_lock;
     struct exposition *cached;
     struct MHD_Response *plain, *gz;
+    /* Password checks that need bcrypt run on this thread, not on MHD's
+     * event threads: a wrong password (tens of milliseconds to a second of
+     * CPU) would stall every other connection of that event thread. */
+    pthread_mutex_t auth_lock;
+    pthread_cond_t auth_cond;
+    struct request *auth_head, *auth_tail; /* queued checks, guarded by auth_lock */
+    unsigned auth_queued;
+    bool auth_stopping, auth_started;
+    pthread_t auth_thread;
 };
 
-/* Values of *req_cls: which kind of request a connection is answering. */
-static char request_other, request_scrape;
+/*
+ * *req_cls: one per request, from the first call of the handler to
+ * completed(). A scrape is counted against --web.max-requests only once it
+ * is authorized (scrape), so unauthenticated clients cannot take the slots.
+ * A request whose password needs bcrypt is suspended while the auth thread
+ * checks it (auth goes from AUTH_PENDING to AUTH_OK or AUTH_DENIED, written
+ * by that thread before it resumes the connection, read by the handler after).
+ */
+enum auth_state { AUTH_UNCHECKED, AUTH_PENDING, AUTH_OK, AUTH_DENIED };
+struct request {
+    bool scrape; /* counted in s->scrapes */
+    enum auth_state auth;
+    /* While queued: what the auth thread needs; it frees them. */
+    struct MHD_Connection *conn;
+    struct web_config *web; /* a reference */
+    char *user, *password;
+    struct request *next;
+};
+
+/* How many password checks may wait for the auth thread; past that a
+ * request gets 503 at once (only clients without a remembered password get
+ * there: an authorized scraper's password is remembered after its first
+ * check). */
+#define AUTH_QUEUE_MAX 32
 
 int http_parse_listen_address(const char *s, char *host, size_t hostlen, unsigned *port)
 {
@@ -280,30 +312,115 @@ static bool client_cert_verified(struct MHD_Connection *c)
     unsigned status = 0, n = 0;
     if (gnutls_certificate_get_peers(tls, &n) == NULL || n == 0)
         return false;
-    return gnutls_certificate_verify_peers2(tls, &status) == GNUTLS_E_SUCCESS && status == 0;
+    /* The chain, the times and the purpose: a certificate whose extended key
+     * usage does not include clientAuth (a server's, from the same CA) is not
+     * a client credential, as in Go's RequireAndVerifyClientCert. */
+    gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
+                                     (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+    return gnutls_certificate_verify_peers(tls, &purpose, 1, &status) == GNUTLS_E_SUCCESS &&
+           status == 0;
 }
 
-/* Basic auth against the configured users; true when none are configured. */
-static bool authorized(struct http_server *s, struct MHD_Connection *c)
+/* Frees what a queued check held; the password is wiped first. */
+static void request_drop_credentials(struct request *rq)
 {
+    if (rq->password != NULL) {
+        memset(rq->password, 0, strlen(rq->password));
+        MHD_free(rq->password);
+    }
+    MHD_free(rq->user);
+    web_config_release(rq->web);
+    rq->password = rq->user = NULL;
+    rq->web = NULL;
+}
+
+/* The auth thread: runs queued bcrypt checks one at a time and resumes each
+ * request's connection with the answer. When the server stops, what is still
+ * queued is refused without a check, so no connection stays suspended. */
+static void *auth_main(void *arg)
+{
+    struct http_server *s = arg;
+    pthread_mutex_lock(&s->auth_lock);
+    for (;;) {
+        while (s->auth_head == NULL && !s->auth_stopping)
+            pthread_cond_wait(&s->auth_cond, &s->auth_lock);
+        struct request *rq = s->auth_head;
+        if (rq == NULL)
+            break; /* stopping, and nothing left */
+        s->auth_head = rq->next;
+        if (s->auth_head == NULL)
+            s->auth_tail = NULL;
+        s->auth_queued--;
+        bool stopping = s->auth_stopping;
+        pthread_mutex_unlock(&s->auth_lock);
+        bool ok = !stopping && web_config_check_user(rq->web, rq->user, rq->password);
+        struct MHD_Connection *c = rq->conn;
+        request_drop_credentials(rq);
+        rq->auth = ok ? AUTH_OK : AUTH_DENIED;
+        /* rq belongs to the connection again from here on. */
+        MHD_resume_connection(c);
+        pthread_mutex_lock(&s->auth_lock);
+    }
+    pthread_mutex_unlock(&s->auth_lock);
+    return NULL;
+}
+
+/*
+ * Basic auth against the configured users. Returns AUTH_OK when none are
+ * configured or the password is remembered, AUTH_DENIED without credentials,
+ * AUTH_PENDING when the connection was suspended for the auth thread (the
+ * handler is called again once it has answered), or -1 when that thread's
+ * queue is full.
+ */
+static int authorize(struct http_server *s, struct MHD_Connection *c, struct request *rq)
+{
+    if (rq->auth != AUTH_UNCHECKED)
+        return (int)rq->auth; /* answered (or, never seen, still suspended) */
     pthread_mutex_lock(&s->web_lock);
     struct web_config *web = s->web;
     if (web != NULL)
         web_config_ref(web);
     pthread_mutex_unlock(&s->web_lock);
-    bool ok = !web_config_has_users(web);
-    if (!ok) {
-        char *password = NULL;
-        char *user = MHD_basic_auth_get_username_password(c, &password);
-        ok = web_config_check_user(web, user, password);
-        if (password != NULL) {
-            memset(password, 0, strlen(password));
-            MHD_free(password);
-        }
-        MHD_free(user);
+    if (!web_config_has_users(web)) {
+        web_config_release(web);
+        return rq->auth = AUTH_OK;
     }
-    web_config_release(web);
-    return ok;
+    char *password = NULL;
+    char *user = MHD_basic_auth_get_username_password(c, &password);
+    rq->user = user;
+    rq->password = password;
+    rq->web = web;
+    if (user == NULL || password == NULL) {
+        request_drop_credentials(rq);
+        return rq->auth = AUTH_DENIED;
+    }
+    if (web_config_check_remembered(web, user, password)) {
+        request_drop_credentials(rq);
+        return rq->auth = AUTH_OK;
+    }
+    pthread_mutex_lock(&s->auth_lock);
+    bool full = s->auth_stopping || s->auth_queued >= AUTH_QUEUE_MAX;
+    if (!full) {
+        /* Suspended before the auth thread can see it, so its resume always
+         * follows the suspension. */
+        rq->auth = AUTH_PENDING;
+        rq->conn = c;
+        rq->next = NULL;
+        MHD_suspend_connection(c);
+        if (s->auth_tail != NULL)
+            s->auth_tail->next = rq;
+        else
+            s->auth_head = rq;
+        s->auth_tail = rq;
+        s->auth_queued++;
+        pthread_cond_signal(&s->auth_cond);
+    }
+    pthread_mutex_unlock(&s->auth_lock);
+    if (full) {
+        request_drop_credentials(rq);
+        return -1;
+    }
+    return AUTH_PENDING;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -313,39 +430,46 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct http_server *s = cls;
     (void)version;
     (void)upload_data;
-    bool is_metrics = strcmp(url, s->telemetry_path) == 0;
-    if (*req_cls == NULL) {
+    struct request *rq = *req_cls;
+    if (rq == NULL) {
         /* First call: headers only. Queuing now would make MHD close the
          * connection after the response, so answer on the next call. */
+        rq = calloc(1, sizeof *rq);
+        if (rq == NULL)
+            return MHD_NO;
+        *req_cls = rq;
         atomic_fetch_add(&s->inflight, 1);
-        bool get =
-            strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-        if (is_metrics && get) {
-            unsigned n = atomic_fetch_add(&s->scrapes, 1) + 1;
-            *req_cls = &request_scrape;
-            if (s->cfg.max_requests > 0 && n > s->cfg.max_requests)
-                return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE, s->busy);
-        } else {
-            *req_cls = &request_other;
-        }
         return MHD_YES;
     }
     if (*upload_size != 0) {
         *upload_size = 0; /* a body is not expected on any path: drop it */
         return MHD_YES;
     }
+    bool is_metrics = strcmp(url, s->telemetry_path) == 0;
     bool probe = strcmp(url, "/-/healthy") == 0 || strcmp(url, "/-/ready") == 0;
     if (s->require_client_cert && !client_cert_verified(c))
         return queue(c, MHD_HTTP_FORBIDDEN, s->forbidden);
-    if (!(probe && s->cfg.unauthenticated_probes) && !authorized(s, c))
-        return MHD_queue_basic_auth_fail_response(c, "aws-org-exporter", s->unauthorized);
+    if (!(probe && s->cfg.unauthenticated_probes)) {
+        int a = authorize(s, c, rq);
+        if (a == AUTH_PENDING)
+            return MHD_YES; /* suspended: called again with the answer */
+        if (a < 0)
+            return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE, s->auth_busy);
+        if (a == AUTH_DENIED)
+            return queue(c, MHD_HTTP_UNAUTHORIZED, s->unauthorized);
+    }
     bool known = is_metrics || strcmp(url, "/") == 0 || probe;
     if (!known)
         return queue(c, MHD_HTTP_NOT_FOUND, s->not_found);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, s->not_allowed);
-    if (is_metrics)
+    if (is_metrics) {
+        unsigned n = atomic_fetch_add(&s->scrapes, 1) + 1;
+        rq->scrape = true;
+        if (s->cfg.max_requests > 0 && n > s->cfg.max_requests)
+            return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE, s->busy);
         return serve_metrics(s, c);
+    }
     if (strcmp(url, "/-/ready") == 0)
         return serve_ready(s, c);
     if (strcmp(url, "/-/healthy") == 0)
@@ -382,10 +506,16 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     struct http_server *s = cls;
     (void)c;
     (void)toe;
-    if (*req_cls == &request_scrape)
+    struct request *rq = *req_cls;
+    if (rq == NULL)
+        return;
+    /* Never called while the request is suspended (MHD does not process a
+     * suspended connection), so the auth thread is done with rq. */
+    if (rq->scrape)
         atomic_fetch_sub(&s->scrapes, 1);
-    if (*req_cls != NULL)
-        atomic_fetch_sub(&s->inflight, 1);
+    atomic_fetch_sub(&s->inflight, 1);
+    request_drop_credentials(rq);
+    free(rq);
     *req_cls = NULL;
 }
 
@@ -434,6 +564,8 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
     snprintf(s->telemetry_path, sizeof s->telemetry_path, "%s", cfg->telemetry_path);
     pthread_mutex_init(&s->cache_lock, NULL);
     pthread_mutex_init(&s->web_lock, NULL);
+    pthread_mutex_init(&s->auth_lock, NULL);
+    pthread_cond_init(&s->auth_cond, NULL);
 
     char *landing = landing_page(s->telemetry_path);
     if (landing != NULL) {
@@ -459,29 +591,45 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
         return NULL;
     }
     s->unauthorized = static_response("401 unauthorized\n", "text/plain; charset=utf-8");
-    s->forbidden = static_response("403 a client certificate signed by the configured CA is "
-                                   "required\n",
+    s->forbidden = static_response("403 a client certificate for client authentication, signed "
+                                   "by the configured CA, is required\n",
                                    "text/plain; charset=utf-8");
-    if (s->unauthorized == NULL || s->forbidden == NULL) {
+    s->auth_busy =
+        static_response("503 too many password checks in progress\n", "text/plain; charset=utf-8");
+    if (s->unauthorized == NULL || s->forbidden == NULL || s->auth_busy == NULL) {
         snprintf(err, errlen, "out of memory");
         http_stop(s);
         return NULL;
     }
+    /* Shared responses are never changed once serving starts (MHD's queue
+     * calls that add headers, such as MHD_queue_basic_auth_fail_response,
+     * would add one per request, from several threads). */
+    MHD_add_response_header(s->unauthorized, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            "Basic realm=\"aws-org-exporter\"");
     MHD_add_response_header(s->not_allowed, MHD_HTTP_HEADER_ALLOW, ALLOWED_METHODS);
     MHD_add_response_header(s->busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    MHD_add_response_header(s->auth_busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (cfg->web != NULL) {
         web_config_ref(cfg->web);
         s->web = cfg->web;
     }
-    struct MHD_Response *shared[] = {s->landing, s->healthy, s->not_found,    s->not_allowed,
-                                     s->busy,    s->failed,  s->unauthorized, s->forbidden};
+    struct MHD_Response *shared[] = {s->landing,      s->healthy,   s->not_found,
+                                     s->not_allowed,  s->busy,      s->failed,
+                                     s->unauthorized, s->forbidden, s->auth_busy};
     for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
         add_web_headers(s, shared[i]);
     bool tls = s->web != NULL && s->web->cert_pem != NULL;
     s->require_client_cert = tls && s->web->require_client_cert;
 
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (pthread_create(&s->auth_thread, NULL, auth_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the password-check thread");
+        http_stop(s);
+        return NULL;
+    }
+    s->auth_started = true;
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (tls)
         flags |= MHD_USE_TLS;
     struct sockaddr_storage ss;
@@ -514,6 +662,8 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
         struct MHD_OptionItem opts[] = {
             {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s},
             {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+            {cfg->max_connections_per_ip ? MHD_OPTION_PER_IP_CONNECTION_LIMIT : MHD_OPTION_END,
+             cfg->max_connections_per_ip, NULL},
             {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
             {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
             {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
@@ -579,16 +729,27 @@ void http_stop(struct http_server *s)
 {
     if (s == NULL)
         return;
+    /* MHD must not be stopped with a connection suspended: the auth thread
+     * first answers (refuses) every queued check and resumes its connection. */
+    if (s->auth_started) {
+        pthread_mutex_lock(&s->auth_lock);
+        s->auth_stopping = true;
+        pthread_cond_signal(&s->auth_cond);
+        pthread_mutex_unlock(&s->auth_lock);
+        pthread_join(s->auth_thread, NULL);
+    }
     if (s->daemon != NULL)
         MHD_stop_daemon(s->daemon);
-    struct MHD_Response *all[] = {s->landing,      s->healthy,  s->not_found, s->not_allowed,
-                                  s->busy,         s->failed,   s->plain,     s->gz,
-                                  s->unauthorized, s->forbidden};
+    struct MHD_Response *all[] = {s->landing,      s->healthy,   s->not_found, s->not_allowed,
+                                  s->busy,         s->failed,    s->plain,     s->gz,
+                                  s->unauthorized, s->forbidden, s->auth_busy};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] != NULL)
             MHD_destroy_response(all[i]);
     pthread_mutex_destroy(&s->cache_lock);
     pthread_mutex_destroy(&s->web_lock);
+    pthread_mutex_destroy(&s->auth_lock);
+    pthread_cond_destroy(&s->auth_cond);
     web_config_release(s->web);
     free(s);
 }

@@ -22,7 +22,8 @@ struct http_config {
     const char *telemetry_path; /* starts with '/' */
     unsigned max_requests;      /* concurrent scrapes; 0 = no limit */
     unsigned max_connections;
-    unsigned connection_timeout; /* seconds of inactivity */
+    unsigned max_connections_per_ip; /* 0 = no limit */
+    unsigned connection_timeout;     /* seconds of inactivity */
     unsigned threads;
     struct web_config *web;      /* borrowed (a reference is taken); NULL: plain, open */
     bool unauthenticated_probes; /* /-/healthy and /-/ready without basic auth */

@@ -38,6 +38,7 @@ static struct {
     const char *telemetry_path;
     uint64_t max_requests;
     uint64_t max_connections;
+    uint64_t max_connections_per_ip;
     uint64_t connection_timeout_ms;
     uint64_t threads;
     const char *log_level;
@@ -71,6 +72,10 @@ static const struct flag core_flags[] = {
     {"web.max-connections", FLAG_UINT, "512",
      "Maximum number of open HTTP connections, idle ones included.", &opt.max_connections, 1,
      100000, NULL},
+    {"web.max-connections-per-ip", FLAG_UINT, "64",
+     "Maximum number of open HTTP connections from one client address, so one client cannot "
+     "hold them all. 0 means no limit.",
+     &opt.max_connections_per_ip, 0, 100000, NULL},
     {"web.connection-timeout", FLAG_DURATION, "30s",
      "Close a connection after this long without activity.", &opt.connection_timeout_ms, 1000,
      86400000, NULL},
@@ -358,6 +363,7 @@ int main(int argc, char **argv)
         .telemetry_path = opt.telemetry_path,
         .max_requests = (unsigned)opt.max_requests,
         .max_connections = (unsigned)opt.max_connections,
+        .max_connections_per_ip = (unsigned)opt.max_connections_per_ip,
         .connection_timeout = (unsigned)((opt.connection_timeout_ms + 999) / 1000),
         .threads = (unsigned)opt.threads,
         .web = web,

@@ -254,6 +254,13 @@ static int parse_users(struct ctx *c, const yaml_node_t *m, struct web_config *w
         w->users[w->nusers].name = strdup(user);
         w->users[w->nusers].hash = strdup(hash);
         w->nusers++;
+        /* The salt and digest are all zero bits: canonical, so bcrypt runs
+         * in full, and no password hashes to it. */
+        int have = w->dummy_hash[0] ? bcrypt_cost(w->dummy_hash) : 0;
+        if (cost > have)
+            snprintf(w->dummy_hash, sizeof w->dummy_hash, "$2b$%02d$%.53s", cost,
+                     "....................................................."
+                     "....................................................");
     }
     return 0;
 }
@@ -360,51 +367,81 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-bool web_config_check_user(const struct web_config *c, const char *user, const char *password)
+/* The configured user of that name, or NULL. */
+static const struct web_user *find_user(const struct web_config *c, const char *user)
 {
-    if (c == NULL || user == NULL || password == NULL)
-        return false;
     const struct web_user *u = NULL;
     for (size_t i = 0; i < c->nusers; i++)
         if (strcmp(c->users[i].name, user) == 0)
             u = &c->users[i];
-    if (u == NULL)
-        return false;
-    /* The key covers the hash too: a changed hash invalidates the entry. */
-    unsigned char key[SHA256_DIGEST_LENGTH];
+    return u;
+}
+
+/* The cache key of a check: SHA-256(hash \0 user \0 password). The hash is
+ * part of it, so a changed hash invalidates what was remembered. */
+static bool cache_key(const struct web_user *u, const char *password,
+                      unsigned char key[SHA256_DIGEST_LENGTH])
+{
     struct buf kb;
     buf_init(&kb, 64 * 1024);
     buf_append(&kb, u->hash, strlen(u->hash) + 1);
-    buf_append(&kb, user, strlen(user) + 1);
+    buf_append(&kb, u->name, strlen(u->name) + 1);
     buf_puts(&kb, password);
-    if (buf_failed(&kb))
-        return false;
-    SHA256((const unsigned char *)kb.data, kb.len, key);
-    OPENSSL_cleanse(kb.data, kb.len);
+    bool ok = !buf_failed(&kb);
+    if (ok)
+        SHA256((const unsigned char *)kb.data, kb.len, key);
+    if (kb.data != NULL)
+        OPENSSL_cleanse(kb.data, kb.len);
     buf_free(&kb);
+    return ok;
+}
+
+bool web_config_check_remembered(const struct web_config *c, const char *user, const char *password)
+{
+    if (c == NULL || user == NULL || password == NULL)
+        return false;
+    const struct web_user *u = find_user(c, user);
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    if (u == NULL || !cache_key(u, password, key))
+        return false;
     double now = mono();
+    bool hit = false;
     pthread_mutex_lock(&cache_lock);
-    for (unsigned i = 0; i < AUTH_CACHE; i++) {
+    for (unsigned i = 0; i < AUTH_CACHE && !hit; i++) {
         if (cache[i].until > now && CRYPTO_memcmp(cache[i].key, key, sizeof key) == 0) {
-            pthread_mutex_unlock(&cache_lock);
-            return true;
+            cache[i].until = now + 60;
+            hit = true;
         }
     }
     pthread_mutex_unlock(&cache_lock);
+    OPENSSL_cleanse(key, sizeof key);
+    return hit;
+}
+
+bool web_config_check_user(const struct web_config *c, const char *user, const char *password)
+{
+    if (c == NULL || user == NULL || password == NULL || c->nusers == 0)
+        return false;
+    if (web_config_check_remembered(c, user, password))
+        return true;
+    const struct web_user *u = find_user(c, user);
+    const char *hash = u != NULL ? u->hash : c->dummy_hash;
     struct crypt_data *cd = calloc(1, sizeof *cd);
     if (cd == NULL)
         return false;
-    const char *out = crypt_r(password, u->hash, cd);
-    bool ok = out != NULL && strlen(out) == strlen(u->hash) &&
-              CRYPTO_memcmp(out, u->hash, strlen(u->hash)) == 0;
+    const char *out = crypt_r(password, hash, cd);
+    bool ok = u != NULL && out != NULL && strlen(out) == strlen(hash) &&
+              CRYPTO_memcmp(out, hash, strlen(hash)) == 0;
     OPENSSL_cleanse(cd, sizeof *cd);
     free(cd);
-    if (ok) {
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    if (ok && cache_key(u, password, key)) {
         pthread_mutex_lock(&cache_lock);
         memcpy(cache[cache_next % AUTH_CACHE].key, key, sizeof key);
-        cache[cache_next % AUTH_CACHE].until = now + 60;
+        cache[cache_next % AUTH_CACHE].until = mono() + 60;
         cache_next++;
         pthread_mutex_unlock(&cache_lock);
+        OPENSSL_cleanse(key, sizeof key);
     }
     return ok;
 }

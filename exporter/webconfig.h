@@ -41,6 +41,10 @@ struct web_config {
     size_t nheaders;
     struct web_user *users;
     size_t nusers;
+    /* A well-formed bcrypt hash that matches no password, at the highest cost
+     * of the configured users: an unknown user name is checked against it,
+     * so it takes as long to refuse as a known name with a wrong password. */
+    char dummy_hash[61];
     atomic_int refs;
 };
 
@@ -59,11 +63,20 @@ static inline bool web_config_has_users(const struct web_config *c)
 }
 
 /*
- * Checks a user name and password against the bcrypt hashes. Successful
- * checks are remembered for a minute (keyed by a SHA-256 of user and
- * password), so a scraper does not cost a bcrypt per scrape; failures are
- * never remembered. Constant-time comparison. Thread-safe.
+ * Checks a user name and password against the bcrypt hashes: one full bcrypt
+ * run, for an unknown user name too (against dummy_hash), so the time taken
+ * does not tell which names exist. Successful checks are remembered (keyed by
+ * a SHA-256 of hash, user and password) until a minute after their last use,
+ * so a scraper costs one bcrypt, not one per scrape; failures are never
+ * remembered. Constant-time comparison. Thread-safe. Slow by design: callers
+ * on an event loop first try web_config_check_remembered().
  */
 bool web_config_check_user(const struct web_config *c, const char *user, const char *password);
+
+/* True when user and password passed web_config_check_user() within the last
+ * minute (that minute starts again now). Cheap: one SHA-256, no bcrypt.
+ * False says nothing about the password: ask web_config_check_user(). */
+bool web_config_check_remembered(const struct web_config *c, const char *user,
+                                 const char *password);
 
 #endif

@@ -6,9 +6,13 @@ import crypt
 import http.client
 import os
 import signal
+import socket
 import ssl
+import statistics
 import subprocess
 import tempfile
+import threading
+import time
 import unittest
 
 from harness import RELEASE, Exporter, clean_env, wait_until
@@ -24,7 +28,9 @@ def make_pki(d):
     """A CA, a server certificate for 127.0.0.1, a client certificate."""
     openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out',
             'ca.crt', '-days', '2', '-subj', CA_SUBJ, cwd=d)
-    for name, ext in (('server', 'subjectAltName=IP:127.0.0.1'), ('client', 'extendedKeyUsage=clientAuth')):
+    for name, ext in (('server', 'subjectAltName=IP:127.0.0.1'),
+                      ('client', 'extendedKeyUsage=clientAuth'),
+                      ('serveronly', 'extendedKeyUsage=serverAuth')):
         openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', name + '.key', '-out',
                 name + '.csr', '-subj', '/CN=' + name, cwd=d)
         with open(os.path.join(d, name + '.ext'), 'w') as f:
@@ -34,8 +40,26 @@ def make_pki(d):
                 cwd=d)
 
 
-def bcrypt(password):
-    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 4))
+def bcrypt(password, cost=4):
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << cost))
+
+
+def rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    raise AssertionError('no VmRSS for %d' % pid)
+
+
+def half_sent(port, source='127.0.0.1', tls_context=None):
+    """A connection that sent the headers of a GET announcing a body, and
+    then nothing: the request stays open until the server's idle timeout."""
+    sock = socket.create_connection(('127.0.0.1', port), timeout=10, source_address=(source, 0))
+    if tls_context is not None:
+        sock = tls_context.wrap_socket(sock, server_hostname='127.0.0.1')
+    sock.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n')
+    return sock
 
 
 def auth(user, password):
@@ -61,8 +85,9 @@ class WebConfigTest(unittest.TestCase):
     def tls_context(self, client_cert=False, max_version=None):
         ctx = ssl.create_default_context(cafile=os.path.join(self.tmp.name, 'ca.crt'))
         if client_cert:
-            ctx.load_cert_chain(os.path.join(self.tmp.name, 'client.crt'),
-                                os.path.join(self.tmp.name, 'client.key'))
+            name = client_cert if isinstance(client_cert, str) else 'client'
+            ctx.load_cert_chain(os.path.join(self.tmp.name, name + '.crt'),
+                                os.path.join(self.tmp.name, name + '.key'))
         if max_version:
             ctx.maximum_version = max_version
         return ctx
@@ -88,6 +113,153 @@ class WebConfigTest(unittest.TestCase):
             self.assertEqual(x.get(headers=auth('alice', 's3cret'))[0], 200)
             self.assertEqual(x.get('/-/healthy')[0], 401)  # probes need auth unless opted in
             self.assertNotIn('s3cret', x.stderr())
+
+    def test_401_is_built_once(self):
+        """Every 401 once added a WWW-Authenticate header to one shared
+        response: memory grew per request, and after ~650 the 401s were
+        empty replies."""
+        path = self.config('basic_auth_users:\n  alice: %s\n' % bcrypt('s3cret'), 'many401.yml')
+        with Exporter('--web.config.file=' + path, binary=RELEASE) as x:
+            c = x.conn()
+            def unauthenticated(n):
+                for _ in range(n):
+                    c.request('GET', '/metrics')
+                    r = c.getresponse()
+                    self.assertEqual((r.status, r.read()), (401, b'401 unauthorized\n'))
+            unauthenticated(200)  # warm up the allocator
+            before = rss_kib(x.proc.pid)
+            unauthenticated(2000)
+            grown = rss_kib(x.proc.pid) - before
+            c.request('GET', '/metrics')
+            r = c.getresponse()
+            r.read()
+            c.close()
+            self.assertEqual(r.status, 401)
+            self.assertEqual(r.msg.get_all('WWW-Authenticate'), ['Basic realm="aws-org-exporter"'])
+            self.assertLess(grown, 1024, 'VmRSS grew by %d KiB over 2,000 401s' % grown)
+            self.assertEqual(x.get(headers=auth('alice', 's3cret'))[0], 200)
+
+    def test_unauthenticated_clients_cannot_take_scrape_slots(self):
+        """--web.max-requests (40) counts authorized scrapes only."""
+        path = self.config('basic_auth_users:\n  alice: %s\n' % bcrypt('s3cret'), 'slots.yml')
+        with Exporter('--web.config.file=' + path, binary=RELEASE) as x:
+            held = [half_sent(x.port) for _ in range(40)]
+            try:
+                time.sleep(0.3)  # let the server read every request's headers
+                status, _, body = x.get(headers=auth('alice', 's3cret'))
+                self.assertEqual(status, 200)
+                self.assertTrue(body.startswith(b'# HELP '))
+            finally:
+                for h in held:
+                    h.close()
+
+    def test_unverified_tls_clients_cannot_take_scrape_slots(self):
+        path = self.config('tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n'
+                           '  client_ca_file: ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n',
+                           'mtls-slots.yml')
+        with Exporter('--web.config.file=' + path, binary=RELEASE) as x:
+            ctx = self.tls_context()
+            held = [half_sent(x.port, tls_context=ctx) for _ in range(40)]
+            try:
+                time.sleep(0.3)
+                self.assertEqual(self.https_get(x, client_cert=True)[0], 200)
+            finally:
+                for h in held:
+                    h.close()
+
+    def test_connections_per_client_address(self):
+        """One address cannot hold every connection: past
+        --web.max-connections-per-ip its new connections are closed, while
+        another address is still served."""
+        with Exporter('--web.max-connections-per-ip=5', binary=RELEASE) as x:
+            held = [half_sent(x.port) for _ in range(5)]
+            try:
+                time.sleep(0.3)
+                extra = socket.create_connection(('127.0.0.1', x.port), timeout=10)
+                extra.sendall(b'GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n')
+                try:
+                    answer = extra.recv(100)
+                except ConnectionResetError:
+                    answer = b''
+                extra.close()
+                self.assertEqual(answer, b'')  # closed without an answer
+                c = http.client.HTTPConnection('127.0.0.1', x.port, timeout=10,
+                                               source_address=('127.0.0.2', 0))
+                c.request('GET', '/-/healthy')
+                r = c.getresponse()
+                self.assertEqual((r.status, r.read()), (200, b'healthy\n'))
+                c.close()
+            finally:
+                for h in held:
+                    h.close()
+            # The default leaves room for 64 from one address.
+        with Exporter(binary=RELEASE) as x:
+            self.assertIn('--web.max-connections-per-ip', subprocess.run(
+                [RELEASE, '--help'], capture_output=True, text=True).stdout)
+            held = [half_sent(x.port) for _ in range(63)]
+            try:
+                time.sleep(0.3)
+                self.assertEqual(x.get('/-/healthy')[::2], (200, b'healthy\n'))
+            finally:
+                for h in held:
+                    h.close()
+
+    def test_user_names_do_not_show_in_timing(self):
+        """An unknown user costs one bcrypt run too (against a dummy hash of
+        the configured cost), as a known user with a wrong password does."""
+        path = self.config('basic_auth_users:\n  alice: %s\n' % bcrypt('s3cret', 11),
+                           'timing.yml')
+        with Exporter('--web.config.file=' + path, binary=RELEASE) as x:
+            def took(user):
+                t0 = time.monotonic()
+                self.assertEqual(x.get(headers=auth(user, 'wrong'))[0], 401)
+                return time.monotonic() - t0
+            known, unknown = [], []
+            for _ in range(5):
+                known.append(took('alice'))
+                unknown.append(took('mallory'))
+            k, u = statistics.median(known), statistics.median(unknown)
+            # Before: ~1 ms against ~100 ms. Same order of time now.
+            self.assertGreater(u, k / 3, 'unknown %.4f s, known %.4f s' % (u, k))
+            self.assertLess(u, k * 3, 'unknown %.4f s, known %.4f s' % (u, k))
+
+    def test_wrong_passwords_do_not_stall_authorized_scrapes(self):
+        """bcrypt runs on the auth thread, not on the HTTP event thread: with
+        one event thread and a stream of wrong passwords (each a full bcrypt
+        run), an authorized scraper, whose password is remembered, is served
+        at once. Before, each scrape waited behind the wrong passwords."""
+        path = self.config('basic_auth_users:\n  alice: %s\n' % bcrypt('s3cret', 12),
+                           'stall.yml')
+        with Exporter('--web.config.file=' + path, '--web.threads=1', binary=RELEASE) as x:
+            self.assertEqual(x.get(headers=auth('alice', 's3cret'))[0], 200)  # remembered now
+            t0 = time.monotonic()
+            self.assertEqual(x.get(headers=auth('alice', 'wrong'))[0], 401)
+            one_bcrypt = time.monotonic() - t0
+            stop = threading.Event()
+            def attacker():
+                while not stop.is_set():
+                    try:
+                        x.get(headers=auth('alice', 'wrong-%f' % time.monotonic()), timeout=30)
+                    except OSError:
+                        pass
+            attackers = [threading.Thread(target=attacker) for _ in range(4)]
+            for a in attackers:
+                a.start()
+            try:
+                time.sleep(one_bcrypt)  # the attackers' checks are queued or running
+                waits = []
+                for _ in range(10):
+                    t0 = time.monotonic()
+                    self.assertEqual(x.get('/-/healthy', headers=auth('alice', 's3cret'))[0], 200)
+                    waits.append(time.monotonic() - t0)
+            finally:
+                stop.set()
+                for a in attackers:
+                    a.join()
+            # Behind four queued bcrypt runs a scrape would wait several of
+            # them; served beside them, its median stays well under one.
+            self.assertLess(statistics.median(waits), one_bcrypt / 2,
+                            'authorized waits %s, one bcrypt %.3f s' % (waits, one_bcrypt))
 
     def test_unauthenticated_probes(self):
         path = self.config('basic_auth_users:\n  alice: %s\n' % bcrypt('pw'), 'probes.yml')
@@ -123,6 +295,12 @@ class WebConfigTest(unittest.TestCase):
             except (ssl.SSLError, ConnectionError):
                 status = 'refused'
             self.assertIn(status, (403, 'refused'))
+            # Same CA, but the certificate is for servers only (no clientAuth
+            # in its extended key usage): not a client credential.
+            status, _, body = self.https_get(x, client_cert='serveronly')
+            self.assertEqual((status, body), (403, b'403 a client certificate for client '
+                                                   b'authentication, signed by the configured '
+                                                   b'CA, is required\n'))
 
     def test_strict_parsing(self):
         cases = [
