@@ -24,7 +24,8 @@ COLLECT_SRC  := $(wildcard collectors/*.c collectors/aws/*.c)
 BUILD := build
 OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
-.PRECIOUS: $(BUILD)/test/%.o $(BUILD)/fuzzobj/%.o $(BUILD)/release/%.o
+.PRECIOUS: $(BUILD)/test/%.o $(BUILD)/fuzzobj/%.o $(BUILD)/release/%.o $(BUILD)/tsan/%.o \
+           $(BUILD)/tsan-release/%.o
 
 .PHONY: all deps deps-test test test-asan unit integration demo format format-check clean fuzz bench bench-smoke image-test
 
@@ -40,7 +41,7 @@ deps-test:
 REVSTAMP := $(BUILD)/revision-$(REVISION)
 $(REVSTAMP):
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/revision-* && touch $@
-$(BUILD)/release/exporter/main.o $(BUILD)/test/exporter/main.o: $(REVSTAMP)
+$(BUILD)/release/exporter/main.o $(BUILD)/test/exporter/main.o $(BUILD)/tsan/exporter/main.o: $(REVSTAMP)
 
 # --- the exporter ------------------------------------------------------------
 $(BUILD)/release/%.o: %.c
@@ -65,14 +66,34 @@ $(BUILD)/aws-org-exporter-testing: $(call OBJ,test,$(EXPORTER_SRC) $(COLLECT_SRC
 $(BUILD)/aws-probe: $(call OBJ,test,tests/support/aws_probe.c $(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# ThreadSanitizer builds: the unit tests and the HTTP tests' exporter run again
+# under TSan (races between the HTTP threads, the collectors and the auth thread).
+# The -release flavour has no testing collector (only the table differs).
+TSAN_CFLAGS = $(CFLAGS) -O1 -g -fsanitize=thread -DEXPORTER_TESTING -Iexporter
+$(BUILD)/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+$(BUILD)/tsan-release/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -DEXPORTER_TESTING,$(TSAN_CFLAGS)) $(PKG_CFLAGS) -c $< -o $@
+$(BUILD)/aws-org-exporter-tsan: $(call OBJ,tsan,$(EXPORTER_SRC) $(COLLECT_SRC) $(TESTING_SRC))
+	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/aws-org-exporter-tsan-release: $(call OBJ,tsan,$(EXPORTER_SRC) $(filter-out collectors/table.c,$(COLLECT_SRC))) $(BUILD)/tsan-release/collectors/table.o
+	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 $(BUILD)/unit/%: $(BUILD)/test/tests/unit/%.o $(call OBJ,test,$(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
-unit: deps-test $(UNIT_BINS)
-	@tests/run --unit-only $(UNIT_BINS)
+TSAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tsan-unit/%,$(UNIT_SRC))
+$(BUILD)/tsan-unit/%: $(BUILD)/tsan/tests/unit/%.o $(call OBJ,tsan,$(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+unit: deps-test $(UNIT_BINS) $(TSAN_UNIT_BINS)
+	@tests/run --unit-only $(UNIT_BINS) $(TSAN_UNIT_BINS)
 
 # --- fuzzing (clang's libFuzzer) ------------------------------------------------
 # make fuzz FUZZ_SECONDS=600 runs each target longer; make test runs them briefly.
@@ -94,11 +115,11 @@ fuzz: deps-test $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 # --- the tests: fuzzers briefly, then unit and integration -----------------
-test: deps-test format-check aws-org-exporter $(UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe $(FUZZ_BINS)
+test: deps-test format-check aws-org-exporter $(UNIT_BINS) $(TSAN_UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-org-exporter-tsan $(BUILD)/aws-org-exporter-tsan-release $(BUILD)/aws-probe $(FUZZ_BINS)
 	@FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/bench/run --smoke
 	@tests/image/run
-	@tests/run $(UNIT_BINS)
+	@tests/run --tsan-exporter $(BUILD)/aws-org-exporter-tsan $(UNIT_BINS) $(TSAN_UNIT_BINS)
 
 # The unit tests and the integration tests' exporter (build/aws-org-exporter-testing)
 # are always built with ASan and UBSan: test-asan is make test by another name.

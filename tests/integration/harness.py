@@ -15,6 +15,16 @@ import http.client
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 RELEASE = os.path.join(ROOT, 'aws-org-exporter')
 TESTING = os.path.join(ROOT, 'build', 'aws-org-exporter-testing')
+# EXPORTER_UNDER_TEST and EXPORTER_RELEASE_UNDER_TEST run the exporters of a
+# test module from other builds (tests/run: the ThreadSanitizer pass over the
+# HTTP tests). Such builds are several times slower: TIME_SCALE stretches the
+# few bounds that tests put on the exporter's own deadlines.
+TESTING = os.environ.get('EXPORTER_UNDER_TEST') or TESTING
+RELEASE = os.environ.get('EXPORTER_RELEASE_UNDER_TEST') or RELEASE
+TIME_SCALE = 2.0 if os.environ.get('EXPORTER_UNDER_TEST') else 1.0
+SANITIZER_REPORT = re.compile(r'^(WARNING: ThreadSanitizer|ERROR: AddressSanitizer|'
+                              r'ERROR: LeakSanitizer|SUMMARY: UndefinedBehaviorSanitizer|'
+                              r'.*runtime error: )', re.M)
 CHECKER = os.path.join(ROOT, 'tests', 'check_exposition.py')
 AWS_COLLECTORS = ['organizations', 'cloudtrail', 'scp']
 
@@ -92,7 +102,14 @@ class Exporter:
 
     def __exit__(self, *exc):
         self.stop()
+        log = self.stderr()
         os.unlink(self.log.name)
+        # A sanitizer's report fails the test that ran the exporter, even
+        # when every answer it gave was right.
+        m = SANITIZER_REPORT.search(log)
+        if m and exc[0] is None:
+            raise AssertionError('sanitizer report in the exporter\'s log:\n' +
+                                 log[m.start():m.start() + 4000])
 
 
 def free_port():

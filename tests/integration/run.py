@@ -7,8 +7,8 @@ import unittest
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-pattern = sys.argv[1] if len(sys.argv) > 1 else 'test_*.py'
-suite = unittest.defaultTestLoader.discover(here, pattern=pattern)
+patterns = sys.argv[1:] or ['test_*.py']
+suite = unittest.TestSuite(unittest.defaultTestLoader.discover(here, pattern=p) for p in patterns)
 result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
 failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
 skipped = len(result.skipped)

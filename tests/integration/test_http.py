@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import CHECKER, RELEASE, TESTING, Exporter, clean_env, wait_until
+from harness import CHECKER, RELEASE, TESTING, TIME_SCALE, Exporter, clean_env, wait_until
 
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 NASTY = ('testing_series{name="quote \\" backslash \\\\ newline \\n tab \t utf8 \u00e9"} -0.5\n')
@@ -221,7 +221,7 @@ class LifecycleTest(unittest.TestCase):
             elapsed = time.monotonic() - t0
             stalled.close()
             self.assertEqual(rc, 0, x.stderr())
-            self.assertLess(elapsed, 2.0)
+            self.assertLess(elapsed, 2.0 * TIME_SCALE)
             self.assertIn('msg=stopped', x.stderr())
         finally:
             x.__exit__()
