@@ -24,7 +24,7 @@ RELEASE = os.environ.get('EXPORTER_RELEASE_UNDER_TEST') or RELEASE
 TIME_SCALE = 2.0 if os.environ.get('EXPORTER_UNDER_TEST') else 1.0
 SANITIZER_REPORT = re.compile(r'^(WARNING: ThreadSanitizer|ERROR: AddressSanitizer|'
                               r'ERROR: LeakSanitizer|SUMMARY: UndefinedBehaviorSanitizer|'
-                              r'.*runtime error: )', re.M)
+                              r'\S+:\d+:\d+: runtime error: )', re.M)
 CHECKER = os.path.join(ROOT, 'tests', 'check_exposition.py')
 AWS_COLLECTORS = ['organizations', 'cloudtrail', 'scp']
 
