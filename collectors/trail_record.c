@@ -18,14 +18,27 @@
  *                                      userIdentity.accountId (the member
  *                                      records its own call)
  *   AccountDepartedOrganization,       serviceEventDetails.accountId, else
- *   AccountJoinedOrganization          requestParameters.accountId, else
- *                                      recipientAccountId
+ *   AccountJoinedOrganization          requestParameters.accountId, else the
+ *                                      one 12-digit account id other than
+ *                                      the recipient found in
+ *                                      serviceEventDetails (one level deep)
+ *                                      and resources[] (accountId, ARN);
+ *                                      else none, and the record is marked
+ *                                      unattributed. Never the recipient:
+ *                                      these events are recorded in the
+ *                                      management account, and the real
+ *                                      layout is not public.
  *   RemoveAccountFromOrganization,     requestParameters.accountId
  *   CloseAccount, MoveAccount
  *   InviteAccountToOrganization        requestParameters.target.id when
  *                                      target.type is ACCOUNT
  *   CreateAccount                      responseElements.createAccountStatus
- *                                      .accountId
+ *                                      .accountId (absent while IN_PROGRESS)
+ *   CreateAccountResult,               serviceEventDetails.createAccountStatus
+ *   CloseAccountResult                 (closeAccountStatus).accountId; a
+ *                                      status whose state is FAILED makes the
+ *                                      outcome failed, its failureReason the
+ *                                      error code
  *   anything else                      recipientAccountId
  * For the calls that name their target, an absent target leaves the field
  * empty rather than falling back to the recipient (the management account):
@@ -228,6 +241,70 @@ static enum trail_outcome outcome_of(const json_t *code_v, const json_t *msg_v)
     return TRAIL_FAILED;
 }
 
+/* Whether s (len bytes) is a 12-digit account id. */
+static int is_account_id(const char *s, size_t len)
+{
+    if (len != 12)
+        return 0;
+    for (size_t i = 0; i < 12; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* Notes the account id at v (a 12-digit string, or the last path segment of
+ * an ARN when from_arn) as a candidate unless it is the recipient. Returns
+ * -1 once two different candidates were seen (ambiguous), else 0. */
+static int candidate(const json_t *v, int from_arn, const char *recipient, char *found)
+{
+    size_t len;
+    const char *s = str_of(v, &len);
+    if (from_arn) {
+        size_t at = len;
+        while (at > 0 && s[at - 1] != '/')
+            at--;
+        if (at == 0)
+            return 0;
+        s += at;
+        len -= at;
+    }
+    if (!is_account_id(s, len) || strncmp(s, recipient, 12) == 0)
+        return 0;
+    if (found[0] != '\0' && strncmp(found, s, 12) != 0)
+        return -1;
+    memcpy(found, s, 12);
+    found[12] = '\0';
+    return 0;
+}
+
+/* The member account of a membership service event whose layout is not
+ * public: the one account id other than the recipient in serviceEventDetails
+ * (its string members, and those of the objects directly inside it) and in
+ * resources[] (accountId, ARN). Empty when there is none or more than one. */
+static void search_member(json_t *root, const char *recipient, char *dst)
+{
+    char found[16] = "";
+    int ambiguous = 0;
+    const char *key;
+    json_t *v, *inner;
+    json_object_foreach(path_get(root, "serviceEventDetails", NULL), key, v)
+    {
+        ambiguous |= candidate(v, 0, recipient, found);
+        const char *k2;
+        if (json_is_object(v))
+            json_object_foreach(v, k2, inner) ambiguous |= candidate(inner, 0, recipient, found);
+    }
+    size_t i;
+    json_t *res = path_get(root, "resources", NULL);
+    json_array_foreach(res, i, v)
+    {
+        ambiguous |= candidate(json_object_get(v, "accountId"), 0, recipient, found);
+        ambiguous |= candidate(json_object_get(v, "ARN"), 1, recipient, found);
+    }
+    if (!ambiguous)
+        memcpy(dst, found, sizeof found);
+}
+
 /* Fills out->affected_account by the table in the comment at the top. */
 static void affected_account(json_t *root, struct trail_record *out)
 {
@@ -242,7 +319,17 @@ static void affected_account(json_t *root, struct trail_record *out)
                strcmp(name, "AccountJoinedOrganization") == 0) {
         if (!copy_if_set(dst, cap, path_get(root, "serviceEventDetails", "accountId", NULL)) &&
             !copy_if_set(dst, cap, path_get(root, "requestParameters", "accountId", NULL)))
-            copy_field(dst, cap, path_get(root, "recipientAccountId", NULL));
+            search_member(root, out->recipient_account, dst);
+        /* What names the recipient (the management account) names no member. */
+        if (dst[0] != '\0' && strcmp(dst, out->recipient_account) == 0)
+            dst[0] = '\0';
+        out->unattributed = dst[0] == '\0';
+    } else if (strcmp(name, "CreateAccountResult") == 0) {
+        copy_field(dst, cap,
+                   path_get(root, "serviceEventDetails", "createAccountStatus", "accountId", NULL));
+    } else if (strcmp(name, "CloseAccountResult") == 0) {
+        copy_field(dst, cap,
+                   path_get(root, "serviceEventDetails", "closeAccountStatus", "accountId", NULL));
     } else if (strcmp(name, "RemoveAccountFromOrganization") == 0 ||
                strcmp(name, "CloseAccount") == 0 || strcmp(name, "MoveAccount") == 0) {
         copy_field(dst, cap, path_get(root, "requestParameters", "accountId", NULL));
@@ -257,6 +344,26 @@ static void affected_account(json_t *root, struct trail_record *out)
                    path_get(root, "responseElements", "createAccountStatus", "accountId", NULL));
     } else {
         copy_field(dst, cap, path_get(root, "recipientAccountId", NULL));
+    }
+}
+
+/* CreateAccountResult and CloseAccountResult are service events without an
+ * errorCode: a status whose state is FAILED makes them failed, with the
+ * status's failureReason (EMAIL_ALREADY_EXISTS, ...) as the error code. */
+static void account_status_outcome(json_t *root, struct trail_record *out)
+{
+    const char *member = strcmp(out->event_name, "CreateAccountResult") == 0 ? "createAccountStatus"
+                         : strcmp(out->event_name, "CloseAccountResult") == 0 ? "closeAccountStatus"
+                                                                              : NULL;
+    if (member == NULL || out->outcome != TRAIL_SUCCESS)
+        return;
+    size_t len;
+    const char *state = str_of(path_get(root, "serviceEventDetails", member, "state", NULL), &len);
+    if (len == 6 && memcmp(state, "FAILED", 6) == 0) {
+        out->outcome = TRAIL_FAILED;
+        if (!copy_if_set(out->error_code, sizeof out->error_code,
+                         path_get(root, "serviceEventDetails", member, "failureReason", NULL)))
+            copy_bounded(out->error_code, sizeof out->error_code, "FAILED", 6);
     }
 }
 
@@ -355,9 +462,26 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
     copy_field(out->source_ip, sizeof out->source_ip, path_get(root, "sourceIPAddress", NULL));
 
     affected_account(root, out);
-    copy_field(out->departure_method, sizeof out->departure_method,
-               path_get(root, "serviceEventDetails", "departureMethod", NULL));
+    account_status_outcome(root, out);
+    if (!copy_if_set(out->departure_method, sizeof out->departure_method,
+                     path_get(root, "serviceEventDetails", "departureMethod", NULL)))
+        copy_field(out->departure_method, sizeof out->departure_method,
+                   path_get(root, "serviceEventDetails", "departedMethod", NULL));
+    for (char *p = out->departure_method; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
     out->departure_time = time_field(path_get(root, "serviceEventDetails", "departureTime", NULL));
+    if (out->departure_time == 0)
+        out->departure_time =
+            time_field(path_get(root, "serviceEventDetails", "departedTime", NULL));
+    copy_field(out->policy_id, sizeof out->policy_id,
+               path_get(root, "requestParameters", "policyId", NULL));
+    copy_field(out->target_id, sizeof out->target_id,
+               path_get(root, "requestParameters", "targetId", NULL));
+    if (!copy_if_set(out->policy_type, sizeof out->policy_type,
+                     path_get(root, "requestParameters", "policyType", NULL)))
+        copy_field(out->policy_type, sizeof out->policy_type,
+                   path_get(root, "requestParameters", "type", NULL));
 
     json_decref(root);
     return 0;

@@ -33,10 +33,22 @@ struct trail_record {
      * The account the event is about: the member that left, was removed,
      * joined, was invited, created or closed, from requestParameters or
      * serviceEventDetails (or responseElements); else the recipient account.
+     * Empty when the record does not name one (see unattributed).
      */
     char affected_account[16];
-    char departure_method[64]; /* serviceEventDetails, AccountDepartedOrganization */
+    /* A membership service event (AccountDepartedOrganization,
+     * AccountJoinedOrganization) that names no member account other than the
+     * recipient, or names several: the caller reports it rather than guess. */
+    int unattributed;
+    /* serviceEventDetails.departureMethod (once documented as
+     * departedMethod), in lower case: "left", "removed", "cleaned" (AWS
+     * spelled them LEFT or Left); empty when absent. */
+    char departure_method[64];
     double departure_time;
+    char policy_id[160];        /* requestParameters.policyId (p-...), the policy calls */
+    char target_id[160];        /* requestParameters.targetId (root, OU or account) */
+    char policy_type[64];       /* requestParameters.policyType / .type: Enable/DisablePolicyType,
+                                   CreatePolicy (SERVICE_CONTROL_POLICY, TAG_POLICY, ...) */
     enum trail_outcome outcome; /* denied: AccessDenied, AccessDeniedException,
                                    UnauthorizedOperation, or a message saying not
                                    authorized / explicit deny; failed: other errors */

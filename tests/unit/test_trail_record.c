@@ -77,6 +77,10 @@ static void assert_record_equal(const struct trail_record *got, const struct tra
     assert_string_equal(got->affected_account, want->affected_account);
     assert_string_equal(got->departure_method, want->departure_method);
     assert_same_double(got->departure_time, want->departure_time, "departure_time");
+    assert_int_equal(got->unattributed, want->unattributed);
+    assert_string_equal(got->policy_id, want->policy_id);
+    assert_string_equal(got->target_id, want->target_id);
+    assert_string_equal(got->policy_type, want->policy_type);
 }
 
 /* ---------------------------------------------------------------------------
@@ -220,6 +224,8 @@ static struct fixture_case fixtures[] = {
       .principal_account = "111111111111",
       .recipient_account = "111111111111",
       .source_ip = "192.0.2.0",
+      .policy_id = "p-examplepolicyid111",
+      .target_id = "ou-examplerootid111-exampleouid111",
       .affected_account = "111111111111"}},
     {"ours: LeaveOrganization denied by an SCP",
      OURS "leaveorganization_denied_scp.json",
@@ -269,7 +275,7 @@ static struct fixture_case fixtures[] = {
       .recipient_account = "111111111111",
       .source_ip = "organizations.amazonaws.com",
       .affected_account = "222222222222",
-      .departure_method = "LEFT",
+      .departure_method = "left",
       .departure_time = 1795823098}}, /* 2026-11-27T23:44:58Z */
     {"ours: AccountJoinedOrganization service event (INVITED)",
      OURS "accountjoinedorganization_invited.json",
@@ -702,7 +708,7 @@ static void test_time(void **state)
     assert_int_equal(parse_exact(input, strlen(input), &got, err, sizeof err), 0);
     assert_same_double(got.event_time, c->want, "event_time");
     assert_same_double(got.departure_time, c->want, "departure_time");
-    assert_string_equal(got.departure_method, "REMOVED");
+    assert_string_equal(got.departure_method, "removed");
 }
 
 /* ---------------------------------------------------------------------------
@@ -714,67 +720,105 @@ struct affected_case {
     const char *event_name;
     const char *fields; /* JSON members after eventID and eventName */
     const char *want;
+    int unattributed; /* a membership event naming no member */
 };
 
 #define RCPT ",\"recipientAccountId\":\"111111111111\""
 
 static struct affected_case affected[] = {
     {"LeaveOrganization: recipient", "LeaveOrganization",
-     RCPT ",\"userIdentity\":{\"accountId\":\"999999999999\"}", "111111111111"},
+     RCPT ",\"userIdentity\":{\"accountId\":\"999999999999\"}", "111111111111", 0},
     {"LeaveOrganization: caller when no recipient", "LeaveOrganization",
-     ",\"userIdentity\":{\"accountId\":\"222222222222\"}", "222222222222"},
+     ",\"userIdentity\":{\"accountId\":\"222222222222\"}", "222222222222", 0},
     {"LeaveOrganization: caller when recipient empty", "LeaveOrganization",
      ",\"recipientAccountId\":\"\",\"userIdentity\":{\"accountId\":\"222222222222\"}",
-     "222222222222"},
-    {"LeaveOrganization: neither", "LeaveOrganization", ",\"userIdentity\":null", ""},
+     "222222222222", 0},
+    {"LeaveOrganization: neither", "LeaveOrganization", ",\"userIdentity\":null", "", 0},
     {"RemoveAccountFromOrganization", "RemoveAccountFromOrganization",
-     RCPT ",\"requestParameters\":{\"accountId\":\"333333333333\"}", "333333333333"},
+     RCPT ",\"requestParameters\":{\"accountId\":\"333333333333\"}", "333333333333", 0},
     {"RemoveAccountFromOrganization without parameters: unknown, not the recipient",
-     "RemoveAccountFromOrganization", RCPT ",\"requestParameters\":null", ""},
+     "RemoveAccountFromOrganization", RCPT ",\"requestParameters\":null", "", 0},
     {"CloseAccount", "CloseAccount", RCPT ",\"requestParameters\":{\"accountId\":\"333333333333\"}",
-     "333333333333"},
+     "333333333333", 0},
     {"MoveAccount", "MoveAccount",
      RCPT ",\"requestParameters\":{\"accountId\":\"333333333333\",\"sourceParentId\":\"r-ab12\","
           "\"destinationParentId\":\"ou-ab12-cd34ef56\"}",
-     "333333333333"},
+     "333333333333", 0},
     {"MoveAccount with a numeric accountId", "MoveAccount",
-     RCPT ",\"requestParameters\":{\"accountId\":333333333333}", ""},
+     RCPT ",\"requestParameters\":{\"accountId\":333333333333}", "", 0},
     {"InviteAccountToOrganization: ACCOUNT target", "InviteAccountToOrganization",
      RCPT ",\"requestParameters\":{\"target\":{\"type\":\"ACCOUNT\",\"id\":\"444444444444\"}}",
-     "444444444444"},
+     "444444444444", 0},
     {"InviteAccountToOrganization: EMAIL target", "InviteAccountToOrganization",
      RCPT ",\"requestParameters\":{\"target\":{\"type\":\"EMAIL\",\"id\":\"mary@example.com\"}}",
-     ""},
+     "", 0},
     {"InviteAccountToOrganization: lower-case type", "InviteAccountToOrganization",
-     RCPT ",\"requestParameters\":{\"target\":{\"type\":\"account\",\"id\":\"444444444444\"}}", ""},
+     RCPT ",\"requestParameters\":{\"target\":{\"type\":\"account\",\"id\":\"444444444444\"}}", "",
+     0},
     {"InviteAccountToOrganization: target a string", "InviteAccountToOrganization",
-     RCPT ",\"requestParameters\":{\"target\":\"444444444444\"}", ""},
+     RCPT ",\"requestParameters\":{\"target\":\"444444444444\"}", "", 0},
     {"CreateAccount: account id in the status", "CreateAccount",
      RCPT ",\"responseElements\":{\"createAccountStatus\":{\"id\":\"car-0123456789abcdef\","
           "\"state\":\"SUCCEEDED\",\"accountId\":\"555555555555\"}}",
-     "555555555555"},
+     "555555555555", 0},
     {"CreateAccount: still in progress", "CreateAccount",
      RCPT ",\"responseElements\":{\"createAccountStatus\":{\"id\":\"car-0123456789abcdef\","
           "\"state\":\"IN_PROGRESS\"}}",
-     ""},
+     "", 0},
     {"AccountDepartedOrganization: serviceEventDetails first", "AccountDepartedOrganization",
      RCPT ",\"serviceEventDetails\":{\"accountId\":\"222222222222\"},"
           "\"requestParameters\":{\"accountId\":\"333333333333\"}",
-     "222222222222"},
+     "222222222222", 0},
     {"AccountDepartedOrganization: then requestParameters", "AccountDepartedOrganization",
      RCPT ",\"serviceEventDetails\":{\"departureMethod\":\"LEFT\"},"
           "\"requestParameters\":{\"accountId\":\"333333333333\"}",
-     "333333333333"},
-    {"AccountDepartedOrganization: then the recipient", "AccountDepartedOrganization",
-     RCPT ",\"serviceEventDetails\":{\"accountId\":null}", "111111111111"},
+     "333333333333", 0},
+    {"AccountDepartedOrganization: never the recipient", "AccountDepartedOrganization",
+     RCPT ",\"serviceEventDetails\":{\"accountId\":null}", "", 1},
+    {"AccountDepartedOrganization: an accountId that is the recipient",
+     "AccountDepartedOrganization",
+     RCPT ",\"serviceEventDetails\":{\"accountId\":\"111111111111\"}", "", 1},
+    {"AccountDepartedOrganization: one level down in serviceEventDetails",
+     "AccountDepartedOrganization",
+     RCPT ",\"serviceEventDetails\":{\"departureMethod\":\"LEFT\",\"account\":"
+          "{\"id\":\"222222222222\",\"organizationId\":\"o-a1b2c3d4e5\"},"
+          "\"managementAccountId\":\"111111111111\"}",
+     "222222222222", 0},
+    {"AccountDepartedOrganization: two levels down is not searched", "AccountDepartedOrganization",
+     RCPT ",\"serviceEventDetails\":{\"a\":{\"b\":{\"accountId\":\"222222222222\"}}}", "", 1},
+    {"AccountDepartedOrganization: resources[].accountId", "AccountDepartedOrganization",
+     RCPT ",\"resources\":[{\"type\":\"AWS::Organizations::Account\","
+          "\"accountId\":\"111111111111\"},{\"accountId\":\"333333333333\"}]",
+     "333333333333", 0},
+    {"AccountDepartedOrganization: resources[].ARN", "AccountDepartedOrganization",
+     RCPT ",\"resources\":[{\"ARN\":\"arn:aws:organizations::111111111111:account/"
+          "o-a1b2c3d4e5/444444444444\"}]",
+     "444444444444", 0},
+    {"AccountDepartedOrganization: the same id twice is one", "AccountDepartedOrganization",
+     RCPT ",\"serviceEventDetails\":{\"member\":\"444444444444\"},\"resources\":[{\"ARN\":"
+          "\"arn:aws:organizations::111111111111:account/o-a1b2c3d4e5/444444444444\"}]",
+     "444444444444", 0},
+    {"AccountDepartedOrganization: two different ids: none", "AccountDepartedOrganization",
+     RCPT ",\"serviceEventDetails\":{\"x\":\"222222222222\",\"y\":\"333333333333\"}", "", 1},
+    {"AccountDepartedOrganization: not 12 digits", "AccountDepartedOrganization",
+     RCPT ",\"serviceEventDetails\":{\"x\":\"22222222222\",\"y\":\"2222222222222\","
+          "\"z\":222222222222}",
+     "", 1},
     {"AccountJoinedOrganization: serviceEventDetails", "AccountJoinedOrganization",
      RCPT ",\"serviceEventDetails\":{\"accountId\":\"444444444444\",\"joinedMethod\":\"CREATED\"}",
-     "444444444444"},
-    {"AccountJoinedOrganization: then the recipient", "AccountJoinedOrganization", RCPT,
-     "111111111111"},
+     "444444444444", 0},
+    {"AccountJoinedOrganization: never the recipient", "AccountJoinedOrganization", RCPT, "", 1},
+    {"CreateAccountResult: the new account", "CreateAccountResult",
+     RCPT ",\"serviceEventDetails\":{\"createAccountStatus\":{\"id\":\"car-0123456789abcdef\","
+          "\"state\":\"SUCCEEDED\",\"accountId\":\"555555555555\"}}",
+     "555555555555", 0},
+    {"CloseAccountResult: the closed account", "CloseAccountResult",
+     RCPT ",\"serviceEventDetails\":{\"closeAccountStatus\":{\"state\":\"SUCCEEDED\","
+          "\"accountId\":\"666666666666\"}}",
+     "666666666666", 0},
     {"any other event: the recipient", "DetachPolicy",
-     RCPT ",\"requestParameters\":{\"accountId\":\"333333333333\"}", "111111111111"},
-    {"any other event, no recipient", "DeleteOrganization", "", ""},
+     RCPT ",\"requestParameters\":{\"accountId\":\"333333333333\"}", "111111111111", 0},
+    {"any other event, no recipient", "DeleteOrganization", "", "", 0},
 };
 
 static void test_affected(void **state)
@@ -787,6 +831,87 @@ static void test_affected(void **state)
     char err[256];
     assert_int_equal(parse_exact(input, strlen(input), &got, err, sizeof err), 0);
     assert_string_equal(got.affected_account, c->want);
+    assert_int_equal(got.unattributed, c->unattributed);
+}
+
+/* ---------------------------------------------------------------------------
+ * Departure method, policy fields, account status outcomes.
+ */
+
+struct detail_case {
+    const char *name;
+    const char *fields; /* JSON members after eventID */
+    const char *departure_method, *policy_id, *target_id, *policy_type;
+    enum trail_outcome outcome;
+    const char *error_code;
+};
+
+static struct detail_case details[] = {
+    {"departureMethod upper case",
+     "\"eventName\":\"AccountDepartedOrganization\","
+     "\"serviceEventDetails\":{\"departureMethod\":\"CLEANED\"}",
+     "cleaned", "", "", "", TRAIL_SUCCESS, ""},
+    {"departureMethod as spelled before August 2026",
+     "\"eventName\":\"AccountDepartedOrganization\","
+     "\"serviceEventDetails\":{\"departureMethod\":\"Cleaned\"}",
+     "cleaned", "", "", "", TRAIL_SUCCESS, ""},
+    {"departedMethod, the field's older name",
+     "\"eventName\":\"AccountDepartedOrganization\","
+     "\"serviceEventDetails\":{\"departedMethod\":\"Removed\"}",
+     "removed", "", "", "", TRAIL_SUCCESS, ""},
+    {"departureMethod wins over departedMethod",
+     "\"eventName\":\"AccountDepartedOrganization\","
+     "\"serviceEventDetails\":{\"departedMethod\":\"Removed\",\"departureMethod\":\"LEFT\"}",
+     "left", "", "", "", TRAIL_SUCCESS, ""},
+    {"DetachPolicy: policy and target",
+     "\"eventName\":\"DetachPolicy\","
+     "\"requestParameters\":{\"policyId\":\"p-abcd1234\",\"targetId\":\"ou-ab12-cdef3456\"}",
+     "", "p-abcd1234", "ou-ab12-cdef3456", "", TRAIL_SUCCESS, ""},
+    {"DisablePolicyType: the type",
+     "\"eventName\":\"DisablePolicyType\","
+     "\"requestParameters\":{\"rootId\":\"r-ab12\",\"policyType\":\"SERVICE_CONTROL_POLICY\"}",
+     "", "", "", "SERVICE_CONTROL_POLICY", TRAIL_SUCCESS, ""},
+    {"CreatePolicy: the type",
+     "\"eventName\":\"CreatePolicy\","
+     "\"requestParameters\":{\"type\":\"TAG_POLICY\",\"name\":\"tags\"}",
+     "", "", "", "TAG_POLICY", TRAIL_SUCCESS, ""},
+    {"policy fields of the wrong type",
+     "\"eventName\":\"DetachPolicy\","
+     "\"requestParameters\":{\"policyId\":[\"p-abcd1234\"],\"targetId\":7,\"policyType\":{}}",
+     "", "", "", "", TRAIL_SUCCESS, ""},
+    {"CreateAccountResult FAILED",
+     "\"eventName\":\"CreateAccountResult\","
+     "\"serviceEventDetails\":{\"createAccountStatus\":{\"state\":\"FAILED\","
+     "\"failureReason\":\"EMAIL_ALREADY_EXISTS\"}}",
+     "", "", "", "", TRAIL_FAILED, "EMAIL_ALREADY_EXISTS"},
+    {"CloseAccountResult FAILED without a reason",
+     "\"eventName\":\"CloseAccountResult\","
+     "\"serviceEventDetails\":{\"closeAccountStatus\":{\"state\":\"FAILED\"}}",
+     "", "", "", "", TRAIL_FAILED, "FAILED"},
+    {"CreateAccountResult SUCCEEDED",
+     "\"eventName\":\"CreateAccountResult\","
+     "\"serviceEventDetails\":{\"createAccountStatus\":{\"state\":\"SUCCEEDED\"}}",
+     "", "", "", "", TRAIL_SUCCESS, ""},
+    {"a FAILED state on another event changes nothing",
+     "\"eventName\":\"CreateAccount\","
+     "\"serviceEventDetails\":{\"createAccountStatus\":{\"state\":\"FAILED\"}}",
+     "", "", "", "", TRAIL_SUCCESS, ""},
+};
+
+static void test_detail(void **state)
+{
+    const struct detail_case *c = *state;
+    char input[1024];
+    snprintf(input, sizeof input, "{\"eventID\":\"e-1\",%s}", c->fields);
+    struct trail_record got;
+    char err[256];
+    assert_int_equal(parse_exact(input, strlen(input), &got, err, sizeof err), 0);
+    assert_string_equal(got.departure_method, c->departure_method);
+    assert_string_equal(got.policy_id, c->policy_id);
+    assert_string_equal(got.target_id, c->target_id);
+    assert_string_equal(got.policy_type, c->policy_type);
+    assert_string_equal(trail_outcome_name(got.outcome), trail_outcome_name(c->outcome));
+    assert_string_equal(got.error_code, c->error_code);
 }
 
 /* ---------------------------------------------------------------------------
@@ -886,7 +1011,7 @@ static struct long_case longs[] = {
      F(affected_account), "", "9", 12, "..."},
     {"departureMethod of 5000 bytes",
      NAME_HEAD "x\",\"serviceEventDetails\":{\"departureMethod\":\"", "\"}}", "LEFT", 1250,
-     F(departure_method), "", "LEFT", 15, "..."},
+     F(departure_method), "", "left", 15, "..."},
     /* A JSON escape is one character in the value, however long in the
      * input: "\u00e9" is 2 bytes in the field. */
     {"escaped characters count as decoded", NAME_HEAD "x\",\"sourceIPAddress\":\"", STR_TAIL,
@@ -933,6 +1058,7 @@ int main(void)
     static struct CMUnitTest tests[256];
     size_t n = 0;
     ROWS(fixtures, test_fixture);
+    ROWS(details, test_detail);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_eventbridge_envelope_refused);
     ROWS(refused, test_refused);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_size_cap);
