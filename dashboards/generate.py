@@ -21,7 +21,11 @@ UID = 'aws-org-leave-watch'
 DS = {'type': 'prometheus', 'uid': '${datasource}'}
 S = 'job=~"$job", instance=~"$instance"'       # every query's selector
 LEAVE = 'LeaveOrganization|RemoveAccountFromOrganization|AccountDepartedOrganization'
-TAMPER = 'DetachPolicy|DeletePolicy|UpdatePolicy|DisablePolicyType|DeleteOrganization'
+TAMPER = ('DetachPolicy|DeletePolicy|UpdatePolicy|AttachPolicy|DisablePolicyType|EnablePolicyType|'
+          'DeleteOrganization')
+# Policy types that are guardrails against leaving (empty: not a policy call,
+# unknown: the exporter could not resolve the policy).
+GUARD_TYPES = 'SERVICE_CONTROL_POLICY|unknown|'
 
 
 # Stat and gauge panels show each series' last value.
@@ -111,12 +115,15 @@ def rows():
                overrides=[color_override('departures', 'red'), color_override('arrivals', 'blue')]),
          12, 8),
         (panel('table', 'Recently departed accounts',
-               'Accounts that were listed and are gone, with when the exporter saw them go '
-               '(kept for --collector.organizations.departed-retention). Each one is outside every '
-               'SCP now: confirm with the account owner, check CloudTrail for the principal.',
+               'Accounts that were listed and are gone, with their last listed state and when the '
+               'exporter saw them go (kept for --collector.organizations.departed-retention). Each '
+               'one is outside every SCP now: confirm with the account owner, check CloudTrail for '
+               'the principal. A last state of CLOSED, PENDING_CLOSURE or SUSPENDED is AWS '
+               'removing a closed account (no page).',
                [target('aws_org_departed_account_info{%s} * 1000' % S, table=True)],
                **table_opts(['Time', '__name__', 'job'],
-                            {'Value': 'departed at', 'account_id': 'account', 'name': 'name'},
+                            {'Value': 'departed at', 'account_id': 'account', 'name': 'name',
+                             'last_state': 'last state'},
                             'departed at')), 24, 7),
     ]
     activity = [
@@ -140,7 +147,7 @@ def rows():
         (panel('stat', 'Leaves and removals',
                'Successful LeaveOrganization, RemoveAccountFromOrganization and '
                'AccountDepartedOrganization events in the selected range (alert '
-               'AwsOrgLeaveEventRecorded). Above 0: an account is out of the organization.',
+               'AwsOrgAccountDeparted). Above 0: an account is out of the organization.',
                [target('sum(increase(aws_org_cloudtrail_events_total{%s, event_name=~"%s", '
                        'outcome="success"}[$__range]))' % (S, LEAVE), instant=True)],
                thresholds=steps((None, 'green'), (1, 'red')),
@@ -153,7 +160,9 @@ def rows():
                **table_opts(['Time', '__name__', 'job'],
                             {'Value': 'time', 'event_name': 'event', 'account_id': 'account',
                              'principal_arn': 'principal', 'source_ip': 'source IP',
-                             'error_code': 'error', 'event_id': 'event id'}, 'time')), 24, 9),
+                             'error_code': 'error', 'event_id': 'event id',
+                             'departure_method': 'departure', 'policy_id': 'policy',
+                             'target_id': 'target', 'policy_type': 'policy type'}, 'time')), 24, 9),
     ]
     guard = [
         (panel('stat', 'SCPs enabled',
@@ -174,13 +183,19 @@ def rows():
                           color_override('not_applicable', 'text')],
                options={'displayMode': 'basic', 'orientation': 'horizontal', **LAST_VALUE}),
          8, 6),
-        (panel('timeseries', 'Guardrail tampering events',
-               'Calls that detach, delete, edit or disable SCPs (alert AwsOrgGuardrailTampering). '
-               'Check each against a change ticket, then check the protection table for accounts '
-               'it exposed.',
-               [target('sum by (event_name, outcome) (increase(aws_org_cloudtrail_events_total{%s, '
-                       'event_name=~"%s"}[$__rate_interval]))' % (S, TAMPER),
-                       '{{event_name}} {{outcome}}')]), 10, 6),
+        (panel('table', 'Guardrail tampering events',
+               'The newest calls that detach, delete, edit, attach or disable SCPs, or delete the '
+               'organization (alert AwsOrgGuardrailTampering); other policy types (tag, backup, '
+               '...) are left out. Check each against a change ticket, then check the protection '
+               'table for accounts it exposed.',
+               [target('aws_org_cloudtrail_recent_event_info{%s, event_name=~"%s", policy_type=~"%s"} '
+                       '* 1000' % (S, TAMPER, GUARD_TYPES), table=True)],
+               **table_opts(['Time', '__name__', 'job', 'departure_method'],
+                            {'Value': 'time', 'event_name': 'event', 'account_id': 'account',
+                             'principal_arn': 'principal', 'source_ip': 'source IP',
+                             'error_code': 'error', 'event_id': 'event id', 'policy_id': 'policy',
+                             'target_id': 'target', 'policy_type': 'policy type'}, 'time')),
+         10, 6),
         (panel('table', 'Accounts that can leave',
                'Unprotected, conditional and unknown accounts with their names. Unprotected: '
                'attach an SCP denying organizations:LeaveOrganization at the account, its OU or '
@@ -308,7 +323,10 @@ def grafana_rules(alerts_path=PROM_ALERTS):
         for r in g['rules']:
             name = r['alert']
             uid = 'aws-org-' + re.sub(r'(?<!^)([A-Z])', r'-\1', name[6:]).lower()
-            ann = {k: v.replace('$value', '$values.A.Value') for k, v in r['annotations'].items()}
+            # Grafana's templates have no query function: annotations that
+            # look up other series (the departure's details) are Prometheus's.
+            ann = {k: v.replace('$value', '$values.A.Value') for k, v in r['annotations'].items()
+                   if '| query' not in v}
             rules.append({
                 'uid': uid[:40], 'title': name, 'condition': 'B',
                 'data': [
