@@ -82,8 +82,8 @@ int aws_session_setup(char *err, size_t errlen)
                 snprintf(failure, sizeof failure, "cannot set up AWS credentials");
         } else {
             state = 1;
-            log_info("aws", "AWS session ready", "region", cfg.region, "credentials", base->source,
-                     "role_arn", opt.role_arn[0] ? opt.role_arn : NULL);
+            log_info("aws", "AWS session ready", "region", cfg.region, "credentials",
+                     aws_creds_source(base), "role_arn", opt.role_arn[0] ? opt.role_arn : NULL);
         }
     }
     int rc = state == 1 ? 0 : -1;

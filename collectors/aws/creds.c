@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +82,52 @@ static int make_creds(struct aws_credentials *out, const char *akid, const char 
 
 /* --- the cache ---------------------------------------------------------- */
 
+/*
+ * Every source embeds this as its first member. The cache and the refresh
+ * state are guarded by lock; the fetch itself runs without it, so a slow
+ * source (a credential_process, STS) never blocks a thread that still holds
+ * valid credentials.
+ */
+struct aws_creds_provider {
+    const char *source; /* "environment", "web_identity", "profile", "container", ... */
+    /* Fetches fresh credentials into out (owned by the caller). Called by
+     * one thread at a time, without lock. */
+    int (*fetch)(struct aws_creds_provider *self, struct aws_credentials *out,
+                 struct aws_error *err);
+    void (*destroy)(struct aws_creds_provider *self); /* frees the source's own state and self */
+    double wait_limit; /* seconds a thread waits for another's fetch */
+
+    pthread_mutex_t lock;
+    pthread_cond_t done;   /* broadcast when a fetch ends (CLOCK_MONOTONIC) */
+    bool refreshing;       /* a thread is fetching */
+    unsigned long fetches; /* fetches ended, for waiters to see theirs end */
+    bool last_failed;      /* how the last fetch ended */
+    struct aws_error last; /* and why, when it failed (never a secret) */
+    struct aws_credentials cached;
+    double fetched_at;
+    bool have;
+};
+
+/* Waiters give up after this when a source names no limit of its own. */
+#define DEFAULT_WAIT_LIMIT 60.0
+
 static void provider_init(struct aws_creds_provider *p, const char *source)
 {
     p->source = source;
+    p->wait_limit = DEFAULT_WAIT_LIMIT;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->done, &a);
+    pthread_condattr_destroy(&a);
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Refresh ahead of expiry: five minutes, or half the lifetime when shorter. */
@@ -98,16 +142,68 @@ static bool needs_refresh(const struct aws_creds_provider *p, double now)
     return now >= p->cached.expiration - margin;
 }
 
+/* Whether the cached credentials may still sign a request. */
+static bool usable(const struct aws_creds_provider *p, double now)
+{
+    return p->have && (p->cached.expiration == 0 || now < p->cached.expiration);
+}
+
+/*
+ * Waits (p->lock held) until the fetch under way ends, at most
+ * p->wait_limit. Returns 0 when it ended, -1 with err set on timeout.
+ */
+static int wait_fetch(struct aws_creds_provider *p, struct aws_error *err)
+{
+    unsigned long mine = p->fetches;
+    double until = mono() + p->wait_limit;
+    struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
+    while (p->refreshing && p->fetches == mine)
+        if (pthread_cond_timedwait(&p->done, &p->lock, &ts) == ETIMEDOUT)
+            break;
+    if (p->fetches != mine)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "timed out after %gs waiting for %s credentials being fetched",
+             p->wait_limit, p->source);
+    seterr(err, "CredentialsError", msg);
+    return -1;
+}
+
 int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_credentials *out,
                   struct aws_error *err)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&p->lock);
     double now = wall();
-    if (force_refresh || needs_refresh(p, now)) {
+    if ((force_refresh || needs_refresh(p, now)) && p->refreshing) {
+        /* Another thread is fetching: valid credentials serve meanwhile;
+         * without any, that fetch's outcome is ours too. */
+        if (force_refresh || !usable(p, now)) {
+            if (wait_fetch(p, err) != 0) {
+                pthread_mutex_unlock(&p->lock);
+                return -1;
+            }
+            if (p->last_failed && !usable(p, wall())) {
+                *err = p->last;
+                pthread_mutex_unlock(&p->lock);
+                return -1;
+            }
+        }
+    } else if (force_refresh || needs_refresh(p, now)) {
+        p->refreshing = true;
+        pthread_mutex_unlock(&p->lock);
         struct aws_credentials fresh;
         memset(&fresh, 0, sizeof fresh);
-        if (p->fetch(p, &fresh, err) == 0) {
+        struct aws_error e = {0};
+        int rc = p->fetch(p, &fresh, &e);
+        pthread_mutex_lock(&p->lock);
+        p->refreshing = false;
+        p->fetches++;
+        p->last_failed = rc != 0;
+        p->last = e;
+        pthread_cond_broadcast(&p->done);
+        now = wall();
+        if (rc == 0) {
             aws_credentials_clear(&p->cached);
             p->cached = fresh;
             p->fetched_at = now;
@@ -116,12 +212,13 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
             char exp[32];
             snprintf(exp, sizeof exp, "%.0f", fresh.expiration);
             log_debug("aws", "credentials refreshed", "source", p->source, "expiration", exp);
-        } else if (p->have && (p->cached.expiration == 0 || now < p->cached.expiration)) {
+        } else if (usable(p, now)) {
             log_warn("aws",
                      "refreshing credentials failed; using the current ones until they "
                      "expire",
-                     "source", p->source, "code", err->code, "err", err->message);
+                     "source", p->source, "code", e.code, "err", e.message);
         } else {
+            *err = e;
             pthread_mutex_unlock(&p->lock);
             return -1;
         }
@@ -133,11 +230,17 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
     return rc;
 }
 
+const char *aws_creds_source(const struct aws_creds_provider *p)
+{
+    return p->source;
+}
+
 void aws_creds_destroy(struct aws_creds_provider *p)
 {
     if (p == NULL)
         return;
     aws_credentials_clear(&p->cached);
+    pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->lock);
     p->destroy(p); /* frees p itself */
 }
@@ -320,6 +423,15 @@ static void assume_destroy(struct aws_creds_provider *self)
     free(a);
 }
 
+/* Waiters on an STS fetch give up when every attempt of the call (with the
+ * SDKs' longest backoff, 20 s) and the signer's own fetch would have. */
+static void assume_set_signer(struct assume_provider *a, struct aws_creds_provider *signer)
+{
+    a->signer = signer;
+    unsigned attempts = a->cfg.cfg.max_attempts ? a->cfg.cfg.max_attempts : 3;
+    a->base.wait_limit = (signer ? signer->wait_limit : 0) + attempts * (a->cfg.cfg.timeout + 20.0);
+}
+
 static struct assume_provider *assume_new(const char *source, const struct aws_config *cfg,
                                           const char *role_arn, const char *external_id,
                                           const char *session_name)
@@ -351,7 +463,7 @@ struct aws_creds_provider *aws_creds_assume_role(struct aws_creds_provider *base
     struct assume_provider *a = assume_new("assume_role", cfg, role_arn, external_id, session_name);
     if (a == NULL)
         return NULL;
-    a->signer = base;
+    assume_set_signer(a, base);
     a->duration = duration;
     return &a->base;
 }
@@ -363,6 +475,7 @@ static struct aws_creds_provider *web_identity_new(const char *source, const str
     struct assume_provider *a = assume_new(source, cfg, role_arn, NULL, session_name);
     if (a == NULL)
         return NULL;
+    assume_set_signer(a, NULL);
     a->token_file = strdup(token_file);
     if (a->token_file == NULL) {
         assume_destroy(&a->base);
@@ -827,7 +940,8 @@ static struct aws_creds_provider *profile_provider(const char *name, const struc
             struct assume_provider *a =
                 assume_new("profile", cfg, role, aws_profile_get(p, "external_id"), session);
             if (a != NULL) {
-                a->signer = a->owned_signer = base;
+                a->owned_signer = base;
+                assume_set_signer(a, base);
                 a->duration = d ? (unsigned)strtoul(d, NULL, 10) : 0;
                 r = &a->base;
             } else {
