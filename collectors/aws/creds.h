@@ -11,7 +11,10 @@
  *   3. shared files: AWS_PROFILE (default "default") in AWS_CONFIG_FILE
  *      (~/.aws/config) and AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials):
  *      static keys, role_arn with source_profile or credential_source,
- *      web_identity_token_file, credential_process
+ *      web_identity_token_file, credential_process (run by /bin/sh in a
+ *      process group of its own, stdin on /dev/null, stderr read and thrown
+ *      away, no other descriptor inherited; the group is killed after
+ *      aws_config.process_timeout)
  *   4. container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (169.254.170.2) or
  *      _FULL_URI (loopback, 169.254.170.2, 169.254.170.23, fd00:ec2::23, or
  *      any host over https) with AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or
@@ -58,7 +61,8 @@ struct aws_creds_provider;
  * One thread fetches at a time, without holding the cache's lock: while it
  * does, other threads whose cached credentials are still valid get those at
  * once; threads with none valid, and forced ones, wait for that fetch's
- * outcome instead of starting another, at most the source's time limit.
+ * outcome instead of starting another, at most the source's time limit (the
+ * credential_process timeout for a process).
  * Returns 0, or -1 with err set (the fetch's own error, or a timeout).
  */
 int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_credentials *out,
