@@ -14,6 +14,7 @@ static struct {
     const char *endpoint_url;
     uint64_t max_attempts;
     uint64_t timeout_ms;
+    uint64_t process_timeout_ms;
 } opt;
 
 static const struct flag aws_flags[] = {
@@ -37,6 +38,10 @@ static const struct flag aws_flags[] = {
      &opt.max_attempts, 0, 20, NULL},
     {"aws.timeout", FLAG_DURATION, "30s", "Timeout of one AWS request.", &opt.timeout_ms, 1000,
      600000, NULL},
+    {"aws.credential-process-timeout", FLAG_DURATION, "60s",
+     "How long a profile's credential_process may run before it is killed (with its process "
+     "group) and the credentials count as unavailable.",
+     &opt.process_timeout_ms, 1000, 3600000, NULL},
 };
 
 int aws_session_add_flags(struct flagset *fs)
@@ -71,6 +76,7 @@ int aws_session_setup(char *err, size_t errlen)
         if (opt.max_attempts > 0)
             cfg.max_attempts = (unsigned)opt.max_attempts;
         cfg.timeout = (double)opt.timeout_ms / 1000.0;
+        cfg.process_timeout = (double)opt.process_timeout_ms / 1000.0;
         base = aws_creds_default_chain(&cfg, failure, sizeof failure);
         if (base != NULL && opt.role_arn[0] != '\0')
             creds = aws_creds_assume_role(base, &cfg, opt.role_arn, opt.external_id, NULL, 0);
@@ -82,8 +88,8 @@ int aws_session_setup(char *err, size_t errlen)
                 snprintf(failure, sizeof failure, "cannot set up AWS credentials");
         } else {
             state = 1;
-            log_info("aws", "AWS session ready", "region", cfg.region, "credentials", base->source,
-                     "role_arn", opt.role_arn[0] ? opt.role_arn : NULL);
+            log_info("aws", "AWS session ready", "region", cfg.region, "credentials",
+                     aws_creds_source(base), "role_arn", opt.role_arn[0] ? opt.role_arn : NULL);
         }
     }
     int rc = state == 1 ? 0 : -1;

@@ -58,6 +58,7 @@ void aws_config_defaults(struct aws_config *cfg)
     const char *ca = getenv("AWS_CA_BUNDLE");
     cfg->ca_bundle = ca && *ca ? ca : NULL;
     cfg->backoff_base = 1.0;
+    cfg->process_timeout = 60;
 }
 
 const char *aws_service_name(enum aws_service svc)

@@ -44,6 +44,7 @@ struct aws_config {
     size_t max_body;             /* response bodies larger than this are errors */
     const char *ca_bundle;       /* AWS_CA_BUNDLE, or NULL */
     double backoff_base;         /* seconds; the SDKs use 1 */
+    double process_timeout;      /* seconds a credential_process may run; the SDKs use 60 */
     const atomic_bool *stopping; /* may be NULL */
 };
 

@@ -1,9 +1,16 @@
-#define _GNU_SOURCE /* strndup, explicit_bzero */
+#define _GNU_SOURCE /* strndup, explicit_bzero, pipe2, posix_spawn_file_actions_addclosefrom_np */
 #include "creds.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +87,52 @@ static int make_creds(struct aws_credentials *out, const char *akid, const char 
 
 /* --- the cache ---------------------------------------------------------- */
 
+/*
+ * Every source embeds this as its first member. The cache and the refresh
+ * state are guarded by lock; the fetch itself runs without it, so a slow
+ * source (a credential_process, STS) never blocks a thread that still holds
+ * valid credentials.
+ */
+struct aws_creds_provider {
+    const char *source; /* "environment", "web_identity", "profile", "container", ... */
+    /* Fetches fresh credentials into out (owned by the caller). Called by
+     * one thread at a time, without lock. */
+    int (*fetch)(struct aws_creds_provider *self, struct aws_credentials *out,
+                 struct aws_error *err);
+    void (*destroy)(struct aws_creds_provider *self); /* frees the source's own state and self */
+    double wait_limit; /* seconds a thread waits for another's fetch */
+
+    pthread_mutex_t lock;
+    pthread_cond_t done;   /* broadcast when a fetch ends (CLOCK_MONOTONIC) */
+    bool refreshing;       /* a thread is fetching */
+    unsigned long fetches; /* fetches ended, for waiters to see theirs end */
+    bool last_failed;      /* how the last fetch ended */
+    struct aws_error last; /* and why, when it failed (never a secret) */
+    struct aws_credentials cached;
+    double fetched_at;
+    bool have;
+};
+
+/* Waiters give up after this when a source names no limit of its own. */
+#define DEFAULT_WAIT_LIMIT 60.0
+
 static void provider_init(struct aws_creds_provider *p, const char *source)
 {
     p->source = source;
+    p->wait_limit = DEFAULT_WAIT_LIMIT;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->done, &a);
+    pthread_condattr_destroy(&a);
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Refresh ahead of expiry: five minutes, or half the lifetime when shorter. */
@@ -98,16 +147,68 @@ static bool needs_refresh(const struct aws_creds_provider *p, double now)
     return now >= p->cached.expiration - margin;
 }
 
+/* Whether the cached credentials may still sign a request. */
+static bool usable(const struct aws_creds_provider *p, double now)
+{
+    return p->have && (p->cached.expiration == 0 || now < p->cached.expiration);
+}
+
+/*
+ * Waits (p->lock held) until the fetch under way ends, at most
+ * p->wait_limit. Returns 0 when it ended, -1 with err set on timeout.
+ */
+static int wait_fetch(struct aws_creds_provider *p, struct aws_error *err)
+{
+    unsigned long mine = p->fetches;
+    double until = mono() + p->wait_limit;
+    struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
+    while (p->refreshing && p->fetches == mine)
+        if (pthread_cond_timedwait(&p->done, &p->lock, &ts) == ETIMEDOUT)
+            break;
+    if (p->fetches != mine)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "timed out after %gs waiting for %s credentials being fetched",
+             p->wait_limit, p->source);
+    seterr(err, "CredentialsError", msg);
+    return -1;
+}
+
 int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_credentials *out,
                   struct aws_error *err)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&p->lock);
     double now = wall();
-    if (force_refresh || needs_refresh(p, now)) {
+    if ((force_refresh || needs_refresh(p, now)) && p->refreshing) {
+        /* Another thread is fetching: valid credentials serve meanwhile;
+         * without any, that fetch's outcome is ours too. */
+        if (force_refresh || !usable(p, now)) {
+            if (wait_fetch(p, err) != 0) {
+                pthread_mutex_unlock(&p->lock);
+                return -1;
+            }
+            if (p->last_failed && !usable(p, wall())) {
+                *err = p->last;
+                pthread_mutex_unlock(&p->lock);
+                return -1;
+            }
+        }
+    } else if (force_refresh || needs_refresh(p, now)) {
+        p->refreshing = true;
+        pthread_mutex_unlock(&p->lock);
         struct aws_credentials fresh;
         memset(&fresh, 0, sizeof fresh);
-        if (p->fetch(p, &fresh, err) == 0) {
+        struct aws_error e = {0};
+        int rc = p->fetch(p, &fresh, &e);
+        pthread_mutex_lock(&p->lock);
+        p->refreshing = false;
+        p->fetches++;
+        p->last_failed = rc != 0;
+        p->last = e;
+        pthread_cond_broadcast(&p->done);
+        now = wall();
+        if (rc == 0) {
             aws_credentials_clear(&p->cached);
             p->cached = fresh;
             p->fetched_at = now;
@@ -116,12 +217,13 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
             char exp[32];
             snprintf(exp, sizeof exp, "%.0f", fresh.expiration);
             log_debug("aws", "credentials refreshed", "source", p->source, "expiration", exp);
-        } else if (p->have && (p->cached.expiration == 0 || now < p->cached.expiration)) {
+        } else if (usable(p, now)) {
             log_warn("aws",
                      "refreshing credentials failed; using the current ones until they "
                      "expire",
-                     "source", p->source, "code", err->code, "err", err->message);
+                     "source", p->source, "code", e.code, "err", e.message);
         } else {
+            *err = e;
             pthread_mutex_unlock(&p->lock);
             return -1;
         }
@@ -133,11 +235,17 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
     return rc;
 }
 
+const char *aws_creds_source(const struct aws_creds_provider *p)
+{
+    return p->source;
+}
+
 void aws_creds_destroy(struct aws_creds_provider *p)
 {
     if (p == NULL)
         return;
     aws_credentials_clear(&p->cached);
+    pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->lock);
     p->destroy(p); /* frees p itself */
 }
@@ -320,6 +428,15 @@ static void assume_destroy(struct aws_creds_provider *self)
     free(a);
 }
 
+/* Waiters on an STS fetch give up when every attempt of the call (with the
+ * SDKs' longest backoff, 20 s) and the signer's own fetch would have. */
+static void assume_set_signer(struct assume_provider *a, struct aws_creds_provider *signer)
+{
+    a->signer = signer;
+    unsigned attempts = a->cfg.cfg.max_attempts ? a->cfg.cfg.max_attempts : 3;
+    a->base.wait_limit = (signer ? signer->wait_limit : 0) + attempts * (a->cfg.cfg.timeout + 20.0);
+}
+
 static struct assume_provider *assume_new(const char *source, const struct aws_config *cfg,
                                           const char *role_arn, const char *external_id,
                                           const char *session_name)
@@ -351,7 +468,7 @@ struct aws_creds_provider *aws_creds_assume_role(struct aws_creds_provider *base
     struct assume_provider *a = assume_new("assume_role", cfg, role_arn, external_id, session_name);
     if (a == NULL)
         return NULL;
-    a->signer = base;
+    assume_set_signer(a, base);
     a->duration = duration;
     return &a->base;
 }
@@ -363,6 +480,7 @@ static struct aws_creds_provider *web_identity_new(const char *source, const str
     struct assume_provider *a = assume_new(source, cfg, role_arn, NULL, session_name);
     if (a == NULL)
         return NULL;
+    assume_set_signer(a, NULL);
     a->token_file = strdup(token_file);
     if (a->token_file == NULL) {
         assume_destroy(&a->base);
@@ -597,46 +715,239 @@ static struct aws_creds_provider *imds_new(void)
     return &m->base;
 }
 
+/* --- credential_process ------------------------------------------------- */
+
 struct process_provider {
     struct aws_creds_provider base;
-    char *command;
+    char *command; /* owned; may hold secrets: never logged */
+    char *profile; /* owned; the profile that names it, for the log */
+    double timeout;
 };
+
+enum helper_outcome { HELPER_EXITED, HELPER_TIMEOUT, HELPER_TOO_MUCH, HELPER_FAILED };
+
+/* What a helper run produced: its status when it exited, how many bytes it
+ * wrote to stderr (read and thrown away: a helper may print secrets there). */
+struct helper_result {
+    enum helper_outcome outcome;
+    int status; /* waitpid status, when HELPER_EXITED */
+    size_t stderr_bytes;
+};
+
+/* Kills the helper's whole process group and reaps the helper. */
+static void helper_kill(pid_t pid)
+{
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * Starts /bin/sh -c command in a process group of its own: stdin on
+ * /dev/null, stdout on *out_fd, stderr on *err_fd (both read ends are the
+ * caller's, close-on-exec), every other descriptor closed, signal mask and
+ * dispositions reset (this process blocks and ignores some). Returns the
+ * pid, or -1.
+ */
+static pid_t helper_spawn(const char *command, int *out_fd, int *err_fd)
+{
+    extern char **environ;
+    int o[2] = {-1, -1}, e[2] = {-1, -1};
+    if (pipe2(o, O_CLOEXEC) != 0 || pipe2(e, O_CLOEXEC) != 0) {
+        for (int i = 0; i < 2; i++)
+            if (o[i] >= 0)
+                close(o[i]);
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    pid_t pid = -1;
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    if (posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0) == 0 &&
+        posix_spawn_file_actions_adddup2(&fa, o[1], STDOUT_FILENO) == 0 &&
+        posix_spawn_file_actions_adddup2(&fa, e[1], STDERR_FILENO) == 0 &&
+        posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1) == 0 &&
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                          POSIX_SPAWN_SETSIGDEF) == 0 &&
+        posix_spawnattr_setpgroup(&at, 0) == 0 && posix_spawnattr_setsigmask(&at, &none) == 0 &&
+        posix_spawnattr_setsigdefault(&at, &all) == 0 &&
+        posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(o[1]);
+    close(e[1]);
+    if (pid < 0) {
+        close(o[0]);
+        close(e[0]);
+        return -1;
+    }
+    *out_fd = o[0];
+    *err_fd = e[0];
+    return pid;
+}
+
+/*
+ * Runs command for at most timeout seconds: its stdout goes into out (capped
+ * by out's max), its stderr is counted and thrown away. On timeout, or once
+ * stdout passes the cap, the helper's process group is killed at once. The
+ * helper is always reaped before this returns.
+ */
+static struct helper_result helper_run(const char *command, double timeout, struct buf *out)
+{
+    struct helper_result r = {HELPER_FAILED, 0, 0};
+    int fds[2];
+    pid_t pid = helper_spawn(command, &fds[0], &fds[1]);
+    if (pid < 0)
+        return r;
+    double deadline = mono() + timeout;
+    struct pollfd pf[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+    int open = 2;
+    r.outcome = HELPER_EXITED;
+    while (open > 0 && r.outcome == HELPER_EXITED) {
+        double left = deadline - mono();
+        if (left <= 0) {
+            r.outcome = HELPER_TIMEOUT;
+            break;
+        }
+        int n = poll(pf, 2, (int)ceil(left * 1000));
+        if (n < 0 && errno != EINTR)
+            r.outcome = HELPER_FAILED;
+        for (int i = 0; n > 0 && i < 2; i++) {
+            if (pf[i].fd < 0 || pf[i].revents == 0)
+                continue;
+            char chunk[4096];
+            ssize_t got = read(pf[i].fd, chunk, sizeof chunk);
+            if (got < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (got <= 0) { /* end of file, or an error: nothing more comes */
+                close(pf[i].fd);
+                pf[i].fd = -1;
+                open--;
+            } else if (i == 1) {
+                r.stderr_bytes += (size_t)got;
+            } else if (buf_append(out, chunk, (size_t)got) != 0) {
+                r.outcome = HELPER_TOO_MUCH;
+            }
+            explicit_bzero(chunk, sizeof chunk);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (pf[i].fd >= 0)
+            close(pf[i].fd);
+    if (r.outcome != HELPER_EXITED) {
+        helper_kill(pid);
+        return r;
+    }
+    /* Both pipes are closed; the helper may still be running. */
+    for (;;) {
+        pid_t w = waitpid(pid, &r.status, WNOHANG);
+        if (w == pid)
+            return r;
+        if (w < 0 && errno != EINTR) {
+            r.outcome = HELPER_FAILED;
+            return r;
+        }
+        if (mono() >= deadline) {
+            r.outcome = HELPER_TIMEOUT;
+            helper_kill(pid);
+            return r;
+        }
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+}
 
 static int process_fetch(struct aws_creds_provider *self, struct aws_credentials *out,
                          struct aws_error *err)
 {
     struct process_provider *p = (struct process_provider *)self;
-    FILE *f = popen(p->command, "re");
-    if (f == NULL) {
-        seterr(err, "CredentialsError", "cannot run credential_process");
-        return -1;
-    }
     struct buf b;
     buf_init(&b, METADATA_MAX);
-    buf_read_stream(&b, f); /* a failure leaves b failed, checked below */
-    int status = pclose(f);
+    struct helper_result h = helper_run(p->command, p->timeout, &b);
+    char msg[200];
     int rc = -1;
-    if (status != 0 || buf_failed(&b)) {
-        seterr(err, "CredentialsError", "credential_process failed or wrote too much");
-    } else {
+    switch (h.outcome) {
+    case HELPER_TIMEOUT:
+        snprintf(msg, sizeof msg, "credential_process timed out after %gs and was killed",
+                 p->timeout);
+        break;
+    case HELPER_TOO_MUCH:
+        snprintf(msg, sizeof msg, "credential_process wrote more than %d bytes and was killed",
+                 METADATA_MAX);
+        break;
+    case HELPER_FAILED:
+        snprintf(msg, sizeof msg, "cannot run credential_process");
+        break;
+    case HELPER_EXITED:
+        if (WIFEXITED(h.status) && WEXITSTATUS(h.status) == 0)
+            msg[0] = '\0';
+        else if (WIFEXITED(h.status))
+            snprintf(msg, sizeof msg, "credential_process exited with status %d",
+                     WEXITSTATUS(h.status));
+        else
+            snprintf(msg, sizeof msg, "credential_process was killed by signal %d",
+                     WIFSIGNALED(h.status) ? WTERMSIG(h.status) : 0);
+        break;
+    }
+    if (msg[0] == '\0') {
         json_t *j = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
         if (json_integer_value(json_object_get(j, "Version")) != 1)
-            seterr(err, "CredentialsError", "credential_process output is not Version 1");
+            snprintf(msg, sizeof msg, "credential_process output is not Version 1");
+        else if (parse_json_creds(b.data, b.len, "SessionToken", out, err) == 0)
+            rc = 0;
         else
-            rc = parse_json_creds(b.data, b.len, "SessionToken", out, err);
+            snprintf(msg, sizeof msg, "credential_process output is malformed");
         json_decref(j);
     }
     if (b.data != NULL)
         explicit_bzero(b.data, b.len);
     buf_free(&b);
+    char bytes[32];
+    snprintf(bytes, sizeof bytes, "%zu", h.stderr_bytes);
+    if (rc != 0) {
+        seterr(err, "CredentialsError", msg);
+        log_warn("aws", msg, "profile", p->profile, "stderr_bytes", bytes);
+    } else if (h.stderr_bytes > 0) {
+        log_debug("aws", "credential_process wrote to stderr (not logged: it may hold secrets)",
+                  "profile", p->profile, "stderr_bytes", bytes);
+    }
     return rc;
 }
 
 static void process_destroy(struct aws_creds_provider *self)
 {
     struct process_provider *p = (struct process_provider *)self;
-    free(p->command);
+    wipe_free(p->command);
+    free(p->profile);
     free(p);
+}
+
+static struct aws_creds_provider *process_new(const char *profile, const char *command,
+                                              double timeout)
+{
+    struct process_provider *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    provider_init(&p->base, "process");
+    p->base.fetch = process_fetch;
+    p->base.destroy = process_destroy;
+    p->timeout = timeout > 0 ? timeout : 60;
+    /* Waiters give up when the fetch itself would. */
+    p->base.wait_limit = p->timeout;
+    p->command = strdup(command);
+    p->profile = strdup(profile);
+    if (p->command == NULL || p->profile == NULL) {
+        aws_creds_destroy(&p->base);
+        return NULL;
+    }
+    return &p->base;
 }
 
 /* --- shared config files -------------------------------------------------- */
@@ -827,7 +1138,8 @@ static struct aws_creds_provider *profile_provider(const char *name, const struc
             struct assume_provider *a =
                 assume_new("profile", cfg, role, aws_profile_get(p, "external_id"), session);
             if (a != NULL) {
-                a->signer = a->owned_signer = base;
+                a->owned_signer = base;
+                assume_set_signer(a, base);
                 a->duration = d ? (unsigned)strtoul(d, NULL, 10) : 0;
                 r = &a->base;
             } else {
@@ -840,14 +1152,7 @@ static struct aws_creds_provider *profile_provider(const char *name, const struc
                  "credential_source or web_identity_token_file",
                  name);
     } else if (proc != NULL) {
-        struct process_provider *pp = calloc(1, sizeof *pp);
-        if (pp != NULL) {
-            provider_init(&pp->base, "process");
-            pp->base.fetch = process_fetch;
-            pp->base.destroy = process_destroy;
-            pp->command = strdup(proc);
-            r = &pp->base;
-        }
+        r = process_new(name, proc, cfg->process_timeout);
     } else if (akid != NULL) {
         r = aws_creds_static("profile", akid, aws_profile_get(p, "aws_secret_access_key"),
                              aws_profile_get(p, "aws_session_token"));

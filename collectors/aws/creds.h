@@ -11,7 +11,10 @@
  *   3. shared files: AWS_PROFILE (default "default") in AWS_CONFIG_FILE
  *      (~/.aws/config) and AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials):
  *      static keys, role_arn with source_profile or credential_source,
- *      web_identity_token_file, credential_process
+ *      web_identity_token_file, credential_process (run by /bin/sh in a
+ *      process group of its own, stdin on /dev/null, stderr read and thrown
+ *      away, no other descriptor inherited; the group is killed after
+ *      aws_config.process_timeout)
  *   4. container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (169.254.170.2) or
  *      _FULL_URI (loopback, 169.254.170.2, 169.254.170.23, fd00:ec2::23, or
  *      any host over https) with AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or
@@ -26,7 +29,6 @@
 #ifndef AWS_CREDS_H
 #define AWS_CREDS_H
 
-#include <pthread.h>
 #include <stdbool.h>
 
 #include "client.h"
@@ -44,27 +46,31 @@ void aws_credentials_clear(struct aws_credentials *c);
 /* Deep copy; returns 0 or -1. */
 int aws_credentials_copy(struct aws_credentials *dst, const struct aws_credentials *src);
 
-struct aws_creds_provider {
-    const char *source; /* "environment", "web_identity", "profile", "container", ... */
-    /* Fetches fresh credentials into out (owned by the caller). */
-    int (*fetch)(struct aws_creds_provider *self, struct aws_credentials *out,
-                 struct aws_error *err);
-    void (*destroy)(struct aws_creds_provider *self); /* frees the source's own state */
-    /* The cache, guarded by lock. */
-    pthread_mutex_t lock;
-    struct aws_credentials cached;
-    double fetched_at;
-    bool have;
-};
+/*
+ * A source of credentials and its cache; opaque: its lock and cache are
+ * creds.c's alone. One provider is shared by every collector thread.
+ */
+struct aws_creds_provider;
 
 /*
  * Copies usable credentials into out (the caller clears them): the cached
  * ones while they are not near expiry, else fresh ones. force_refresh fetches
  * even then (after AWS said the token expired). When a refresh fails but the
- * cached credentials have not expired yet, those are used. Returns 0 or -1.
+ * cached credentials have not expired yet, those are used.
+ *
+ * One thread fetches at a time, without holding the cache's lock: while it
+ * does, other threads whose cached credentials are still valid get those at
+ * once; threads with none valid, and forced ones, wait for that fetch's
+ * outcome instead of starting another, at most the source's time limit (the
+ * credential_process timeout for a process).
+ * Returns 0, or -1 with err set (the fetch's own error, or a timeout).
  */
 int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_credentials *out,
                   struct aws_error *err);
+
+/* The source's name: "environment", "web_identity", "profile", "process",
+ * "container", "imds", "assume_role"... Static storage. */
+const char *aws_creds_source(const struct aws_creds_provider *p);
 
 /* Accepts NULL. */
 void aws_creds_destroy(struct aws_creds_provider *p);

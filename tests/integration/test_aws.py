@@ -4,6 +4,7 @@ secret in the log even at debug level. The fake recomputes every signature
 with botocore; each test asserts that none failed."""
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -162,6 +163,209 @@ class CredentialSourcesTest(unittest.TestCase):
             status, _, body = x.get()
             self.assertEqual(status, 200)
             self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', body)
+        self.assertEqual(self.fake.stats()['calls'], {})
+
+
+HELPER_STDERR = 'helper diagnostic: session=do-not-log-me-0123456789\n'
+HELPER_SLEEP = ['sleep', '611']  # what a hanging helper becomes: told apart from other sleeps
+HELPER_YES = ['yes', 'A' * 60]  # a helper that writes without end
+WATCHED_FIRST = 'LeaveOrganization'  # the cloudtrail collector's first query
+
+
+def helper_alive(pid):
+    """Whether pid is still a helper of these tests (not a zombie, not a reused pid)."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            cmd = f.read().split(b'\0')[:-1]
+        with open('/proc/%d/stat' % pid) as f:
+            state = f.read().rsplit(')', 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != 'Z' and [c.decode() for c in cmd] in (HELPER_SLEEP, HELPER_YES)
+
+
+class CredentialProcessDeadlineTest(unittest.TestCase):
+    """credential_process runs with a deadline, in a process group of its own,
+    with only stdin (/dev/null), stdout and stderr (pipes of the exporter's);
+    a slow refresh blocks no thread that still holds valid credentials."""
+
+    def setUp(self):
+        self.fake = FakeAWS()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.pids = self.path('pids')
+
+    def tearDown(self):
+        # The exporter kills a helper when its deadline passes; one still
+        # hanging when the exporter stops is left behind: kill it by its pid.
+        for pid in self.helper_pids():
+            if helper_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.fake.stop()
+        self.tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def write(self, name, text):
+        with open(self.path(name), 'w') as f:
+            f.write(text)
+        return self.path(name)
+
+    def helper_pids(self):
+        try:
+            with open(self.pids) as f:
+                return [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            return []
+
+    def profile(self, script, expiration='2099-01-01T00:00:00Z'):
+        """An AWS config whose profile "helper" runs script (sh); returns the env."""
+        self.write('creds.json', '{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "%s", '
+                   '"Expiration": "%s"}' % (MGMT_KEY + (expiration,)))
+        helper = self.write('helper.sh', '#!/bin/sh\necho $$ >> %s\n' % self.pids + script)
+        cfg = self.write('config', '[profile helper]\ncredential_process = /bin/sh %s\n' % helper)
+        return {'AWS_PROFILE': 'helper', 'AWS_CONFIG_FILE': cfg}
+
+    def exporter(self, env, collectors, timeout):
+        return Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                        '--aws.credential-process-timeout=' + timeout,
+                        *['--collector.%s.interval=1s' % c for c in collectors],
+                        binary=TESTING, aws=collectors, env=env)
+
+    @staticmethod
+    def up(x, collector):
+        return metric_values(x.get()[2], 'aws_org_collector_up').get('{collector="%s"}' % collector)
+
+    @staticmethod
+    def failures(log, collector):
+        """The err of each logged failed run of collector."""
+        return re.findall(r'msg="collector run failed, keeping its last good snapshot" '
+                          r'collector=%s err="([^"]*)"' % collector, log)
+
+    def hanging_helper(self):
+        """(pid, {fd: target}) of a helper hanging right now, or None."""
+        for pid in self.helper_pids():
+            try:
+                fds = {int(fd): os.readlink('/proc/%d/fd/%s' % (pid, fd))
+                       for fd in os.listdir('/proc/%d/fd' % pid)}
+            except OSError:
+                continue
+            if helper_alive(pid):
+                return pid, fds
+        return None
+
+    def test_hung_first_fetch_times_out_then_recovers(self):
+        ok = self.path('ok')
+        env = self.profile("printf '%%s' '%s' >&2\n"
+                           'if [ -e %s ]; then exec cat %s; fi\n'
+                           '%s &\necho $! >> %s\nexec %s\n'
+                           % (HELPER_STDERR, ok, self.path('creds.json'), ' '.join(HELPER_SLEEP),
+                              self.pids, ' '.join(HELPER_SLEEP)))
+        with self.exporter(env, ['cloudtrail'], '2s') as x:
+            # A hanging helper: its own process group; stdin /dev/null,
+            # stdout and stderr two pipes (not the exporter's log), nothing else.
+            seen = wait_until(self.hanging_helper, 10)
+            self.assertIsNotNone(seen, x.stderr()[-3000:])
+            pid, fds = seen
+            self.assertNotEqual(os.getpgid(pid), os.getpgid(x.proc.pid))
+            self.assertEqual(sorted(fds), [0, 1, 2], fds)
+            self.assertEqual(fds[0], '/dev/null')
+            self.assertRegex(fds[1], r'^pipe:\[\d+\]$')
+            self.assertRegex(fds[2], r'^pipe:\[\d+\]$')
+            self.assertNotEqual(fds[1], fds[2])
+
+            # The run fails after the deadline, and says why.
+            failed = wait_until(lambda: self.failures(x.stderr(), 'cloudtrail'), 10)
+            self.assertTrue(failed, x.stderr()[-3000:])
+            self.assertEqual(failed[0], 'LookupEvents %s: CredentialsError: credential_process '
+                             'timed out after 2s and was killed' % WATCHED_FIRST)
+            body = x.get()[2]
+            self.assertEqual(self.up(x, 'cloudtrail'), 0)
+            duration = metric_values(body, 'aws_org_collector_duration_seconds')
+            self.assertGreaterEqual(duration['{collector="cloudtrail"}'], 2.0)
+            self.assertLess(duration['{collector="cloudtrail"}'], 4.0)
+            self.assertEqual(x.get('/-/ready')[0], 200)
+            log = x.stderr()
+            self.assertIn('msg="credential_process timed out after 2s and was killed" '
+                          'profile=helper stderr_bytes=%d\n' % len(HELPER_STDERR), log)
+            # The whole group of the timed-out helper is gone: the helper and
+            # the sleep it left in the background (each call logs both pids).
+            first_call = self.helper_pids()[:2]
+            self.assertEqual(len(first_call), 2)
+            self.assertTrue(wait_until(lambda: not any(map(helper_alive, first_call)), 1))
+
+            # The helper works again: the next run succeeds.
+            open(ok, 'w').close()
+            self.assertTrue(wait_until(lambda: self.up(x, 'cloudtrail') == 1, 15),
+                            x.stderr()[-3000:])
+            log = x.stderr()
+        self.assertNotIn(HELPER_STDERR.strip(), log)
+        self.assertNotIn('do-not-log-me', log)
+        self.assertNotIn(MGMT_KEY[1], log)
+        self.assertEqual(self.fake.stats()['bad_signatures'], 0)
+
+    def test_refresh_that_hangs_blocks_no_one_then_fails_at_expiry(self):
+        # The first call hands out 16 s credentials; every later call hangs.
+        # From 8 s before expiry a refresh is tried (and times out after 5 s,
+        # then again): meanwhile both collectors keep working on the valid
+        # credentials; once they expire, both go down.
+        expiration = int(time.time()) + 16
+        env = self.profile('if mkdir %s 2>/dev/null; then exec cat %s; fi\n'
+                           'date +%%s.%%N >> %s\nexec %s\n'
+                           % (self.path('first'), self.path('creds.json'), self.path('hangs'),
+                              ' '.join(HELPER_SLEEP)),
+                           time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expiration)))
+        both = ['organizations', 'cloudtrail']
+        with self.exporter(env, both, '5s') as x:
+            self.assertTrue(wait_until(lambda: all(self.up(x, c) == 1 for c in both), 10),
+                            x.stderr()[-3000:])
+            self.assertTrue(wait_until(lambda: os.path.exists(self.path('hangs')), 15))
+            with open(self.path('hangs')) as f:
+                hang_start = float(f.readline())
+            self.assertLess(hang_start, expiration - 6)
+            last = 0.0
+            while time.time() < expiration - 0.5:
+                body = x.get()[2]
+                last = max([last] + list(metric_values(
+                    body, 'aws_org_collector_last_success_timestamp_seconds').values()))
+                self.assertEqual([self.up(x, c) for c in both], [1, 1])
+                time.sleep(0.2)
+            # Runs kept succeeding while a refresh hung.
+            self.assertGreater(last, hang_start + 3)
+            self.assertTrue(wait_until(lambda: all(self.up(x, c) == 0 for c in both),
+                                       expiration + 15 - time.time()), x.stderr()[-3000:])
+            body = x.get()[2]
+            log = x.stderr()
+        # No run went on succeeding on expired credentials (a run signed just
+        # before expiry may end a moment after it).
+        last = metric_values(body, 'aws_org_collector_last_success_timestamp_seconds')
+        self.assertLess(max(last.values()), expiration + 1)
+        self.assertIn('msg="refreshing credentials failed; using the current ones until they '
+                      'expire" source=process code=CredentialsError err="credential_process '
+                      'timed out after 5s and was killed"', log)
+        # Each failure names the helper's timeout: the fetch that timed out,
+        # or (a thread that waited for that fetch) the wait.
+        timed_out = 'CredentialsError: credential_process timed out after 5s and was killed'
+        waited = 'CredentialsError: timed out after 5s waiting for process credentials being fetched'
+        reasons = []
+        for c in both:
+            errs = self.failures(log, c)
+            self.assertTrue(errs, c)
+            for e in errs:
+                m = re.fullmatch(r'(LookupEvents \w+|ListAccounts|DescribeOrganization): '
+                                 r'(%s|%s)( \(page \d+\))?' % (timed_out, waited), e)
+                self.assertIsNotNone(m, e)
+                reasons.append(m.group(2))
+        self.assertIn(timed_out, reasons)
+
+    def test_output_past_the_cap_is_killed_at_once(self):
+        env = self.profile('exec %s\n' % ' '.join(HELPER_YES))
+        with self.exporter(env, ['cloudtrail'], '60s') as x:
+            failed = wait_until(lambda: self.failures(x.stderr(), 'cloudtrail'), 15)
+            self.assertTrue(failed, x.stderr()[-3000:])
+            self.assertEqual(self.up(x, 'cloudtrail'), 0)
+        self.assertEqual(failed[0], 'LookupEvents %s: CredentialsError: credential_process '
+                         'wrote more than 65536 bytes and was killed' % WATCHED_FIRST)
         self.assertEqual(self.fake.stats()['calls'], {})
 
 

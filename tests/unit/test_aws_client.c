@@ -1,12 +1,14 @@
 /* Unit tests of the AWS client's pieces that need no network. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -194,6 +196,218 @@ static void test_static_credentials(void **state)
     aws_creds_destroy(NULL);
 }
 
+/* --- credential_process ------------------------------------------------- */
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_until_wall(double t)
+{
+    double d = t - now_wall();
+    if (d > 0)
+        nanosleep(&(struct timespec){(time_t)d, (long)((d - (double)(time_t)d) * 1e9)}, NULL);
+}
+
+/* The chain for a config file holding only [profile name], credential_process
+ * = command, with a 1 s deadline. */
+static struct aws_creds_provider *process_chain(const char *dir, const char *name,
+                                                const char *command)
+{
+    char cfg[256], text[1024], errbuf[256];
+    snprintf(cfg, sizeof cfg, "%s/config", dir);
+    snprintf(text, sizeof text, "[profile %s]\ncredential_process = %s\n", name, command);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    static const char *const vars[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ROLE_ARN",
+                                       "AWS_WEB_IDENTITY_TOKEN_FILE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    setenv("AWS_PROFILE", name, 1);
+    setenv("AWS_CONFIG_FILE", cfg, 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials", 1);
+    struct aws_config c;
+    aws_config_defaults(&c);
+    c.process_timeout = 1;
+    struct aws_creds_provider *p = aws_creds_default_chain(&c, errbuf, sizeof errbuf);
+    assert_non_null(p);
+    assert_string_equal(aws_creds_source(p), "process");
+    return p;
+}
+
+/* Each way a helper fails is an error that says which, within the deadline. */
+static void test_credential_process_failures(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/aws-org-exporter-process-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    static const struct {
+        const char *command, *message;
+        double min_s, max_s; /* how long the fetch took */
+    } cases[] = {
+        {"sleep 30", "credential_process timed out after 1s and was killed", 1.0, 2.0},
+        /* closes stdout and stays: still bounded by the deadline */
+        {"exec >&-; sleep 30", "credential_process timed out after 1s and was killed", 1.0, 2.0},
+        /* a grandchild keeps stdout open: the whole group goes */
+        {"(sleep 30 &); echo '{}'", "credential_process timed out after 1s and was killed", 1.0,
+         2.0},
+        {"yes", "credential_process wrote more than 65536 bytes and was killed", 0, 0.9},
+        {"echo secret-on-stderr >&2; exit 3", "credential_process exited with status 3", 0, 0.9},
+        {"kill -9 $$", "credential_process was killed by signal 9", 0, 0.9},
+        {"echo '{\"Version\": 2}'", "credential_process output is not Version 1", 0, 0.9},
+        {"echo '{\"Version\": 1}'", "credential_process output is malformed", 0, 0.9},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct aws_creds_provider *p = process_chain(dir, "failing", cases[i].command);
+        struct aws_credentials c;
+        struct aws_error err;
+        double t0 = now_mono();
+        assert_int_equal(aws_creds_get(p, false, &c, &err), -1);
+        double took = now_mono() - t0;
+        assert_string_equal(err.code, "CredentialsError");
+        assert_string_equal(err.message, cases[i].message);
+        if (took < cases[i].min_s || took > cases[i].max_s)
+            fail_msg("case %zu took %.3f s", i, took);
+        assert_null(c.access_key_id);
+        aws_creds_destroy(p);
+    }
+    struct aws_creds_provider *p = process_chain(
+        dir, "working",
+        "printf '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"s3\", "
+        "\"SessionToken\": \"tok\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'");
+    struct aws_credentials c;
+    struct aws_error err;
+    assert_int_equal(aws_creds_get(p, false, &c, &err), 0);
+    assert_string_equal(c.access_key_id, "AKIDPROC");
+    assert_string_equal(c.secret_access_key, "s3");
+    assert_string_equal(c.session_token, "tok");
+    assert_true(c.expiration == 4070908800.0);
+    aws_credentials_clear(&c);
+    aws_creds_destroy(p);
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "%s/config", dir);
+    unlink(cfg);
+    rmdir(dir);
+}
+
+struct getter {
+    struct aws_creds_provider *p;
+    bool force;
+    int rc;
+    struct aws_error err;
+    char akid[32];
+    double took;
+};
+
+static void *getter_run(void *arg)
+{
+    struct getter *g = arg;
+    struct aws_credentials c;
+    double t0 = now_mono();
+    g->rc = aws_creds_get(g->p, g->force, &c, &g->err);
+    g->took = now_mono() - t0;
+    snprintf(g->akid, sizeof g->akid, "%s", c.access_key_id ? c.access_key_id : "");
+    aws_credentials_clear(&c);
+    return NULL;
+}
+
+static void start_getter(pthread_t *t, struct getter *g, struct aws_creds_provider *p, bool force)
+{
+    memset(g, 0, sizeof *g);
+    g->p = p;
+    g->force = force;
+    assert_int_equal(pthread_create(t, NULL, getter_run, g), 0);
+}
+
+/*
+ * The first call hands out credentials for about 6 s; later calls hang. A
+ * thread refreshing them blocks no one who holds valid ones; a forced
+ * refresh waits for the refresh under way instead of starting another;
+ * after expiry, a thread waits for the fetch under way and shares its error.
+ */
+static void test_credential_process_refresh_blocks_no_one(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/aws-org-exporter-refresh-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char command[512], flag[256], cfg[256];
+    snprintf(flag, sizeof flag, "%s/first", dir);
+    snprintf(command, sizeof command,
+             "if mkdir %s 2>/dev/null; then printf '{\"Version\": 1, \"AccessKeyId\": "
+             "\"AKIDFIRST\", \"SecretAccessKey\": \"s3\", \"Expiration\": \"%%s\"}' "
+             "\"$(date -u -d @$(($(date +%%s) + 6)) +%%Y-%%m-%%dT%%H:%%M:%%SZ)\"; "
+             "else exec sleep 30; fi",
+             flag);
+    struct aws_creds_provider *p = process_chain(dir, "refresh", command);
+    struct getter first, a, b, mine, c, d;
+    pthread_t ta, tb, tc, td;
+    first.p = p;
+    first.force = false;
+    getter_run(&first);
+    assert_int_equal(first.rc, 0);
+    assert_string_equal(first.akid, "AKIDFIRST");
+    struct aws_credentials cur;
+    struct aws_error err;
+    assert_int_equal(aws_creds_get(p, false, &cur, &err), 0); /* cached: no new call */
+    double exp = cur.expiration;
+    aws_credentials_clear(&cur);
+    assert_true(exp - now_wall() > 4.5 && exp - now_wall() <= 6.0);
+
+    /* 2 s before expiry (inside the refresh margin): a refreshes, and hangs
+     * until its deadline; b (forced) waits for a's outcome; a plain caller
+     * gets the valid credentials at once. */
+    sleep_until_wall(exp - 2.0);
+    start_getter(&ta, &a, p, false);
+    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+    start_getter(&tb, &b, p, true);
+    mine.p = p;
+    mine.force = false;
+    getter_run(&mine);
+    assert_int_equal(mine.rc, 0);
+    assert_string_equal(mine.akid, "AKIDFIRST");
+    assert_true(mine.took < 0.2);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    /* the refresh timed out; the credentials were still valid, so both got them */
+    assert_int_equal(a.rc, 0);
+    assert_string_equal(a.akid, "AKIDFIRST");
+    assert_true(a.took >= 1.0 && a.took < 1.8);
+    assert_int_equal(b.rc, 0);
+    assert_string_equal(b.akid, "AKIDFIRST");
+    assert_true(b.took >= 0.6 && b.took < 1.6);
+
+    /* After expiry: c fetches (and times out); d, with nothing valid, waits
+     * for c's fetch and gets its error. */
+    sleep_until_wall(exp + 0.1);
+    start_getter(&tc, &c, p, false);
+    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+    start_getter(&td, &d, p, false);
+    pthread_join(tc, NULL);
+    pthread_join(td, NULL);
+    assert_int_equal(c.rc, -1);
+    assert_string_equal(c.err.message, "credential_process timed out after 1s and was killed");
+    assert_int_equal(d.rc, -1);
+    assert_string_equal(d.err.message, "credential_process timed out after 1s and was killed");
+    assert_true(d.took >= 0.6 && d.took < 1.6);
+    aws_creds_destroy(p);
+    snprintf(cfg, sizeof cfg, "%s/config", dir);
+    unlink(cfg);
+    rmdir(flag);
+    rmdir(dir);
+}
+
 static void test_ratelimit_spacing(void **state)
 {
     (void)state;
@@ -211,10 +425,16 @@ static void test_ratelimit_spacing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_endpoints),          cmocka_unit_test(test_endpoint_overrides),
-        cmocka_unit_test(test_retry_classes),      cmocka_unit_test(test_xml_text),
-        cmocka_unit_test(test_parse_time),         cmocka_unit_test(test_profiles),
-        cmocka_unit_test(test_static_credentials), cmocka_unit_test(test_ratelimit_spacing),
+        cmocka_unit_test(test_endpoints),
+        cmocka_unit_test(test_endpoint_overrides),
+        cmocka_unit_test(test_retry_classes),
+        cmocka_unit_test(test_xml_text),
+        cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_static_credentials),
+        cmocka_unit_test(test_ratelimit_spacing),
+        cmocka_unit_test(test_credential_process_failures),
+        cmocka_unit_test(test_credential_process_refresh_blocks_no_one),
     };
     return cmocka_run_group_tests_name("aws_client", tests, NULL, NULL);
 }
