@@ -318,13 +318,13 @@ static void count(struct trail_state *s, size_t k, const struct trail_record *r)
     if (leave || strcmp(r->event_name, "AccountDepartedOrganization") == 0) {
         char when[32];
         snprintf(when, sizeof when, "%.0f", r->event_time);
-        log_warn("cloudtrail",
-                 leave && r->outcome == TRAIL_DENIED ? "a LeaveOrganization attempt was denied"
-                                                     : "an account left the organization",
-                 "event", r->event_name, "outcome", trail_outcome_name(r->outcome), "account_id",
-                 r->affected_account, "principal_arn", r->principal_arn, "principal_type",
-                 r->principal_type, "source_ip", r->source_ip, "error_code", r->error_code,
-                 "event_id", r->event_id, "event_time", when);
+        log_security("cloudtrail",
+                     leave && r->outcome == TRAIL_DENIED ? "a LeaveOrganization attempt was denied"
+                                                         : "an account left the organization",
+                     "event", r->event_name, "outcome", trail_outcome_name(r->outcome),
+                     "account_id", r->affected_account, "principal_arn", r->principal_arn,
+                     "principal_type", r->principal_type, "source_ip", r->source_ip, "error_code",
+                     r->error_code, "event_id", r->event_id, "event_time", when);
     }
 }
 
