@@ -418,8 +418,11 @@ static int lookup(struct aws_client *c, const char *name, double since, double u
 #define STATE_KIND "aws-org-exporter/cloudtrail"
 #define STATE_MAX (64u << 20)
 
-/* Writes the state atomically: a temporary file, fsync, rename, fsync of the
- * directory. Returns 0, or -1 with a reason in err. */
+/* Writes the state atomically: a new temporary file in the state file's
+ * directory, fsync, rename over the state file, fsync of the directory. The
+ * temporary file's name is new each time (mkstemp: created exclusively, mode
+ * 0600), so nothing planted in the directory is followed or overwritten, and
+ * it is removed on any failure. Returns 0, or -1 with a reason in err. */
 static int state_save(const struct trail_state *s, char *err, size_t errlen)
 {
     json_t *events = json_object();
@@ -450,33 +453,49 @@ static int state_save(const struct trail_state *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot encode the state");
         return -1;
     }
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", opt.state_file);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char dir[4096], base[4096], tmp[4096];
+    snprintf(dir, sizeof dir, "%s", opt.state_file);
+    snprintf(base, sizeof base, "%s", opt.state_file);
+    const char *folder = dirname(dir); /* may be dir, or a static "." */
+    int n = snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", folder, basename(base));
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        snprintf(err, errlen, "cannot write %s: the path is too long", opt.state_file);
+        free(text);
+        return -1;
+    }
+    int fd = mkstemp(tmp);
+    int rc = fd < 0 ? -1 : 0, saved = errno;
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
     size_t len = strlen(text), off = 0;
-    int rc = fd < 0 ? -1 : 0;
     while (rc == 0 && off < len) {
         ssize_t w = write(fd, text + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
             rc = -1;
-        else
+            saved = w < 0 ? errno : EIO;
+        } else
             off += (size_t)w;
     }
-    if (rc == 0 && fsync(fd) != 0)
+    if (rc == 0 && fsync(fd) != 0) {
         rc = -1;
-    if (fd >= 0 && close(fd) != 0)
+        saved = errno;
+    }
+    if (fd >= 0 && close(fd) != 0 && rc == 0) {
         rc = -1;
-    if (rc == 0 && rename(tmp, opt.state_file) != 0)
+        saved = errno;
+    }
+    if (rc == 0 && rename(tmp, opt.state_file) != 0) {
         rc = -1;
+        saved = errno;
+    }
     if (rc != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", opt.state_file, strerror(errno));
-        unlink(tmp);
+        snprintf(err, errlen, "cannot write %s: %s", opt.state_file, strerror(saved));
+        if (fd >= 0)
+            unlink(tmp);
     } else {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", opt.state_file);
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             fsync(dfd);
             close(dfd);

@@ -3,6 +3,7 @@ and outcome across overlapping polls and late deliveries, paging, pace, and
 the recent-events table."""
 import json
 import os
+import stat
 import tempfile
 import time
 import unittest
@@ -186,6 +187,42 @@ class CloudTrailTest(unittest.TestCase):
             with open(os.path.join(d, aside[0])) as f:
                 self.assertEqual(f.read(), '{"kind": "something else", "version": 1}')
         self.assertEqual(counts(body)[('DetachPolicy', 'success')], 1)
+
+    def test_state_temp_file_follows_no_planted_link(self):
+        # The old temporary name (state.json.tmp) and other names one could
+        # predict are symlinks to a victim file: none is followed, the victim
+        # is unchanged, and the state file is a regular file of mode 0600.
+        now = time.time()
+        self.fake.scenario(scenario([record('t1', 'DetachPolicy', now - 60)]))
+        with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as elsewhere:
+            victim = os.path.join(elsewhere, 'victim.txt')
+            with open(victim, 'w') as f:
+                f.write("IMPORTANT DATA, not the exporter's\n")
+            planted = ['state.json.tmp', '.state.json.tmp', '.state.json', 'state.json~',
+                       'state.tmp', '.state.json.XXXXXX']
+            for name in planted:
+                os.symlink(victim, os.path.join(d, name))
+            state = os.path.join(d, 'state.json')
+            with self.exporter('DetachPolicy', '--collector.cloudtrail.interval=1s',
+                               '--state.file=' + state) as x:
+                self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20), x.stderr())
+                start = self.polls()  # three more polls: three more saves
+                self.assertTrue(wait_until(lambda: self.polls() >= start + 3, 20))
+                self.assertTrue(wait_until(lambda: os.path.exists(state), 10))
+                log = x.stderr()
+            self.assertNotIn('cannot save the state', log)
+            with open(victim) as f:
+                self.assertEqual(f.read(), "IMPORTANT DATA, not the exporter's\n")
+            st = os.lstat(state)
+            self.assertTrue(stat.S_ISREG(st.st_mode))
+            self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+            with open(state) as f:
+                doc = json.load(f)
+            self.assertEqual(doc['events']['DetachPolicy']['counts'], [1, 0, 0])
+            self.assertEqual([i for i, _ in doc['seen']], ['t1'])
+            self.assertEqual(sorted(os.listdir(d)), sorted(planted + ['state.json']))
+            for name in planted:
+                self.assertEqual(os.readlink(os.path.join(d, name)), victim)
 
     def test_member_fanout(self):
         with open(os.path.join(SCENARIOS, 'basic.json')) as f:
