@@ -159,7 +159,8 @@ struct trail_state {
     size_t nrecent;
 };
 
-static void state_restore(struct trail_state *s);
+static int state_restore(struct trail_state *s, char *err, size_t errlen);
+static void destroy(void *p);
 
 static int add_flags(struct flagset *fs)
 {
@@ -186,8 +187,10 @@ static void *create(char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (opt.state_file[0] != '\0')
-        state_restore(s);
+    if (opt.state_file[0] != '\0' && state_restore(s, err, errlen) != 0) {
+        destroy(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -505,24 +508,68 @@ static int state_save(const struct trail_state *s, char *err, size_t errlen)
     return rc;
 }
 
+static int cmp_seen(const void *a, const void *b)
+{
+    return strcmp(((const struct seen *)a)->id, ((const struct seen *)b)->id);
+}
+
+/* Loads the seen ids of the state file: all of them (at most MAX_SEEN), then
+ * one sort and one pass that drops duplicates (keeping the newest time), so a
+ * file in any order loads in O(n log n). Returns 0, or -1 out of memory. */
+static int seen_load(struct trail_state *s, json_t *seen)
+{
+    size_t n = json_array_size(seen);
+    if (n > MAX_SEEN)
+        n = MAX_SEEN;
+    if (n == 0)
+        return 0;
+    s->seen = malloc(n * sizeof *s->seen);
+    if (s->seen == NULL)
+        return -1;
+    s->capseen = n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(seen, i);
+        const char *id = json_string_value(json_array_get(v, 0));
+        json_t *t = json_array_get(v, 1);
+        if (id == NULL || !json_is_number(t))
+            continue;
+        char *copy = strdup(id);
+        if (copy == NULL)
+            return -1;
+        s->seen[s->nseen++] = (struct seen){copy, json_number_value(t)};
+    }
+    qsort(s->seen, s->nseen, sizeof *s->seen, cmp_seen);
+    size_t w = 0;
+    for (size_t r = 0; r < s->nseen; r++) {
+        if (w > 0 && strcmp(s->seen[w - 1].id, s->seen[r].id) == 0) {
+            s->seen[w - 1].time = fmax(s->seen[w - 1].time, s->seen[r].time);
+            free(s->seen[r].id);
+            continue;
+        }
+        s->seen[w++] = s->seen[r];
+    }
+    s->nseen = w;
+    return 0;
+}
+
 /* Loads the state file into s (which is fresh). Returns 1 when loaded, 0 when
- * there is none, -1 when it is unusable (reason in err). */
+ * there is none, -1 when it is unusable (reason in err; the caller sets it
+ * aside), -2 when it is not a regular file (reason in err; left alone). */
 static int state_load(struct trail_state *s, char *err, size_t errlen)
 {
-    FILE *f = fopen(opt.state_file, "re");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, errlen, "cannot read: %s", strerror(errno));
-        return -1;
-    }
     struct buf text; /* read under the cap before parsing: never a huge file in memory */
     buf_init(&text, STATE_MAX);
-    int rc = buf_read_stream(&text, f);
-    bool read_error = ferror(f) != 0;
-    fclose(f);
-    if (rc != 0) {
-        snprintf(err, errlen, "not a state file: %s", read_error ? "read error" : "too large");
+    if (buf_read_file(&text, opt.state_file) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno == EINVAL) {
+            snprintf(err, errlen,
+                     "--state.file=%s is not a regular file (a device, FIFO or directory)",
+                     opt.state_file);
+            return -2;
+        }
+        snprintf(err, errlen, "not a state file: %s",
+                 errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
         return -1;
     }
     json_error_t jerr;
@@ -564,14 +611,13 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         if (json_is_number(json_object_get(ev, "newest")))
             s->newest[k] = json_number_value(json_object_get(ev, "newest"));
     }
+    if (seen_load(s, seen) != 0) {
+        snprintf(err, errlen, "out of memory");
+        json_decref(doc);
+        return -1;
+    }
     size_t i;
     json_t *v;
-    json_array_foreach(seen, i, v)
-    {
-        const char *id = json_string_value(json_array_get(v, 0));
-        if (id != NULL && json_is_number(json_array_get(v, 1)))
-            seen_add(s, id, json_number_value(json_array_get(v, 1)));
-    }
     json_array_foreach(recent, i, v)
     {
         struct trail_record r;
@@ -599,20 +645,26 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
     return 1;
 }
 
-/* At start: load the state, or set a bad file aside and start afresh. */
-static void state_restore(struct trail_state *s)
+/* At start: load the state, or set a bad file aside and start afresh.
+ * Returns 0, or -1 (reason in err) when the path names no regular file: it
+ * is neither read nor moved, and the exporter does not start. */
+static int state_restore(struct trail_state *s, char *errout, size_t errlen)
 {
-    char err[256];
+    char err[512];
     int rc = state_load(s, err, sizeof err);
     if (rc > 0) {
         char n[32];
         snprintf(n, sizeof n, "%zu", s->nseen);
         log_info("cloudtrail", "state restored: counting continues where it stopped", "file",
                  opt.state_file, "event_ids", n);
-        return;
+        return 0;
     }
     if (rc == 0)
-        return;
+        return 0;
+    if (rc == -2) {
+        snprintf(errout, errlen, "%s", err);
+        return -1;
+    }
     char aside[4096];
     snprintf(aside, sizeof aside, "%s.bad-%ld", opt.state_file, (long)time(NULL));
     bool moved = rename(opt.state_file, aside) == 0;
@@ -630,6 +682,7 @@ static void state_restore(struct trail_state *s)
     memset(s->counts, 0, sizeof s->counts);
     memset(s->last, 0, sizeof s->last);
     memset(s->newest, 0, sizeof s->newest);
+    return 0;
 }
 
 /* --- member fan-out -------------------------------------------------------- */
