@@ -161,6 +161,7 @@ struct trail_state {
 
 static int state_restore(struct trail_state *s, char *err, size_t errlen);
 static void destroy(void *p);
+static double wall(void);
 
 static int add_flags(struct flagset *fs)
 {
@@ -350,6 +351,11 @@ static int lookup(struct aws_client *c, const char *name, double since, double u
                   const atomic_bool *stopping, record_sink sink, void *arg, char *err,
                   size_t errlen)
 {
+    /* A start after the end is an error to AWS, and a double out of the range
+     * of json_int_t is undefined behaviour to convert: since is at most until,
+     * and until is now (the caller's), finite. */
+    if (!(since <= until))
+        since = until;
     char *token = NULL;
     int rc = 0;
     for (int page = 0;; page++) {
@@ -508,6 +514,26 @@ static int state_save(const struct trail_state *s, char *err, size_t errlen)
     return rc;
 }
 
+/* A time read from the state file, against the clock now. The file may have
+ * been written under a clock since stepped back, or forged: a time after now
+ * + STATE_AHEAD is absent (0) and counted in *bad, a time a little ahead is
+ * clamped to now, so no query starts after it ends. With too_old, a time
+ * before now - STATE_BEHIND (no query reaches that far) is absent too. 0, the
+ * file's word for "none", stays 0. */
+#define STATE_AHEAD 300.0
+#define STATE_BEHIND (90.0 * 86400)
+static double loaded_time(json_t *v, double now, bool too_old, size_t *bad)
+{
+    double t = json_number_value(v);
+    if (t == 0)
+        return 0;
+    if (!(t > 0) || t > now + STATE_AHEAD || (too_old && t < now - STATE_BEHIND)) {
+        (*bad)++;
+        return 0;
+    }
+    return fmin(t, now);
+}
+
 static int cmp_seen(const void *a, const void *b)
 {
     return strcmp(((const struct seen *)a)->id, ((const struct seen *)b)->id);
@@ -516,7 +542,7 @@ static int cmp_seen(const void *a, const void *b)
 /* Loads the seen ids of the state file: all of them (at most MAX_SEEN), then
  * one sort and one pass that drops duplicates (keeping the newest time), so a
  * file in any order loads in O(n log n). Returns 0, or -1 out of memory. */
-static int seen_load(struct trail_state *s, json_t *seen)
+static int seen_load(struct trail_state *s, json_t *seen, double now)
 {
     size_t n = json_array_size(seen);
     if (n > MAX_SEEN)
@@ -536,7 +562,8 @@ static int seen_load(struct trail_state *s, json_t *seen)
         char *copy = strdup(id);
         if (copy == NULL)
             return -1;
-        s->seen[s->nseen++] = (struct seen){copy, json_number_value(t)};
+        /* An event time, ahead of this clock at most by the clock's error. */
+        s->seen[s->nseen++] = (struct seen){copy, fmin(json_number_value(t), now)};
     }
     qsort(s->seen, s->nseen, sizeof *s->seen, cmp_seen);
     size_t w = 0;
@@ -597,7 +624,9 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         json_decref(doc);
         return -1;
     }
-    s->polled_at = json_number_value(json_object_get(doc, "polled_at"));
+    double now = wall();
+    size_t bad = 0;
+    s->polled_at = loaded_time(json_object_get(doc, "polled_at"), now, true, &bad);
     for (size_t k = 0; k < s->nwatched; k++) {
         json_t *ev = json_object_get(events, s->watched[k]);
         json_t *c = json_object_get(ev, "counts"), *l = json_object_get(ev, "last");
@@ -605,13 +634,21 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
             json_t *n = json_array_get(c, (size_t)o);
             if (json_is_integer(n) && json_integer_value(n) >= 0)
                 s->counts[k][o] = (uint64_t)json_integer_value(n);
-            if (json_is_number(json_array_get(l, (size_t)o)))
-                s->last[k][o] = json_number_value(json_array_get(l, (size_t)o));
+            s->last[k][o] = loaded_time(json_array_get(l, (size_t)o), now, false, &bad);
         }
-        if (json_is_number(json_object_get(ev, "newest")))
-            s->newest[k] = json_number_value(json_object_get(ev, "newest"));
+        /* An old newest is kept: a quiet name's query reaches back behind it. */
+        s->newest[k] = loaded_time(json_object_get(ev, "newest"), now, false, &bad);
     }
-    if (seen_load(s, seen) != 0) {
+    if (bad > 0) {
+        char nbad[32];
+        snprintf(nbad, sizeof nbad, "%zu", bad);
+        log_warn("cloudtrail",
+                 "the state file holds times out of range (after now + 5m, or a last poll "
+                 "before now - 90d): a clock step? They are ignored, and their windows are "
+                 "read again",
+                 "file", opt.state_file, "times", nbad);
+    }
+    if (seen_load(s, seen, now) != 0) {
         snprintf(err, errlen, "out of memory");
         json_decref(doc);
         return -1;
@@ -638,7 +675,7 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         }
         json_int_t o = json_integer_value(json_object_get(v, "outcome"));
         r.outcome = o >= 0 && o <= 2 ? (enum trail_outcome)o : TRAIL_FAILED;
-        r.event_time = json_number_value(json_object_get(v, "time"));
+        r.event_time = fmin(json_number_value(json_object_get(v, "time")), now);
         remember_recent(s, &r);
     }
     json_decref(doc);
@@ -785,9 +822,10 @@ static void *fanout_worker(void *arg)
         if (i >= f->s->nmembers)
             return NULL;
         struct member *m = &f->s->members[i];
-        double since = m->polled_at > 0
-                           ? fmax(f->oldest, m->polled_at - (double)opt.overlap_ms / 1000.0)
-                           : f->oldest;
+        double since =
+            m->polled_at > 0
+                ? fmax(f->oldest, fmin(m->polled_at, f->now) - (double)opt.overlap_ms / 1000.0)
+                : f->oldest;
         m->nfound = 0;
         m->truncated = false;
         m->err[0] = '\0';
@@ -915,8 +953,10 @@ static int run(void *p, struct collector_run *r)
     for (size_t k = 0; k < s->nwatched && rc == 0; k++) {
         double since = oldest;
         if (s->polled_at > 0) {
+            /* Never after now: the clock may have been stepped back since
+             * the last poll, and a query must not start after it ends. */
             double mark = s->newest[k] > 0 ? fmin(s->newest[k], s->polled_at) : s->polled_at;
-            since = fmax(oldest, mark - overlap);
+            since = fmax(oldest, fmin(mark, now) - overlap);
         }
         struct count_sink sink = {s, k};
         rc = lookup(s->client, s->watched[k], floor(since), now, r->stopping, count_into, &sink,

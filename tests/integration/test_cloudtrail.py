@@ -281,6 +281,38 @@ class CloudTrailTest(unittest.TestCase):
             self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
         self.assertTrue(stat.S_ISCHR(os.lstat('/dev/zero').st_mode))
 
+    def test_state_polled_in_the_future_does_not_stop_collection(self):
+        # Written under a clock a day ahead (then stepped back): the poll time
+        # is ignored, the lookback window is read, and collection goes on.
+        now = time.time()
+        self.fake.scenario(scenario([record('p1', 'DetachPolicy', now - 7200),
+                                     record('p2', 'DeletePolicy', now - 600)]))
+        names = 'DetachPolicy,DeletePolicy'
+        with tempfile.TemporaryDirectory() as d:
+            state = os.path.join(d, 'state.json')
+            with open(state, 'w') as f:
+                json.dump(self.state_doc(names.split(','), now + 86400), f)
+            with self.exporter(names, '--collector.cloudtrail.interval=1s',
+                               '--state.file=' + state) as x:
+                up = b'aws_org_collector_up{collector="cloudtrail"} 1\n'
+                self.assertTrue(wait_until(lambda: up in x.get()[2], 20), x.stderr()[-2000:])
+                start = self.polls()
+                self.assertTrue(wait_until(lambda: self.polls() >= start + 4, 20))
+                body = x.get()[2]
+                log = x.stderr()
+            with open(state) as f:
+                saved = json.load(f)['polled_at']
+        self.assertIn(up, body)
+        c = counts(body)
+        self.assertEqual((c[('DetachPolicy', 'success')], c[('DeletePolicy', 'success')]), (1, 1))
+        self.assertIn('msg="the state file holds times out of range (after now + 5m, or a last '
+                      'poll before now - 90d): a clock step? They are ignored, and their windows '
+                      'are read again" file=%s times=1\n' % state, log)
+        self.assertNotIn('collector run failed', log)
+        self.assertLess(saved, time.time())  # the bad time is not kept
+        stats = self.fake.stats()
+        self.assertEqual(stats['invalid_requests'], 0)
+
     def test_member_fanout(self):
         with open(os.path.join(SCENARIOS, 'basic.json')) as f:
             doc = json.load(f)
