@@ -159,7 +159,9 @@ struct trail_state {
     size_t nrecent;
 };
 
-static void state_restore(struct trail_state *s);
+static int state_restore(struct trail_state *s, char *err, size_t errlen);
+static void destroy(void *p);
+static double wall(void);
 
 static int add_flags(struct flagset *fs)
 {
@@ -186,8 +188,10 @@ static void *create(char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (opt.state_file[0] != '\0')
-        state_restore(s);
+    if (opt.state_file[0] != '\0' && state_restore(s, err, errlen) != 0) {
+        destroy(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -318,13 +322,13 @@ static void count(struct trail_state *s, size_t k, const struct trail_record *r)
     if (leave || strcmp(r->event_name, "AccountDepartedOrganization") == 0) {
         char when[32];
         snprintf(when, sizeof when, "%.0f", r->event_time);
-        log_warn("cloudtrail",
-                 leave && r->outcome == TRAIL_DENIED ? "a LeaveOrganization attempt was denied"
-                                                     : "an account left the organization",
-                 "event", r->event_name, "outcome", trail_outcome_name(r->outcome), "account_id",
-                 r->affected_account, "principal_arn", r->principal_arn, "principal_type",
-                 r->principal_type, "source_ip", r->source_ip, "error_code", r->error_code,
-                 "event_id", r->event_id, "event_time", when);
+        log_security("cloudtrail",
+                     leave && r->outcome == TRAIL_DENIED ? "a LeaveOrganization attempt was denied"
+                                                         : "an account left the organization",
+                     "event", r->event_name, "outcome", trail_outcome_name(r->outcome),
+                     "account_id", r->affected_account, "principal_arn", r->principal_arn,
+                     "principal_type", r->principal_type, "source_ip", r->source_ip, "error_code",
+                     r->error_code, "event_id", r->event_id, "event_time", when);
     }
 }
 
@@ -347,6 +351,11 @@ static int lookup(struct aws_client *c, const char *name, double since, double u
                   const atomic_bool *stopping, record_sink sink, void *arg, char *err,
                   size_t errlen)
 {
+    /* A start after the end is an error to AWS, and a double out of the range
+     * of json_int_t is undefined behaviour to convert: since is at most until,
+     * and until is now (the caller's), finite. */
+    if (!(since <= until))
+        since = until;
     char *token = NULL;
     int rc = 0;
     for (int page = 0;; page++) {
@@ -418,8 +427,11 @@ static int lookup(struct aws_client *c, const char *name, double since, double u
 #define STATE_KIND "aws-org-exporter/cloudtrail"
 #define STATE_MAX (64u << 20)
 
-/* Writes the state atomically: a temporary file, fsync, rename, fsync of the
- * directory. Returns 0, or -1 with a reason in err. */
+/* Writes the state atomically: a new temporary file in the state file's
+ * directory, fsync, rename over the state file, fsync of the directory. The
+ * temporary file's name is new each time (mkstemp: created exclusively, mode
+ * 0600), so nothing planted in the directory is followed or overwritten, and
+ * it is removed on any failure. Returns 0, or -1 with a reason in err. */
 static int state_save(const struct trail_state *s, char *err, size_t errlen)
 {
     json_t *events = json_object();
@@ -450,33 +462,49 @@ static int state_save(const struct trail_state *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot encode the state");
         return -1;
     }
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", opt.state_file);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char dir[4096], base[4096], tmp[4096];
+    snprintf(dir, sizeof dir, "%s", opt.state_file);
+    snprintf(base, sizeof base, "%s", opt.state_file);
+    const char *folder = dirname(dir); /* may be dir, or a static "." */
+    int n = snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", folder, basename(base));
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        snprintf(err, errlen, "cannot write %s: the path is too long", opt.state_file);
+        free(text);
+        return -1;
+    }
+    int fd = mkstemp(tmp);
+    int rc = fd < 0 ? -1 : 0, saved = errno;
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
     size_t len = strlen(text), off = 0;
-    int rc = fd < 0 ? -1 : 0;
     while (rc == 0 && off < len) {
         ssize_t w = write(fd, text + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
             rc = -1;
-        else
+            saved = w < 0 ? errno : EIO;
+        } else
             off += (size_t)w;
     }
-    if (rc == 0 && fsync(fd) != 0)
+    if (rc == 0 && fsync(fd) != 0) {
         rc = -1;
-    if (fd >= 0 && close(fd) != 0)
+        saved = errno;
+    }
+    if (fd >= 0 && close(fd) != 0 && rc == 0) {
         rc = -1;
-    if (rc == 0 && rename(tmp, opt.state_file) != 0)
+        saved = errno;
+    }
+    if (rc == 0 && rename(tmp, opt.state_file) != 0) {
         rc = -1;
+        saved = errno;
+    }
     if (rc != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", opt.state_file, strerror(errno));
-        unlink(tmp);
+        snprintf(err, errlen, "cannot write %s: %s", opt.state_file, strerror(saved));
+        if (fd >= 0)
+            unlink(tmp);
     } else {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", opt.state_file);
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             fsync(dfd);
             close(dfd);
@@ -486,24 +514,89 @@ static int state_save(const struct trail_state *s, char *err, size_t errlen)
     return rc;
 }
 
+/* A time read from the state file, against the clock now. The file may have
+ * been written under a clock since stepped back, or forged: a time after now
+ * + STATE_AHEAD is absent (0) and counted in *bad, a time a little ahead is
+ * clamped to now, so no query starts after it ends. With too_old, a time
+ * before now - STATE_BEHIND (no query reaches that far) is absent too. 0, the
+ * file's word for "none", stays 0. */
+#define STATE_AHEAD 300.0
+#define STATE_BEHIND (90.0 * 86400)
+static double loaded_time(json_t *v, double now, bool too_old, size_t *bad)
+{
+    double t = json_number_value(v);
+    if (t == 0)
+        return 0;
+    if (!(t > 0) || t > now + STATE_AHEAD || (too_old && t < now - STATE_BEHIND)) {
+        (*bad)++;
+        return 0;
+    }
+    return fmin(t, now);
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+    return strcmp(((const struct seen *)a)->id, ((const struct seen *)b)->id);
+}
+
+/* Loads the seen ids of the state file: all of them (at most MAX_SEEN), then
+ * one sort and one pass that drops duplicates (keeping the newest time), so a
+ * file in any order loads in O(n log n). Returns 0, or -1 out of memory. */
+static int seen_load(struct trail_state *s, json_t *seen, double now)
+{
+    size_t n = json_array_size(seen);
+    if (n > MAX_SEEN)
+        n = MAX_SEEN;
+    if (n == 0)
+        return 0;
+    s->seen = malloc(n * sizeof *s->seen);
+    if (s->seen == NULL)
+        return -1;
+    s->capseen = n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(seen, i);
+        const char *id = json_string_value(json_array_get(v, 0));
+        json_t *t = json_array_get(v, 1);
+        if (id == NULL || !json_is_number(t))
+            continue;
+        char *copy = strdup(id);
+        if (copy == NULL)
+            return -1;
+        /* An event time, ahead of this clock at most by the clock's error. */
+        s->seen[s->nseen++] = (struct seen){copy, fmin(json_number_value(t), now)};
+    }
+    qsort(s->seen, s->nseen, sizeof *s->seen, cmp_seen);
+    size_t w = 0;
+    for (size_t r = 0; r < s->nseen; r++) {
+        if (w > 0 && strcmp(s->seen[w - 1].id, s->seen[r].id) == 0) {
+            s->seen[w - 1].time = fmax(s->seen[w - 1].time, s->seen[r].time);
+            free(s->seen[r].id);
+            continue;
+        }
+        s->seen[w++] = s->seen[r];
+    }
+    s->nseen = w;
+    return 0;
+}
+
 /* Loads the state file into s (which is fresh). Returns 1 when loaded, 0 when
- * there is none, -1 when it is unusable (reason in err). */
+ * there is none, -1 when it is unusable (reason in err; the caller sets it
+ * aside), -2 when it is not a regular file (reason in err; left alone). */
 static int state_load(struct trail_state *s, char *err, size_t errlen)
 {
-    FILE *f = fopen(opt.state_file, "re");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, errlen, "cannot read: %s", strerror(errno));
-        return -1;
-    }
     struct buf text; /* read under the cap before parsing: never a huge file in memory */
     buf_init(&text, STATE_MAX);
-    int rc = buf_read_stream(&text, f);
-    bool read_error = ferror(f) != 0;
-    fclose(f);
-    if (rc != 0) {
-        snprintf(err, errlen, "not a state file: %s", read_error ? "read error" : "too large");
+    if (buf_read_file(&text, opt.state_file) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno == EINVAL) {
+            snprintf(err, errlen,
+                     "--state.file=%s is not a regular file (a device, FIFO or directory)",
+                     opt.state_file);
+            return -2;
+        }
+        snprintf(err, errlen, "not a state file: %s",
+                 errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
         return -1;
     }
     json_error_t jerr;
@@ -531,7 +624,9 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         json_decref(doc);
         return -1;
     }
-    s->polled_at = json_number_value(json_object_get(doc, "polled_at"));
+    double now = wall();
+    size_t bad = 0;
+    s->polled_at = loaded_time(json_object_get(doc, "polled_at"), now, true, &bad);
     for (size_t k = 0; k < s->nwatched; k++) {
         json_t *ev = json_object_get(events, s->watched[k]);
         json_t *c = json_object_get(ev, "counts"), *l = json_object_get(ev, "last");
@@ -539,20 +634,27 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
             json_t *n = json_array_get(c, (size_t)o);
             if (json_is_integer(n) && json_integer_value(n) >= 0)
                 s->counts[k][o] = (uint64_t)json_integer_value(n);
-            if (json_is_number(json_array_get(l, (size_t)o)))
-                s->last[k][o] = json_number_value(json_array_get(l, (size_t)o));
+            s->last[k][o] = loaded_time(json_array_get(l, (size_t)o), now, false, &bad);
         }
-        if (json_is_number(json_object_get(ev, "newest")))
-            s->newest[k] = json_number_value(json_object_get(ev, "newest"));
+        /* An old newest is kept: a quiet name's query reaches back behind it. */
+        s->newest[k] = loaded_time(json_object_get(ev, "newest"), now, false, &bad);
+    }
+    if (bad > 0) {
+        char nbad[32];
+        snprintf(nbad, sizeof nbad, "%zu", bad);
+        log_warn("cloudtrail",
+                 "the state file holds times out of range (after now + 5m, or a last poll "
+                 "before now - 90d): a clock step? They are ignored, and their windows are "
+                 "read again",
+                 "file", opt.state_file, "times", nbad);
+    }
+    if (seen_load(s, seen, now) != 0) {
+        snprintf(err, errlen, "out of memory");
+        json_decref(doc);
+        return -1;
     }
     size_t i;
     json_t *v;
-    json_array_foreach(seen, i, v)
-    {
-        const char *id = json_string_value(json_array_get(v, 0));
-        if (id != NULL && json_is_number(json_array_get(v, 1)))
-            seen_add(s, id, json_number_value(json_array_get(v, 1)));
-    }
     json_array_foreach(recent, i, v)
     {
         struct trail_record r;
@@ -573,27 +675,33 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         }
         json_int_t o = json_integer_value(json_object_get(v, "outcome"));
         r.outcome = o >= 0 && o <= 2 ? (enum trail_outcome)o : TRAIL_FAILED;
-        r.event_time = json_number_value(json_object_get(v, "time"));
+        r.event_time = fmin(json_number_value(json_object_get(v, "time")), now);
         remember_recent(s, &r);
     }
     json_decref(doc);
     return 1;
 }
 
-/* At start: load the state, or set a bad file aside and start afresh. */
-static void state_restore(struct trail_state *s)
+/* At start: load the state, or set a bad file aside and start afresh.
+ * Returns 0, or -1 (reason in err) when the path names no regular file: it
+ * is neither read nor moved, and the exporter does not start. */
+static int state_restore(struct trail_state *s, char *errout, size_t errlen)
 {
-    char err[256];
+    char err[512];
     int rc = state_load(s, err, sizeof err);
     if (rc > 0) {
         char n[32];
         snprintf(n, sizeof n, "%zu", s->nseen);
         log_info("cloudtrail", "state restored: counting continues where it stopped", "file",
                  opt.state_file, "event_ids", n);
-        return;
+        return 0;
     }
     if (rc == 0)
-        return;
+        return 0;
+    if (rc == -2) {
+        snprintf(errout, errlen, "%s", err);
+        return -1;
+    }
     char aside[4096];
     snprintf(aside, sizeof aside, "%s.bad-%ld", opt.state_file, (long)time(NULL));
     bool moved = rename(opt.state_file, aside) == 0;
@@ -611,6 +719,7 @@ static void state_restore(struct trail_state *s)
     memset(s->counts, 0, sizeof s->counts);
     memset(s->last, 0, sizeof s->last);
     memset(s->newest, 0, sizeof s->newest);
+    return 0;
 }
 
 /* --- member fan-out -------------------------------------------------------- */
@@ -713,9 +822,10 @@ static void *fanout_worker(void *arg)
         if (i >= f->s->nmembers)
             return NULL;
         struct member *m = &f->s->members[i];
-        double since = m->polled_at > 0
-                           ? fmax(f->oldest, m->polled_at - (double)opt.overlap_ms / 1000.0)
-                           : f->oldest;
+        double since =
+            m->polled_at > 0
+                ? fmax(f->oldest, fmin(m->polled_at, f->now) - (double)opt.overlap_ms / 1000.0)
+                : f->oldest;
         m->nfound = 0;
         m->truncated = false;
         m->err[0] = '\0';
@@ -843,8 +953,10 @@ static int run(void *p, struct collector_run *r)
     for (size_t k = 0; k < s->nwatched && rc == 0; k++) {
         double since = oldest;
         if (s->polled_at > 0) {
+            /* Never after now: the clock may have been stepped back since
+             * the last poll, and a query must not start after it ends. */
             double mark = s->newest[k] > 0 ? fmin(s->newest[k], s->polled_at) : s->polled_at;
-            since = fmax(oldest, mark - overlap);
+            since = fmax(oldest, fmin(mark, now) - overlap);
         }
         struct count_sink sink = {s, k};
         rc = lookup(s->client, s->watched[k], floor(since), now, r->stopping, count_into, &sink,

@@ -57,8 +57,8 @@ struct org_state {
     struct aws_client *client;
     struct org_listing *prev; /* the last complete listing, owned reference */
     uint64_t departures, arrivals;
-    struct departed *gone;
-    size_t ngone;
+    struct departed *gone; /* sorted by id, one entry per account */
+    size_t ngone, capgone;
 };
 
 /* The published listing; the lock guards only the pointer. */
@@ -431,12 +431,56 @@ static int confirm_missing(struct aws_client *c, const struct org_listing *prev,
     return 0;
 }
 
-/* Compares with the previous listing: counts and logs arrivals and departures. */
+static int cmp_departed(const void *a, const void *b)
+{
+    return strcmp(((const struct departed *)a)->id, ((const struct departed *)b)->id);
+}
+
+/* The entry of account id among the first n of the departed list (sorted by
+ * id), or NULL. */
+static struct departed *departed_find(struct org_state *s, size_t n, const char *id)
+{
+    struct departed key = {.id = (char *)id};
+    return n > 0 ? bsearch(&key, s->gone, n, sizeof key, cmp_departed) : NULL;
+}
+
+/* Appends account a, departed at `when`, at the end of the departed list
+ * (compare sorts once afterwards). On allocation failure the departure is
+ * still counted and logged, only not listed. */
+static void departed_append(struct org_state *s, const struct org_account *a, double when)
+{
+    if (s->ngone == s->capgone) {
+        size_t cap = s->capgone ? s->capgone * 2 : 16;
+        struct departed *g = realloc(s->gone, cap * sizeof *g);
+        if (g == NULL)
+            return;
+        s->gone = g;
+        s->capgone = cap;
+    }
+    struct departed *d = &s->gone[s->ngone];
+    d->id = strdup(a->id);
+    d->name = strdup(a->name);
+    d->when = when;
+    if (d->id && d->name)
+        s->ngone++;
+    else {
+        free(d->id);
+        free(d->name);
+    }
+}
+
+/* Compares with the previous listing: counts and logs arrivals and
+ * departures. The departed list keeps one entry per account id (one series
+ * each): a departure adds or updates the account's entry, a return removes
+ * it. Entries are looked up among those there before this listing (an id
+ * departs or arrives at most once per listing), appended, then sorted once. */
 static void compare(struct org_state *s, const struct org_listing *now)
 {
     const struct org_listing *prev = s->prev;
     if (prev == NULL)
         return; /* the first listing: no arrivals */
+    size_t before = s->ngone;
+    bool removed = false;
     size_t i = 0, j = 0;
     while (i < prev->n || j < now->n) {
         int c = i == prev->n  ? 1
@@ -445,31 +489,49 @@ static void compare(struct org_state *s, const struct org_listing *now)
         if (c < 0) {
             const struct org_account *a = &prev->accounts[i++];
             s->departures++;
-            log_warn("organizations", "account departed the organization", "account_id", a->id,
-                     "name", a->name, "last_state", a->state);
-            struct departed *g = realloc(s->gone, (s->ngone + 1) * sizeof *g);
-            if (g != NULL) {
-                s->gone = g;
-                g[s->ngone].id = strdup(a->id);
-                g[s->ngone].name = strdup(a->name);
-                g[s->ngone].when = now->taken_at;
-                if (g[s->ngone].id && g[s->ngone].name)
-                    s->ngone++;
-                else {
-                    free(g[s->ngone].id);
-                    free(g[s->ngone].name);
-                }
+            /* Never suppressed as a repeat: a second departure is news. */
+            log_security("organizations", "account departed the organization", "account_id", a->id,
+                         "name", a->name, "last_state", a->state);
+            struct departed *d = departed_find(s, before, a->id);
+            if (d == NULL) {
+                departed_append(s, a, now->taken_at);
+                continue;
             }
+            char *name = strdup(a->name);
+            if (name != NULL) {
+                free(d->name);
+                d->name = name;
+            }
+            d->when = now->taken_at;
         } else if (c > 0) {
             const struct org_account *a = &now->accounts[j++];
             s->arrivals++;
             log_info("organizations", "account joined the organization", "account_id", a->id,
                      "name", a->name, "state", a->state, "joined_method", a->joined_method);
+            struct departed *d = departed_find(s, before, a->id);
+            if (d != NULL) { /* back: no longer departed; dropped below */
+                free(d->name);
+                d->name = NULL;
+                removed = true;
+            }
         } else {
             i++;
             j++;
         }
     }
+    if (removed) {
+        size_t w = 0;
+        for (size_t r = 0; r < s->ngone; r++) {
+            if (s->gone[r].name == NULL) {
+                free(s->gone[r].id);
+                continue;
+            }
+            s->gone[w++] = s->gone[r];
+        }
+        s->ngone = w;
+    }
+    if (s->ngone > before || removed)
+        qsort(s->gone, s->ngone, sizeof *s->gone, cmp_departed);
 }
 
 static void prune_departed(struct org_state *s, double now)

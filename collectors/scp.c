@@ -620,9 +620,9 @@ static void log_change(const struct scp_state *s, const char *account, const str
     bool weaker = (old->status == SCP_PROTECTED && r->status != SCP_NOT_APPLICABLE) ||
                   (old->status == SCP_CONDITIONAL && r->status == SCP_UNPROTECTED);
     if (weaker)
-        log_warn("scp", "an account lost its leave protection", "account_id", account, "was",
-                 scp_status_name(old->status), "now", scp_status_name(r->status), "detail",
-                 r->detail);
+        log_security("scp", "an account lost its leave protection", "account_id", account, "was",
+                     scp_status_name(old->status), "now", scp_status_name(r->status), "detail",
+                     r->detail);
     else
         log_info("scp", "an account's leave protection changed", "account_id", account, "was",
                  scp_status_name(old->status), "now", scp_status_name(r->status));

@@ -1,4 +1,10 @@
+#define _POSIX_C_SOURCE 200809L
 #include "buf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -95,15 +101,53 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return 0;
 }
 
-int buf_read_stream(struct buf *b, FILE *f)
+/* Reads f into b to its end (drain), or until the cap is passed. Returns 0,
+ * or -1 with the buffer failed. */
+static int read_into(struct buf *b, FILE *f, bool drain)
 {
     char chunk[8192];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_append(b, chunk, n); /* past the cap: a no-op, and the stream is still drained */
+        if (buf_append(b, chunk, n) != 0 && !drain)
+            break; /* with drain, past the cap a no-op, and the stream still drained */
     if (ferror(f) && !b->failed)
         buf_fail(b);
     return b->failed ? -1 : 0;
+}
+
+int buf_read_stream(struct buf *b, FILE *f)
+{
+    return read_into(b, f, true);
+}
+
+int buf_read_file(struct buf *b, const char *path)
+{
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        buf_fail(b);
+        errno = e;
+        return -1;
+    }
+    struct stat st;
+    int e = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+    if (e == 0 && (st.st_size < 0 || (uintmax_t)st.st_size > b->max))
+        e = EFBIG;
+    FILE *f = e == 0 ? fdopen(fd, "r") : NULL;
+    if (f == NULL) {
+        e = e ? e : errno;
+        close(fd);
+        buf_fail(b);
+        errno = e;
+        return -1;
+    }
+    errno = 0;
+    int rc = read_into(b, f, false);
+    e = rc == 0 ? 0 : ferror(f) ? (errno ? errno : EIO) : EFBIG;
+    fclose(f);
+    errno = e;
+    return rc;
 }
 
 char *buf_steal(struct buf *b, size_t *len)

@@ -79,6 +79,16 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
  * buffer is then failed). */
 int buf_read_stream(struct buf *b, FILE *f);
 
+/* Appends the contents of the regular file at path, never reading past the
+ * cap: unlike buf_read_stream, it is for files only, whose end need not be
+ * reached. It opens without blocking (a FIFO), refuses what is not a regular
+ * file (a device such as /dev/zero, a FIFO, a directory: they may never end),
+ * fails at once when fstat says the file is larger than the cap, and stops
+ * reading one byte past the cap should the file grow meanwhile. Returns 0,
+ * or -1 (the buffer failed) with errno set: EINVAL when path is not a regular
+ * file, EFBIG past the cap, else open's or read's error (ENOENT: no file). */
+int buf_read_file(struct buf *b, const char *path);
+
 /* True once an append has failed. */
 static inline bool buf_failed(const struct buf *b)
 {

@@ -149,8 +149,10 @@ static bool admit(uint64_t h, unsigned *repeated)
     return true;
 }
 
-void log_write(enum log_level level, const char *file, int line, const char *module,
-               const char *msg, ...)
+/* Writes one line; args is the key/value list. A filtered warning or error
+ * goes through the repeat filter, an unfiltered line never does. */
+static void log_vwrite(enum log_level level, bool filtered, const char *file, int line,
+                       const char *module, const char *msg, va_list args)
 {
     if (!log_enabled(level))
         return;
@@ -164,7 +166,7 @@ void log_write(enum log_level level, const char *file, int line, const char *mod
     h = fnv1a(h, module);
     h = fnv1a(h, msg);
     va_list ap;
-    va_start(ap, msg);
+    va_copy(ap, args);
     for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
         h = fnv1a(h, k);
         h = fnv1a(h, va_arg(ap, const char *));
@@ -173,7 +175,7 @@ void log_write(enum log_level level, const char *file, int line, const char *mod
 
     pthread_mutex_lock(&lock);
     unsigned repeated = 0;
-    if (level >= LOG_WARN && !admit(h, &repeated)) {
+    if (filtered && level >= LOG_WARN && !admit(h, &repeated)) {
         pthread_mutex_unlock(&lock);
         return;
     }
@@ -188,7 +190,7 @@ void log_write(enum log_level level, const char *file, int line, const char *mod
         json_object_set_new(o, "caller", json_string(caller));
         json_object_set_new(o, "module", json_string(module));
         json_object_set_new(o, "msg", json_string(msg));
-        va_start(ap, msg);
+        va_copy(ap, args);
         for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
             const char *v = va_arg(ap, const char *);
             /* Invalid UTF-8 is replaced rather than dropping the line. */
@@ -215,7 +217,7 @@ void log_write(enum log_level level, const char *file, int line, const char *mod
         logfmt_value(&b, module);
         buf_puts(&b, " msg=");
         logfmt_value(&b, msg);
-        va_start(ap, msg);
+        va_copy(ap, args);
         for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
             buf_putc(&b, ' ');
             buf_puts(&b, k);
@@ -236,4 +238,21 @@ void log_write(enum log_level level, const char *file, int line, const char *mod
     fflush(stderr);
     pthread_mutex_unlock(&lock);
     buf_free(&b);
+}
+
+void log_write(enum log_level level, const char *file, int line, const char *module,
+               const char *msg, ...)
+{
+    va_list ap;
+    va_start(ap, msg);
+    log_vwrite(level, true, file, line, module, msg, ap);
+    va_end(ap);
+}
+
+void log_write_security(const char *file, int line, const char *module, const char *msg, ...)
+{
+    va_list ap;
+    va_start(ap, msg);
+    log_vwrite(LOG_WARN, false, file, line, module, msg, ap);
+    va_end(ap);
 }

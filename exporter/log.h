@@ -3,7 +3,9 @@
  * event with time, level, caller (file:line), module and message, then
  * key/value pairs. Identical warnings and errors repeated within a window are
  * suppressed and counted; the next one that gets through says how many were
- * dropped ("repeated=N"). Thread-safe.
+ * dropped ("repeated=N"). Security events (log_security) are never suppressed:
+ * an account that departs twice is two lines, however close together.
+ * Thread-safe.
  *
  * Values are logged as given: callers never pass secrets (keys, tokens).
  */
@@ -31,9 +33,15 @@ bool log_enabled(enum log_level level);
 void log_write(enum log_level level, const char *file, int line, const char *module,
                const char *msg, ...);
 
+/* Like log_write, at warn level, and never suppressed as a repeat (nor does it
+ * take a repeat slot from other lines): for the events a security team must
+ * see each time (a departure, a leave attempt, a guardrail weakened). */
+void log_write_security(const char *file, int line, const char *module, const char *msg, ...);
+
 #define log_debug(mod, ...) log_write(LOG_DEBUG, __FILE__, __LINE__, mod, __VA_ARGS__, (char *)0)
 #define log_info(mod, ...) log_write(LOG_INFO, __FILE__, __LINE__, mod, __VA_ARGS__, (char *)0)
 #define log_warn(mod, ...) log_write(LOG_WARN, __FILE__, __LINE__, mod, __VA_ARGS__, (char *)0)
 #define log_error(mod, ...) log_write(LOG_ERROR, __FILE__, __LINE__, mod, __VA_ARGS__, (char *)0)
+#define log_security(mod, ...) log_write_security(__FILE__, __LINE__, mod, __VA_ARGS__, (char *)0)
 
 #endif

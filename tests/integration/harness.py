@@ -68,6 +68,8 @@ class Exporter:
             if self.proc.poll() is not None:
                 raise RuntimeError('exporter exited %s: %s' % (self.proc.returncode, self.stderr()))
             time.sleep(0.02)
+        self.proc.kill()  # never left running: __exit__ is not reached
+        self.proc.wait()
         raise RuntimeError('exporter did not report its port: ' + self.stderr())
 
     def stderr(self):

@@ -3,12 +3,15 @@ and outcome across overlapping polls and late deliveries, paging, pace, and
 the recent-events table."""
 import json
 import os
+import re
+import stat
+import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, env_keys, parse_exposition,
-                     wait_until)
+from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, clean_env, env_keys,
+                     parse_exposition, wait_until)
 
 MGMT = '111111111111'
 
@@ -186,6 +189,129 @@ class CloudTrailTest(unittest.TestCase):
             with open(os.path.join(d, aside[0])) as f:
                 self.assertEqual(f.read(), '{"kind": "something else", "version": 1}')
         self.assertEqual(counts(body)[('DetachPolicy', 'success')], 1)
+
+    def state_doc(self, names, polled_at, seen=(), counts=None, newest=None):
+        """A state file as the exporter writes it."""
+        counts, newest = counts or {}, newest or {}
+        return {'kind': 'aws-org-exporter/cloudtrail', 'version': 1, 'region': 'us-east-1',
+                'polled_at': polled_at,
+                'events': {n: {'counts': counts.get(n, [0, 0, 0]), 'last': [0.0, 0.0, 0.0],
+                               'newest': newest.get(n, 0.0)} for n in names},
+                'seen': [[i, t] for i, t in seen], 'recent': []}
+
+    def test_state_temp_file_follows_no_planted_link(self):
+        # The old temporary name (state.json.tmp) and other names one could
+        # predict are symlinks to a victim file: none is followed, the victim
+        # is unchanged, and the state file is a regular file of mode 0600.
+        now = time.time()
+        self.fake.scenario(scenario([record('t1', 'DetachPolicy', now - 60)]))
+        with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as elsewhere:
+            victim = os.path.join(elsewhere, 'victim.txt')
+            with open(victim, 'w') as f:
+                f.write("IMPORTANT DATA, not the exporter's\n")
+            planted = ['state.json.tmp', '.state.json.tmp', '.state.json', 'state.json~',
+                       'state.tmp', '.state.json.XXXXXX']
+            for name in planted:
+                os.symlink(victim, os.path.join(d, name))
+            state = os.path.join(d, 'state.json')
+            with self.exporter('DetachPolicy', '--collector.cloudtrail.interval=1s',
+                               '--state.file=' + state) as x:
+                self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20), x.stderr())
+                start = self.polls()  # three more polls: three more saves
+                self.assertTrue(wait_until(lambda: self.polls() >= start + 3, 20))
+                self.assertTrue(wait_until(lambda: os.path.exists(state), 10))
+                log = x.stderr()
+            self.assertNotIn('cannot save the state', log)
+            with open(victim) as f:
+                self.assertEqual(f.read(), "IMPORTANT DATA, not the exporter's\n")
+            st = os.lstat(state)
+            self.assertTrue(stat.S_ISREG(st.st_mode))
+            self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+            with open(state) as f:
+                doc = json.load(f)
+            self.assertEqual(doc['events']['DetachPolicy']['counts'], [1, 0, 0])
+            self.assertEqual([i for i, _ in doc['seen']], ['t1'])
+            self.assertEqual(sorted(os.listdir(d)), sorted(planted + ['state.json']))
+            for name in planted:
+                self.assertEqual(os.readlink(os.path.join(d, name)), victim)
+
+    def test_state_with_200000_ids_in_reverse_order_loads(self):
+        # A crafted file (the exporter writes its ids sorted): every id is
+        # restored, and each still keeps its event from being counted again.
+        now = time.time()
+        ids = ['id%06d' % i for i in range(199999, -1, -1)]
+        self.fake.scenario(scenario([record('id000000', 'DetachPolicy', now - 600),
+                                     record('id123456', 'DetachPolicy', now - 500),
+                                     record('id199999', 'DetachPolicy', now - 400),
+                                     record('new1', 'DetachPolicy', now - 300)]))
+        with tempfile.TemporaryDirectory() as d:
+            state = os.path.join(d, 'state.json')
+            with open(state, 'w') as f:
+                json.dump(self.state_doc(['DetachPolicy'], now - 60,
+                                         seen=[(i, now - 600) for i in ids],
+                                         counts={'DetachPolicy': [7, 0, 0]},
+                                         newest={'DetachPolicy': now - 400}), f)
+            with self.exporter('DetachPolicy', '--state.file=' + state) as x:
+                self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 60), x.stderr())
+                body = x.get()[2]
+                log = x.stderr()
+        self.assertIn('msg="state restored: counting continues where it stopped" file=%s '
+                      'event_ids=200000\n' % state, log)
+        self.assertEqual(counts(body)[('DetachPolicy', 'success')], 8)  # 7 + new1
+
+    def test_state_file_that_never_ends_is_refused_at_start(self):
+        # /dev/zero (a device) and a FIFO without a writer: neither is read
+        # nor moved aside; the exporter says why and exits at once.
+        with tempfile.TemporaryDirectory() as d:
+            fifo = os.path.join(d, 'fifo')
+            os.mkfifo(fifo)
+            for path in ('/dev/zero', fifo):
+                p = subprocess.run(
+                    [TESTING, '--web.listen-address=127.0.0.1:0', '--no-collector.testing',
+                     '--no-collector.organizations', '--no-collector.scp',
+                     '--aws.endpoint-url=' + self.fake.url, '--state.file=' + path],
+                    capture_output=True, env=dict(clean_env(), **env_keys()), timeout=60)
+                err = p.stderr.decode()
+                self.assertEqual(p.returncode, 1, err)
+                self.assertRegex(err, r'level=error caller=main\.c:\d+ module=main '
+                                 r'msg="cannot set up collector" collector=cloudtrail '
+                                 r'err="--state\.file=%s is not a regular file \(a device, '
+                                 r'FIFO or directory\)"\n' % re.escape(path))
+            self.assertEqual(os.listdir(d), ['fifo'])
+            self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+        self.assertTrue(stat.S_ISCHR(os.lstat('/dev/zero').st_mode))
+
+    def test_state_polled_in_the_future_does_not_stop_collection(self):
+        # Written under a clock a day ahead (then stepped back): the poll time
+        # is ignored, the lookback window is read, and collection goes on.
+        now = time.time()
+        self.fake.scenario(scenario([record('p1', 'DetachPolicy', now - 7200),
+                                     record('p2', 'DeletePolicy', now - 600)]))
+        names = 'DetachPolicy,DeletePolicy'
+        with tempfile.TemporaryDirectory() as d:
+            state = os.path.join(d, 'state.json')
+            with open(state, 'w') as f:
+                json.dump(self.state_doc(names.split(','), now + 86400), f)
+            with self.exporter(names, '--collector.cloudtrail.interval=1s',
+                               '--state.file=' + state) as x:
+                up = b'aws_org_collector_up{collector="cloudtrail"} 1\n'
+                self.assertTrue(wait_until(lambda: up in x.get()[2], 20), x.stderr()[-2000:])
+                start = self.polls()
+                self.assertTrue(wait_until(lambda: self.polls() >= start + 4, 20))
+                body = x.get()[2]
+                log = x.stderr()
+            with open(state) as f:
+                saved = json.load(f)['polled_at']
+        self.assertIn(up, body)
+        c = counts(body)
+        self.assertEqual((c[('DetachPolicy', 'success')], c[('DeletePolicy', 'success')]), (1, 1))
+        self.assertIn('msg="the state file holds times out of range (after now + 5m, or a last '
+                      'poll before now - 90d): a clock step? They are ignored, and their windows '
+                      'are read again" file=%s times=1\n' % state, log)
+        self.assertNotIn('collector run failed', log)
+        self.assertLess(saved, time.time())  # the bad time is not kept
+        stats = self.fake.stats()
+        self.assertEqual(stats['invalid_requests'], 0)
 
     def test_member_fanout(self):
         with open(os.path.join(SCENARIOS, 'basic.json')) as f:

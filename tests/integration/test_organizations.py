@@ -3,11 +3,12 @@ with hostile names, departures and arrivals, and listings that fail
 part-way without ever counting a departure."""
 import json
 import os
+import re
 import subprocess
 import time
 import unittest
 
-from harness import (RELEASE, SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys,
+from harness import (CHECKER, RELEASE, SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys,
                      parse_exposition, wait_until)
 
 STATES = ['PENDING_ACTIVATION', 'ACTIVE', 'SUSPENDED', 'PENDING_CLOSURE', 'CLOSED']
@@ -132,6 +133,42 @@ class OrganizationsTest(unittest.TestCase):
             self.assertEqual(value(body, 'aws_org_account_arrivals_total'), 2)
             self.assertIn('msg="account joined the organization" account_id=400000000001',
                           x.stderr())
+
+    def test_departing_twice_is_one_series_and_two_warnings(self):
+        # Removed, back, removed again, all within the retention: one series
+        # (its time the second departure's) and a warn line per departure,
+        # the second not swallowed by the repeat filter.
+        acc = next(a for a in self.doc['accounts'] if a['id'] == '300000000050')
+        departed = lambda body: samples(body, 'aws_org_departed_account_info')
+        with self.exporter('--collector.organizations.interval=1s') as x:
+            self.assertTrue(self.wait_up(x), x.stderr())
+            self.fake.patch({'op': 'remove_account', 'id': acc['id']})
+            self.assertTrue(wait_until(
+                lambda: value(x.get()[2], 'aws_org_account_departures_total') == 1, 10, 0.1))
+            first = departed(x.get()[2])
+            self.assertEqual([l for l, _ in first],
+                             [{'account_id': '300000000050', 'name': 'member-050'}])
+            self.fake.patch({'op': 'add_account', 'account': acc})
+            self.assertTrue(wait_until(
+                lambda: value(x.get()[2], 'aws_org_account_arrivals_total') == 1, 10, 0.1))
+            self.assertEqual(departed(x.get()[2]), [])  # back: no longer departed
+            self.fake.patch({'op': 'remove_account', 'id': acc['id']})
+            self.assertTrue(wait_until(
+                lambda: value(x.get()[2], 'aws_org_account_departures_total') == 2, 10, 0.1))
+            body = x.get()[2]
+            log = x.stderr()
+        second = departed(body)
+        self.assertEqual([l for l, _ in second],
+                         [{'account_id': '300000000050', 'name': 'member-050'}])
+        self.assertGreater(second[0][1], first[0][1])
+        want = ('level=warn caller=organizations.c:N module=organizations '
+                'msg="account departed the organization" account_id=300000000050 '
+                'name=member-050 last_state=PENDING_ACTIVATION')
+        lines = [re.sub(r'^ts=\S+ (.*caller=organizations\.c:)\d+', r'\1N', l)
+                 for l in log.split('\n') if 'msg="account departed' in l]
+        self.assertEqual(lines, [want, want], log)
+        p = subprocess.run(['/usr/bin/python3', CHECKER], input=body, capture_output=True)
+        self.assertEqual((p.returncode, p.stdout + p.stderr), (0, b''))
 
     def test_failed_listings_count_no_departure(self):
         with self.exporter('--collector.organizations.interval=1s', '--aws.max-attempts=1') as x:

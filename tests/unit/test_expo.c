@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L /* fmemopen */
 /* Unit tests of the exposition writer: exact bytes, table-driven. */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -289,6 +292,66 @@ static void test_buf_read_stream(void **state)
     fclose(f);
 }
 
+/* A regular file is read whole under the cap; past the cap reading stops
+ * (a file need not be drained); what is not a regular file is refused without
+ * reading or blocking. */
+static void test_buf_read_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/aws-org-exporter-test-buf-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], fifo[128];
+    snprintf(path, sizeof path, "%s/file", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("0123456789", f);
+    fclose(f);
+
+    struct buf b;
+    buf_init(&b, 10);
+    assert_int_equal(buf_read_file(&b, path), 0);
+    assert_int_equal(b.len, 10);
+    assert_string_equal(b.data, "0123456789");
+    buf_free(&b);
+
+    buf_init(&b, 9); /* larger than the cap: fstat says so, nothing is read */
+    errno = 0;
+    assert_int_equal(buf_read_file(&b, path), -1);
+    assert_int_equal(errno, EFBIG);
+    assert_true(buf_failed(&b));
+    assert_null(b.data);
+
+    /* A regular file whose size fstat does not know (0 in /proc) and that is
+     * longer than the cap: reading stops past the cap. */
+    buf_init(&b, 16);
+    errno = 0;
+    assert_int_equal(buf_read_file(&b, "/proc/self/maps"), -1);
+    assert_int_equal(errno, EFBIG);
+    assert_true(buf_failed(&b));
+
+    static const char *const refused[] = {"/dev/zero", "/dev/null", "/tmp", NULL};
+    assert_int_equal(mkfifo(fifo, 0600), 0); /* no writer: opening must not wait */
+    for (const char *const *p = refused;; p++) {
+        const char *name = *p ? *p : fifo;
+        buf_init(&b, 1 << 20);
+        errno = 0;
+        assert_int_equal(buf_read_file(&b, name), -1);
+        assert_int_equal(errno, EINVAL);
+        assert_true(buf_failed(&b));
+        if (*p == NULL)
+            break;
+    }
+
+    buf_init(&b, 16);
+    errno = 0;
+    assert_int_equal(buf_read_file(&b, "/nonexistent/file"), -1);
+    assert_int_equal(errno, ENOENT);
+    unlink(fifo);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_buf_steal_empty(void **state)
 {
     (void)state;
@@ -334,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_sample_before_family),
         cmocka_unit_test(test_buffer_cap),
         cmocka_unit_test(test_buf_read_stream),
+        cmocka_unit_test(test_buf_read_file),
         cmocka_unit_test(test_buf_steal_empty),
         cmocka_unit_test(test_names),
     };

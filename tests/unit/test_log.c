@@ -148,6 +148,42 @@ static void test_repetitions_are_limited(void **state)
     expect_logged(want);
 }
 
+/* Security events are never suppressed as repeats, and take no repeat slot:
+ * an identical ordinary warning is filtered exactly as without them. */
+static void test_security_lines_are_never_suppressed(void **state)
+{
+    (void)state;
+    log_setup(LOG_INFO, LOG_LOGFMT, 60);
+    take();
+    for (int i = 0; i < 3; i++)
+        log_security("test", "account departed", "account_id", "222222222222");
+    int line = __LINE__ - 1;
+    log_warn("test", "account departed", "account_id", "222222222222");
+    log_warn("test", "account departed", "account_id", "222222222222"); /* a repeat */
+    log_security("test", "account departed", "account_id", "222222222222");
+    char want[1024];
+#define DEPARTED                                                                                   \
+    "ts=T level=warn caller=test_log.c:%d module=test msg=\"account departed\" "                   \
+    "account_id=222222222222\n"
+    snprintf(want, sizeof want, DEPARTED DEPARTED DEPARTED DEPARTED DEPARTED, line, line, line,
+             line + 2, line + 4);
+#undef DEPARTED
+    expect_logged(want);
+    /* In JSON too. */
+    log_setup(LOG_INFO, LOG_JSON, 60);
+    take();
+    log_security("test", "left", "k", "v");
+    log_security("test", "left", "k", "v");
+    line = __LINE__ - 1;
+    snprintf(want, sizeof want,
+             "{\"ts\":\"T\",\"level\":\"warn\",\"caller\":\"test_log.c:%d\",\"module\":\"test\","
+             "\"msg\":\"left\",\"k\":\"v\"}\n"
+             "{\"ts\":\"T\",\"level\":\"warn\",\"caller\":\"test_log.c:%d\",\"module\":\"test\","
+             "\"msg\":\"left\",\"k\":\"v\"}\n",
+             line - 1, line);
+    expect_logged(want);
+}
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -168,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_logfmt),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_repetitions_are_limited),
+        cmocka_unit_test(test_security_lines_are_never_suppressed),
         cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests_name("log", tests, capture, restore);
