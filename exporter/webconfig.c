@@ -42,24 +42,28 @@ static const char *scalar(const yaml_node_t *n)
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-/* Reads a whole file (at most FILE_MAX bytes) into a new string. */
+/* Reads a whole regular file (at most FILE_MAX bytes) into a new string the
+ * caller frees; NULL with the reason in why. A device or FIFO (which may
+ * never end) is refused rather than read. */
 static char *read_file(const char *path, char *why, size_t whylen)
 {
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
     struct buf b;
     buf_init(&b, FILE_MAX);
-    int rc = buf_read_stream(&b, f);
-    bool read_error = ferror(f) != 0;
-    fclose(f);
+    if (buf_read_file(&b, path) != 0) {
+        int e = errno;
+        buf_free(&b);
+        if (e == EFBIG)
+            snprintf(why, whylen, "%s is larger than 1 MiB", path);
+        else if (e == EINVAL)
+            snprintf(why, whylen, "cannot read %s: not a regular file", path);
+        else
+            snprintf(why, whylen, "cannot read %s: %s", path, strerror(e));
+        return NULL;
+    }
     size_t len;
-    char *s = rc == 0 ? buf_steal(&b, &len) : NULL;
+    char *s = buf_steal(&b, &len);
     if (s == NULL)
-        snprintf(why, whylen, read_error ? "cannot read %s: read error" : "%s is larger than 1 MiB",
-                 path);
+        snprintf(why, whylen, "cannot read %s: out of memory", path);
     return s;
 }
 

@@ -336,6 +336,22 @@ class WebConfigTest(unittest.TestCase):
             self.assertIn('msg="invalid web configuration file" err="%s' % path, p.stderr)
             self.assertIn(msg, p.stderr, text)
 
+    def test_config_that_never_ends_is_refused(self):
+        """A device or FIFO as the web configuration (or as a PEM file named
+        in it) would never end: refused at once, not read."""
+        fifo = os.path.join(self.tmp.name, 'fifo.yml')
+        os.mkfifo(fifo)
+        pem = self.config('tls_server_config:\n  cert_file: /dev/zero\n  key_file: server.key\n',
+                          'zero-pem.yml')
+        for path, msg in (('/dev/zero', 'cannot read /dev/zero: not a regular file'),
+                          (fifo, 'cannot read %s: not a regular file' % fifo),
+                          (pem, ':2: cannot read /dev/zero: not a regular file')):
+            p = subprocess.run([RELEASE, '--web.config.file=' + path,
+                                '--web.listen-address=127.0.0.1:0'], capture_output=True,
+                               text=True, timeout=10, env=clean_env())
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(msg, p.stderr)
+
     def test_sighup_reloads_users_without_dropping_connections(self):
         path = self.config('basic_auth_users:\n  alice: %s\n' % bcrypt('old'), 'reload.yml')
         with Exporter('--web.config.file=' + path, binary=RELEASE) as x:
