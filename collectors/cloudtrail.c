@@ -2,14 +2,23 @@
  * cloudtrail: the calls around the technique — who tried to leave, who left,
  * who joined, who touched the guardrails — counted exactly once.
  *
- * Query plan. LookupEvents takes one lookup attribute per call. Every watched
- * event is an Organizations event, so one EventSource=organizations query
- * would cover them all, but it also returns every read-only Organizations
- * call in the window — this exporter's own ListAccounts and SCP reads among
- * them, hundreds per window in a large organization — so its cost grows with
- * activity that is not watched. One EventName query per watched event costs
- * a fixed number of calls per poll (one page each on a quiet day), whatever
- * the organization's size: that is the plan, paced at 2 calls per second.
+ * Query plan. LookupEvents takes one lookup attribute per call, and only
+ * records whose eventSource is organizations.amazonaws.com count: IAM,
+ * Auto Scaling, IoT, FMS and others have their own DeletePolicy,
+ * UpdatePolicy or DetachPolicy, WorkMail a DeleteOrganization, Chime a
+ * CreateAccount, and IAM's are recorded in us-east-1 too. Two plans fit:
+ *   - one EventSource=organizations.amazonaws.com query, names filtered
+ *     here: it also returns every read-only Organizations call, this
+ *     exporter's own ListAccounts and SCP reads among them (over a thousand
+ *     per 5 minutes at 10,000 accounts), and every poll reads its whole
+ *     overlap window again, so it costs one page per 50 of those calls in
+ *     the window, growing with the organization;
+ *   - one EventName query per watched name, records of other sources
+ *     dropped here: one page per name on a quiet day, whatever the
+ *     organization's size, plus a page per 50 same-named events of other
+ *     services (IAM's DeletePolicy in a busy account).
+ * The second costs the fewest calls, and the least variable: that is the
+ * plan, paced at 2 calls per second.
  *
  * Exactly once. CloudTrail delivers events minutes late, so each poll reaches
  * back --collector.cloudtrail.overlap behind the newest event already seen
@@ -34,6 +43,7 @@
 #include "../exporter/log.h"
 #include "aws_session.h"
 #include "organizations.h"
+#include "policy_types.h"
 #include "trail_record.h"
 
 extern const struct collector_shared aws_shared;
@@ -45,8 +55,11 @@ extern const struct collector_shared aws_shared;
 static const char default_events[] =
     "LeaveOrganization,AccountDepartedOrganization,AccountJoinedOrganization,"
     "RemoveAccountFromOrganization,InviteAccountToOrganization,AcceptHandshake,CreateAccount,"
-    "CloseAccount,MoveAccount,DetachPolicy,DeletePolicy,UpdatePolicy,DisablePolicyType,"
-    "DeleteOrganization";
+    "CreateAccountResult,CloseAccount,CloseAccountResult,MoveAccount,DetachPolicy,DeletePolicy,"
+    "UpdatePolicy,AttachPolicy,DisablePolicyType,EnablePolicyType,DeleteOrganization";
+
+/* The only source whose records count (see the query plan). */
+#define ORGANIZATIONS_SOURCE "organizations.amazonaws.com"
 
 static struct {
     const char *region;
@@ -118,9 +131,10 @@ static const char *const outcomes[] = {"success", "denied", "failed"};
 
 struct recent {
     char event_id[128], event_name[128], account[16], principal[512], source_ip[128],
-        error_code[128];
+        error_code[128], departure_method[64], policy_id[160], target_id[160], policy_type[64];
     enum trail_outcome outcome;
     double time;
+    uint64_t poll; /* the poll that first saw it (restored entries keep their order) */
 };
 
 struct seen {
@@ -155,8 +169,11 @@ struct trail_state {
     double polled_at;           /* start of the last successful poll, 0 before */
     struct seen *seen;          /* sorted by id */
     size_t nseen, capseen;
-    struct recent *recent; /* newest first, at most opt.recent */
+    struct recent *recent; /* the last seen first, at most opt.recent */
     size_t nrecent;
+    uint64_t poll; /* the current poll's number, from 1 */
+    /* Membership events that named no member account, by watched name. */
+    uint64_t unattributed[MAX_WATCHED];
 };
 
 static int state_restore(struct trail_state *s, char *err, size_t errlen);
@@ -278,12 +295,24 @@ static void seen_prune(struct trail_state *s)
     s->nseen = w;
 }
 
-static void remember_recent(struct trail_state *s, const struct trail_record *r)
+/*
+ * Puts r into the newest-events list, dropping the entry seen longest ago
+ * when the list is full. Ordered by the poll that first saw each event, then
+ * (within one poll) by event time, newest first: CloudTrail delivers late and
+ * out of order, and a late event must show (and alert) like any other, while
+ * the first poll after a start without a state file, which reads the whole
+ * lookback window, keeps the newest events, as a restart should. policy_type
+ * is the resolved type of r's policy ("" when r is about none).
+ */
+static void remember_recent(struct trail_state *s, const struct trail_record *r,
+                            const char *policy_type)
 {
     if (opt.recent == 0)
         return;
     size_t at = 0;
-    while (at < s->nrecent && s->recent[at].time >= r->event_time)
+    while (at < s->nrecent &&
+           (s->recent[at].poll > s->poll ||
+            (s->recent[at].poll == s->poll && s->recent[at].time >= r->event_time)))
         at++;
     if (at >= opt.recent)
         return;
@@ -299,8 +328,62 @@ static void remember_recent(struct trail_state *s, const struct trail_record *r)
     snprintf(e->principal, sizeof e->principal, "%s", r->principal_arn);
     snprintf(e->source_ip, sizeof e->source_ip, "%s", r->source_ip);
     snprintf(e->error_code, sizeof e->error_code, "%s", r->error_code);
+    snprintf(e->departure_method, sizeof e->departure_method, "%s", r->departure_method);
+    snprintf(e->policy_id, sizeof e->policy_id, "%s", r->policy_id);
+    snprintf(e->target_id, sizeof e->target_id, "%s", r->target_id);
+    snprintf(e->policy_type, sizeof e->policy_type, "%s", policy_type);
     e->outcome = r->outcome;
     e->time = r->event_time;
+    e->poll = s->poll;
+}
+
+/*
+ * The policy type of a record that is about a policy, into type (cap bytes):
+ * the record's own (Enable/DisablePolicyType, CreatePolicy), else what is
+ * known of its policy id (the SCP collector's listings, earlier answers),
+ * else DescribePolicy's answer. When AWS no longer knows the policy and the
+ * SCP collector has listed the SCPs without it, it was not an SCP:
+ * "not_found". When nothing can tell: "unknown" (the alerts page on it).
+ * "" for a record about no policy.
+ */
+static void policy_type_of(struct trail_state *s, const struct trail_record *r, char *type,
+                           size_t cap)
+{
+    type[0] = '\0';
+    if (r->policy_type[0] != '\0') {
+        snprintf(type, cap, "%s", r->policy_type);
+        return;
+    }
+    if (r->policy_id[0] == '\0')
+        return;
+    if (policy_types_get(r->policy_id, type, cap))
+        return;
+    snprintf(type, cap, "unknown");
+    if (s->client == NULL)
+        return;
+    json_t *req = json_pack("{s:s}", "PolicyId", r->policy_id);
+    json_t *resp = NULL;
+    struct aws_error e;
+    int rc =
+        req ? aws_json_call(s->client, AWS_ORGANIZATIONS, "DescribePolicy", req, &resp, &e) : -1;
+    json_decref(req);
+    if (rc == 0) {
+        const char *t = json_string_value(json_object_get(
+            json_object_get(json_object_get(resp, "Policy"), "PolicySummary"), "Type"));
+        if (t != NULL && *t != '\0' && strlen(t) < cap) {
+            snprintf(type, cap, "%s", t);
+            policy_types_note(r->policy_id, t);
+        }
+    } else if (strcmp(e.code, "PolicyNotFoundException") == 0 && policy_types_scps_complete()) {
+        snprintf(type, cap, "not_found");
+    } else {
+        log_warn("cloudtrail",
+                 "cannot tell the type of a policy named by an event; it counts as "
+                 "a guardrail",
+                 "policy_id", r->policy_id, "event_id", r->event_id, "code", e.code, "err",
+                 e.message);
+    }
+    json_decref(resp);
 }
 
 /* Counts one record of watched event k, once. */
@@ -317,7 +400,19 @@ static void count(struct trail_state *s, size_t k, const struct trail_record *r)
     s->counts[k][r->outcome]++;
     s->last[k][r->outcome] = fmax(s->last[k][r->outcome], r->event_time);
     s->newest[k] = fmax(s->newest[k], r->event_time);
-    remember_recent(s, r);
+    char policy_type[64];
+    policy_type_of(s, r, policy_type, sizeof policy_type);
+    remember_recent(s, r, policy_type);
+    if (r->unattributed) {
+        s->unattributed[k]++;
+        char when[32];
+        snprintf(when, sizeof when, "%.0f", r->event_time);
+        log_security("cloudtrail",
+                     "a membership event names no member account: it is counted, but no "
+                     "account is attributed (please report the record's shape)",
+                     "event", r->event_name, "event_id", r->event_id, "event_time", when,
+                     "recipient_account_id", r->recipient_account);
+    }
     bool leave = strcmp(r->event_name, "LeaveOrganization") == 0 && r->outcome != TRAIL_FAILED;
     if (leave || strcmp(r->event_name, "AccountDepartedOrganization") == 0) {
         char when[32];
@@ -402,6 +497,8 @@ static int lookup(struct aws_client *c, const char *name, double since, double u
             }
             if (strcmp(r.event_name, name) != 0)
                 continue; /* the lookup attribute is the contract; a stray record is not */
+            if (strcmp(r.event_source, ORGANIZATIONS_SOURCE) != 0)
+                continue; /* the same name in another service (IAM's DeletePolicy...) */
             sink(arg, &r);
         }
         const char *t = json_string_value(next);
@@ -437,21 +534,24 @@ static int state_save(const struct trail_state *s, char *err, size_t errlen)
     json_t *events = json_object();
     for (size_t k = 0; k < s->nwatched; k++)
         json_object_set_new(events, s->watched[k],
-                            json_pack("{s:[I,I,I],s:[f,f,f],s:f}", "counts",
+                            json_pack("{s:[I,I,I],s:[f,f,f],s:f,s:I}", "counts",
                                       (json_int_t)s->counts[k][0], (json_int_t)s->counts[k][1],
                                       (json_int_t)s->counts[k][2], "last", s->last[k][0],
-                                      s->last[k][1], s->last[k][2], "newest", s->newest[k]));
+                                      s->last[k][1], s->last[k][2], "newest", s->newest[k],
+                                      "unattributed", (json_int_t)s->unattributed[k]));
     json_t *seen = json_array();
     for (size_t i = 0; i < s->nseen; i++)
         json_array_append_new(seen, json_pack("[s,f]", s->seen[i].id, s->seen[i].time));
     json_t *recent = json_array();
     for (size_t i = 0; i < s->nrecent; i++) {
         const struct recent *r = &s->recent[i];
-        json_array_append_new(recent,
-                              json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:f}", "id", r->event_id,
-                                        "name", r->event_name, "outcome", (int)r->outcome,
-                                        "account", r->account, "principal", r->principal, "ip",
-                                        r->source_ip, "error", r->error_code, "time", r->time));
+        json_array_append_new(recent, json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:f}",
+                                                "id", r->event_id, "name", r->event_name, "outcome",
+                                                (int)r->outcome, "account", r->account, "principal",
+                                                r->principal, "ip", r->source_ip, "error",
+                                                r->error_code, "departure", r->departure_method,
+                                                "policy", r->policy_id, "target", r->target_id,
+                                                "policy_type", r->policy_type, "time", r->time));
     }
     json_t *doc = json_pack("{s:s,s:i,s:s,s:f,s:o,s:o,s:o}", "kind", STATE_KIND, "version", 1,
                             "region", opt.region, "polled_at", s->polled_at, "events", events,
@@ -638,6 +738,9 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         }
         /* An old newest is kept: a quiet name's query reaches back behind it. */
         s->newest[k] = loaded_time(json_object_get(ev, "newest"), now, false, &bad);
+        json_t *u = json_object_get(ev, "unattributed"); /* absent in older files */
+        if (json_is_integer(u) && json_integer_value(u) >= 0)
+            s->unattributed[k] = (uint64_t)json_integer_value(u);
     }
     if (bad > 0) {
         char nbad[32];
@@ -653,11 +756,14 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         json_decref(doc);
         return -1;
     }
-    size_t i;
-    json_t *v;
-    json_array_foreach(recent, i, v)
-    {
+    /* Saved last-seen first: put back oldest first, each as if seen by a
+     * poll of its own, so the order holds; polls from now on come later. */
+    s->poll = 0;
+    for (size_t i = json_array_size(recent); i-- > 0;) {
+        s->poll++;
+        json_t *v = json_array_get(recent, i);
         struct trail_record r;
+        char policy_type[64];
         memset(&r, 0, sizeof r);
         const struct {
             const char *key;
@@ -668,7 +774,11 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
                       {"account", r.affected_account, sizeof r.affected_account},
                       {"principal", r.principal_arn, sizeof r.principal_arn},
                       {"ip", r.source_ip, sizeof r.source_ip},
-                      {"error", r.error_code, sizeof r.error_code}};
+                      {"error", r.error_code, sizeof r.error_code},
+                      {"departure", r.departure_method, sizeof r.departure_method},
+                      {"policy", r.policy_id, sizeof r.policy_id},
+                      {"target", r.target_id, sizeof r.target_id},
+                      {"policy_type", policy_type, sizeof policy_type}};
         for (size_t j = 0; j < sizeof fields / sizeof fields[0]; j++) {
             const char *val = json_string_value(json_object_get(v, fields[j].key));
             snprintf(fields[j].dst, fields[j].size, "%s", val ? val : "");
@@ -676,7 +786,7 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         json_int_t o = json_integer_value(json_object_get(v, "outcome"));
         r.outcome = o >= 0 && o <= 2 ? (enum trail_outcome)o : TRAIL_FAILED;
         r.event_time = fmin(json_number_value(json_object_get(v, "time")), now);
-        remember_recent(s, &r);
+        remember_recent(s, &r, policy_type);
     }
     json_decref(doc);
     return 1;
@@ -719,6 +829,7 @@ static int state_restore(struct trail_state *s, char *errout, size_t errlen)
     memset(s->counts, 0, sizeof s->counts);
     memset(s->last, 0, sizeof s->last);
     memset(s->newest, 0, sizeof s->newest);
+    memset(s->unattributed, 0, sizeof s->unattributed);
     return 0;
 }
 
@@ -903,15 +1014,30 @@ static void write_metrics(const struct trail_state *s, struct expo *e)
             expo_sample(e, l, 2, s->last[k][o]);
         }
     expo_family(e, "aws_org_cloudtrail_recent_event_info", EXPO_GAUGE,
-                "The newest watched events; the value is the event time (unix time).");
+                "The watched events seen last, late ones included; the value is the event time "
+                "(unix time). departure_method: left, removed, cleaned; policy_type: the policy's "
+                "type (SERVICE_CONTROL_POLICY, TAG_POLICY, ...), unknown when it could not be "
+                "resolved, not_found when AWS no longer knows a policy that was no SCP.");
     for (size_t i = 0; i < s->nrecent; i++) {
         const struct recent *r = &s->recent[i];
-        struct expo_label l[] = {{"event_id", r->event_id},         {"event_name", r->event_name},
-                                 {"outcome", outcomes[r->outcome]}, {"account_id", r->account},
-                                 {"principal_arn", r->principal},   {"source_ip", r->source_ip},
-                                 {"error_code", r->error_code}};
-        expo_sample(e, l, 7, r->time);
+        struct expo_label l[] = {
+            {"event_id", r->event_id},         {"event_name", r->event_name},
+            {"outcome", outcomes[r->outcome]}, {"account_id", r->account},
+            {"principal_arn", r->principal},   {"source_ip", r->source_ip},
+            {"error_code", r->error_code},     {"departure_method", r->departure_method},
+            {"policy_id", r->policy_id},       {"target_id", r->target_id},
+            {"policy_type", r->policy_type}};
+        expo_sample(e, l, sizeof l / sizeof l[0], r->time);
     }
+    expo_family(e, "aws_org_cloudtrail_unattributed_events_total", EXPO_COUNTER,
+                "Membership events (AccountDepartedOrganization, AccountJoinedOrganization) that "
+                "named no member account: counted, but attributed to none. The log has each "
+                "record's id.");
+    for (size_t k = 0; k < s->nwatched; k++)
+        if (strcmp(s->watched[k], "AccountDepartedOrganization") == 0 ||
+            strcmp(s->watched[k], "AccountJoinedOrganization") == 0)
+            expo_sample(e, &(struct expo_label){"event_name", s->watched[k]}, 1,
+                        (double)s->unattributed[k]);
     if (opt.member_role[0] == '\0')
         return;
     expo_family(e, "aws_org_cloudtrail_member_up", EXPO_GAUGE,
@@ -946,6 +1072,7 @@ static int run(void *p, struct collector_run *r)
             return -1;
         }
     }
+    s->poll++;
     double now = wall();
     double overlap = (double)opt.overlap_ms / 1000.0;
     double oldest = now - (double)opt.lookback_ms / 1000.0;

@@ -49,14 +49,26 @@ static const char *const states[] = {"PENDING_ACTIVATION", "ACTIVE", "SUSPENDED"
                                      "CLOSED"};
 
 struct departed {
-    char *id, *name;
+    char *id, *name;  /* owned */
+    char *last_state; /* owned: the state it was last listed in */
     double when;
+};
+
+/* Departures by the state the account was last listed in: every state of
+ * the API from the start, others (a state AWS adds later) as they come, up
+ * to DEPARTURE_STATES in all; past that, "OTHER". */
+#define DEPARTURE_STATES 16
+struct departure_count {
+    char state[32];
+    uint64_t n;
 };
 
 struct org_state {
     struct aws_client *client;
     struct org_listing *prev; /* the last complete listing, owned reference */
-    uint64_t departures, arrivals;
+    struct departure_count departures[DEPARTURE_STATES];
+    size_t ndeparture_states;
+    uint64_t arrivals;
     struct departed *gone; /* sorted by id, one entry per account */
     size_t ngone, capgone;
 };
@@ -114,8 +126,13 @@ static int add_flags(struct flagset *fs)
 static void *create(char *err, size_t errlen)
 {
     struct org_state *s = calloc(1, sizeof *s);
-    if (s == NULL)
+    if (s == NULL) {
         snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        snprintf(s->departures[s->ndeparture_states++].state, sizeof s->departures[0].state, "%s",
+                 states[i]);
     return s;
 }
 
@@ -129,6 +146,7 @@ static void destroy(void *p)
     for (size_t i = 0; i < s->ngone; i++) {
         free(s->gone[i].id);
         free(s->gone[i].name);
+        free(s->gone[i].last_state);
     }
     free(s->gone);
     free(s);
@@ -460,13 +478,37 @@ static void departed_append(struct org_state *s, const struct org_account *a, do
     struct departed *d = &s->gone[s->ngone];
     d->id = strdup(a->id);
     d->name = strdup(a->name);
+    d->last_state = strdup(a->state);
     d->when = when;
-    if (d->id && d->name)
+    if (d->id && d->name && d->last_state)
         s->ngone++;
     else {
         free(d->id);
         free(d->name);
+        free(d->last_state);
     }
+}
+
+/* Counts a departure under the account's last listed state. */
+static void count_departure(struct org_state *s, const char *state)
+{
+    size_t i = 0;
+    while (i < s->ndeparture_states && strcmp(s->departures[i].state, state) != 0)
+        i++;
+    if (i == s->ndeparture_states) {
+        if (s->ndeparture_states < DEPARTURE_STATES &&
+            strlen(state) < sizeof s->departures[0].state)
+            snprintf(s->departures[s->ndeparture_states++].state, sizeof s->departures[0].state,
+                     "%s", state);
+        else
+            for (i = 0; i < s->ndeparture_states && strcmp(s->departures[i].state, "OTHER") != 0;)
+                i++;
+        if (i == s->ndeparture_states) { /* full: the last slot becomes OTHER */
+            i = s->ndeparture_states - 1;
+            snprintf(s->departures[i].state, sizeof s->departures[i].state, "OTHER");
+        }
+    }
+    s->departures[i].n++;
 }
 
 /* Compares with the previous listing: counts and logs arrivals and
@@ -488,7 +530,7 @@ static void compare(struct org_state *s, const struct org_listing *now)
                               : strcmp(prev->accounts[i].id, now->accounts[j].id);
         if (c < 0) {
             const struct org_account *a = &prev->accounts[i++];
-            s->departures++;
+            count_departure(s, a->state);
             /* Never suppressed as a repeat: a second departure is news. */
             log_security("organizations", "account departed the organization", "account_id", a->id,
                          "name", a->name, "last_state", a->state);
@@ -497,10 +539,15 @@ static void compare(struct org_state *s, const struct org_listing *now)
                 departed_append(s, a, now->taken_at);
                 continue;
             }
-            char *name = strdup(a->name);
-            if (name != NULL) {
+            char *name = strdup(a->name), *last = strdup(a->state);
+            if (name != NULL && last != NULL) {
                 free(d->name);
+                free(d->last_state);
                 d->name = name;
+                d->last_state = last;
+            } else {
+                free(name);
+                free(last);
             }
             d->when = now->taken_at;
         } else if (c > 0) {
@@ -511,7 +558,8 @@ static void compare(struct org_state *s, const struct org_listing *now)
             struct departed *d = departed_find(s, before, a->id);
             if (d != NULL) { /* back: no longer departed; dropped below */
                 free(d->name);
-                d->name = NULL;
+                free(d->last_state);
+                d->name = d->last_state = NULL;
                 removed = true;
             }
         } else {
@@ -541,6 +589,7 @@ static void prune_departed(struct org_state *s, double now)
         if (now - s->gone[r].when > (double)opt.retention_ms / 1000.0) {
             free(s->gone[r].id);
             free(s->gone[r].name);
+            free(s->gone[r].last_state);
             continue;
         }
         s->gone[w++] = s->gone[r];
@@ -600,8 +649,12 @@ static void write_metrics(const struct org_state *s, const struct org_listing *l
             expo_sample(e, &(struct expo_label){"account_id", l->accounts[i].id}, 1,
                         l->accounts[i].joined);
     expo_family(e, "aws_org_account_departures_total", EXPO_COUNTER,
-                "Accounts that were in a complete listing and are not in the next one.");
-    expo_sample(e, NULL, 0, (double)s->departures);
+                "Accounts that were in a complete listing and are not in the next one, by the "
+                "state they were last listed in (CLOSED, PENDING_CLOSURE, SUSPENDED: AWS "
+                "removing a closed account, not a leave).");
+    for (size_t i = 0; i < s->ndeparture_states; i++)
+        expo_sample(e, &(struct expo_label){"last_state", s->departures[i].state}, 1,
+                    (double)s->departures[i].n);
     expo_family(e, "aws_org_account_arrivals_total", EXPO_COUNTER,
                 "Accounts that are in a complete listing and were not in the previous one "
                 "(the first listing counts none).");
@@ -610,8 +663,10 @@ static void write_metrics(const struct org_state *s, const struct org_listing *l
                 "Accounts that departed recently; the value is when the departure was seen "
                 "(unix time).");
     for (size_t i = 0; i < s->ngone; i++) {
-        struct expo_label lab[] = {{"account_id", s->gone[i].id}, {"name", s->gone[i].name}};
-        expo_sample(e, lab, 2, s->gone[i].when);
+        struct expo_label lab[] = {{"account_id", s->gone[i].id},
+                                   {"name", s->gone[i].name},
+                                   {"last_state", s->gone[i].last_state}};
+        expo_sample(e, lab, 3, s->gone[i].when);
     }
 }
 

@@ -30,6 +30,7 @@
 #include "../exporter/log.h"
 #include "aws_session.h"
 #include "organizations.h"
+#include "policy_types.h"
 #include "scp_eval.h"
 
 extern const struct collector_shared aws_shared;
@@ -817,6 +818,13 @@ static int run(void *p, struct collector_run *r)
             s->policies[w++] = s->policies[i];
         }
         s->npolicies = w;
+        /* The CloudTrail collector tells SCP events from other policy types'. */
+        const char **ids = calloc(s->npolicies + 1, sizeof *ids);
+        for (size_t i = 0; ids != NULL && i < s->npolicies; i++)
+            ids[i] = s->policies[i].id;
+        if (ids != NULL)
+            policy_types_note_scps(ids, s->npolicies);
+        free(ids);
         for (size_t i = 0; i < s->npolicies; i++) {
             json_t *tq = json_pack("{s:s}", "PolicyId", s->policies[i].id);
             struct target_ctx tc = {&t, &s->policies[i]};

@@ -316,21 +316,27 @@ class EndToEndTest(unittest.TestCase):
             self.assertTrue(all(r['health'] == 'ok' for g in groups for r in g['rules']),
                             [(r['name'], r.get('lastError')) for g in groups for r in g['rules']])
             # A fresh Prometheus sees the CloudTrail lookback window's events as
-            # new (first samples fire): only those may fire before the departure.
-            before = {a['labels']['alertname'] for a in prom.firing()}
-            self.assertNotIn('AwsOrgAccountDeparted', before)
-            self.assertEqual(before - EVENT_ALERTS - STATE_ALERTS, set())
-            self.fake.patch({'op': 'remove_account', 'id': DEPARTED})
-
+            # new (first samples fire): only those may fire before the departure,
+            # among them the removal of 777777777777 the scenario's history holds.
             def departed():
                 return [a for a in prom.firing() if a['labels']['alertname'] == 'AwsOrgAccountDeparted']
-            firing = wait_until(departed, 30, 0.2)
-            self.assertEqual([(a['labels'].get('account_id'), a['labels'].get('name'),
-                               a['labels']['severity']) for a in firing],
-                             [(DEPARTED, 'member-07', 'critical')],
+            self.assertEqual({a['labels'].get('account_id') for a in departed()} - {'777777777777'},
+                             set())
+            before = {a['labels']['alertname'] for a in prom.firing()}
+            self.assertEqual(before - EVENT_ALERTS - STATE_ALERTS - {'AwsOrgAccountDeparted'}, set())
+            self.fake.patch({'op': 'remove_account', 'id': DEPARTED})
+
+            mine = lambda: [a for a in departed() if a['labels'].get('account_id') == DEPARTED]
+            firing = wait_until(mine, 30, 0.2)
+            self.assertEqual([(a['labels'].get('account_id'), a['labels']['severity'])
+                              for a in firing], [(DEPARTED, 'critical')],
                              [l for l in self.x.stderr().split('\n') if 'level=warn' in l])
-            self.assertIn('Account %s (member-07) is no longer listed' % DEPARTED,
-                          firing[0]['annotations']['description'])
+            self.assertEqual(firing[0]['annotations']['description'],
+                             'Account %s is no longer a member of the organization seen by %s: it '
+                             'left or was removed, and no Service Control Policy of the '
+                             'organization applies to it any more.' % (DEPARTED, target))
+            self.assertEqual(firing[0]['annotations']['details'],
+                             'Listed as member-07, last ACTIVE.')
             others = {a['labels']['alertname'] for a in prom.firing()} - {'AwsOrgAccountDeparted'}
             self.assertEqual(others - EVENT_ALERTS - STATE_ALERTS, set())
             # The denied leave attempt recorded in member 222222222222 (seen

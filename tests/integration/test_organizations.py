@@ -39,6 +39,20 @@ def value(body, name, **labels):
     return vals[0] if len(vals) == 1 else None
 
 
+API_STATES = ['PENDING_ACTIVATION', 'ACTIVE', 'SUSPENDED', 'PENDING_CLOSURE', 'CLOSED']
+
+
+def departures(body):
+    """aws_org_account_departures_total by last_state: every state of the API
+    always there (exactly those, unless another state departed)."""
+    return {l['last_state']: v for l, v in samples(body, 'aws_org_account_departures_total')}
+
+
+def departed_total(body):
+    d = departures(body)
+    return sum(d.values()) if set(API_STATES) <= set(d) else None
+
+
 class OrganizationsTest(unittest.TestCase):
     def setUp(self):
         self.fake = FakeAWS()
@@ -79,7 +93,8 @@ class OrganizationsTest(unittest.TestCase):
         self.assertEqual(value(body, 'aws_org_account_joined_timestamp_seconds',
                                account_id='300000000007'), 1700000007)
         # The forged name is one label value: the counter it imitates exists once.
-        self.assertEqual(samples(body, 'aws_org_account_departures_total'), [({}, 0.0)])
+        self.assertEqual(samples(body, 'aws_org_account_departures_total'),
+                         [({'last_state': st}, 0.0) for st in API_STATES])
         self.assertIn(b'name="x\\"} 1\\naws_org_account_departures_total 0\\n#"', body)
         self.assertEqual(value(body, 'aws_org_info', organization_id='o-a1b2c3d4e5',
                                management_account_id='111111111111', feature_set='ALL'), 1)
@@ -109,11 +124,19 @@ class OrganizationsTest(unittest.TestCase):
             gone = ['300000000003', '300000000050', '300000000100']
             self.fake.patch([{'op': 'remove_account', 'id': i} for i in gone])
             self.assertTrue(wait_until(
-                lambda: value(x.get()[2], 'aws_org_account_departures_total') == 3, 10, 0.1))
+                lambda: departed_total(x.get()[2]) == 3, 10, 0.1))
             body = x.get()[2]
             departed = {l['account_id']: (l['name'], v)
                         for l, v in samples(body, 'aws_org_departed_account_info')}
             self.assertEqual(sorted(departed), gone)
+            state_of = {a['id']: a['state'] for a in self.doc['accounts']}
+            self.assertEqual({l['account_id']: l['last_state']
+                              for l, _ in samples(body, 'aws_org_departed_account_info')},
+                             {i: state_of[i] for i in gone})
+            want = dict.fromkeys(API_STATES, 0.0)
+            for i in gone:
+                want[state_of[i]] += 1
+            self.assertEqual(departures(body), want)
             self.assertEqual(departed['300000000003'][0], 'new\nline')
             self.assertLess(abs(departed['300000000050'][1] - time.time()), 10)
             self.assertEqual(len(samples(body, 'aws_org_account_info')), 134)
@@ -129,7 +152,7 @@ class OrganizationsTest(unittest.TestCase):
                 lambda: value(x.get()[2], 'aws_org_account_arrivals_total') == 2, 10, 0.1))
             time.sleep(1.2)
             body = x.get()[2]
-            self.assertEqual(value(body, 'aws_org_account_departures_total'), 3)
+            self.assertEqual(departed_total(body), 3)
             self.assertEqual(value(body, 'aws_org_account_arrivals_total'), 2)
             self.assertIn('msg="account joined the organization" account_id=400000000001',
                           x.stderr())
@@ -144,22 +167,24 @@ class OrganizationsTest(unittest.TestCase):
             self.assertTrue(self.wait_up(x), x.stderr())
             self.fake.patch({'op': 'remove_account', 'id': acc['id']})
             self.assertTrue(wait_until(
-                lambda: value(x.get()[2], 'aws_org_account_departures_total') == 1, 10, 0.1))
+                lambda: departed_total(x.get()[2]) == 1, 10, 0.1))
             first = departed(x.get()[2])
             self.assertEqual([l for l, _ in first],
-                             [{'account_id': '300000000050', 'name': 'member-050'}])
+                             [{'account_id': '300000000050', 'name': 'member-050',
+                               'last_state': 'PENDING_ACTIVATION'}])
             self.fake.patch({'op': 'add_account', 'account': acc})
             self.assertTrue(wait_until(
                 lambda: value(x.get()[2], 'aws_org_account_arrivals_total') == 1, 10, 0.1))
             self.assertEqual(departed(x.get()[2]), [])  # back: no longer departed
             self.fake.patch({'op': 'remove_account', 'id': acc['id']})
             self.assertTrue(wait_until(
-                lambda: value(x.get()[2], 'aws_org_account_departures_total') == 2, 10, 0.1))
+                lambda: departed_total(x.get()[2]) == 2, 10, 0.1))
             body = x.get()[2]
             log = x.stderr()
         second = departed(body)
         self.assertEqual([l for l, _ in second],
-                         [{'account_id': '300000000050', 'name': 'member-050'}])
+                         [{'account_id': '300000000050', 'name': 'member-050',
+                           'last_state': 'PENDING_ACTIVATION'}])
         self.assertGreater(second[0][1], first[0][1])
         want = ('level=warn caller=organizations.c:N module=organizations '
                 'msg="account departed the organization" account_id=300000000050 '
@@ -187,7 +212,7 @@ class OrganizationsTest(unittest.TestCase):
                     body = x.get()[2]
                     self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', body,
                                   (kind, page))
-                    self.assertEqual(value(body, 'aws_org_account_departures_total'), 0,
+                    self.assertEqual(departed_total(body), 0,
                                      (kind, page))
                     # The last good listing is still served, whole.
                     self.assertEqual(samples(body, 'aws_org_account_info'),
@@ -197,7 +222,7 @@ class OrganizationsTest(unittest.TestCase):
             self.fake.faults([])
             self.assertTrue(self.wait_up(x))
             body = x.get()[2]
-            self.assertEqual(value(body, 'aws_org_account_departures_total'), 3)
+            self.assertEqual(departed_total(body), 3)
             self.assertEqual(len(samples(body, 'aws_org_account_info')), 134)
 
     def test_repeating_next_token_is_an_error(self):
