@@ -447,14 +447,18 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
 
     copy_field(out->principal_type, sizeof out->principal_type,
                path_get(root, "userIdentity", "type", NULL));
-    /* A service acting on its own has no arn; invokedBy names it. A Root
-     * identity without an arn stays empty: nothing is made up. */
+    /* A service acting on its own has no arn; invokedBy names it (AWS's
+     * Organizations service events carry no type at all, only accountId and
+     * invokedBy). A Root identity without an arn stays empty: nothing is
+     * made up. */
     if (strcmp(out->principal_type, "AWSService") == 0)
         copy_field(out->principal_arn, sizeof out->principal_arn,
                    path_get(root, "userIdentity", "invokedBy", NULL));
-    else
+    else if (!copy_if_set(out->principal_arn, sizeof out->principal_arn,
+                          path_get(root, "userIdentity", "arn", NULL)) &&
+             out->principal_type[0] == '\0')
         copy_field(out->principal_arn, sizeof out->principal_arn,
-                   path_get(root, "userIdentity", "arn", NULL));
+                   path_get(root, "userIdentity", "invokedBy", NULL));
     copy_field(out->principal_account, sizeof out->principal_account,
                path_get(root, "userIdentity", "accountId", NULL));
     copy_field(out->recipient_account, sizeof out->recipient_account,

@@ -121,10 +121,12 @@ class OrganizationsTest(unittest.TestCase):
             self.assertTrue(self.wait_up(x))
             body = x.get()[2]
             self.assertEqual(value(body, 'aws_org_account_arrivals_total'), 0)  # first listing
-            gone = ['300000000003', '300000000050', '300000000100']
+            # 300000000004 was CLOSED: AWS removing it is a departure too, told
+            # apart by its last state.
+            gone = ['300000000003', '300000000004', '300000000050', '300000000100']
             self.fake.patch([{'op': 'remove_account', 'id': i} for i in gone])
             self.assertTrue(wait_until(
-                lambda: departed_total(x.get()[2]) == 3, 10, 0.1))
+                lambda: departed_total(x.get()[2]) == 4, 10, 0.1))
             body = x.get()[2]
             departed = {l['account_id']: (l['name'], v)
                         for l, v in samples(body, 'aws_org_departed_account_info')}
@@ -137,9 +139,10 @@ class OrganizationsTest(unittest.TestCase):
             for i in gone:
                 want[state_of[i]] += 1
             self.assertEqual(departures(body), want)
+            self.assertEqual(want['CLOSED'], 1)
             self.assertEqual(departed['300000000003'][0], 'new\nline')
             self.assertLess(abs(departed['300000000050'][1] - time.time()), 10)
-            self.assertEqual(len(samples(body, 'aws_org_account_info')), 134)
+            self.assertEqual(len(samples(body, 'aws_org_account_info')), 133)
             log = x.stderr()
             self.assertIn('level=warn caller=organizations.c', log)
             self.assertIn('msg="account departed the organization" account_id=300000000050 '
@@ -152,7 +155,7 @@ class OrganizationsTest(unittest.TestCase):
                 lambda: value(x.get()[2], 'aws_org_account_arrivals_total') == 2, 10, 0.1))
             time.sleep(1.2)
             body = x.get()[2]
-            self.assertEqual(departed_total(body), 3)
+            self.assertEqual(departed_total(body), 4)
             self.assertEqual(value(body, 'aws_org_account_arrivals_total'), 2)
             self.assertIn('msg="account joined the organization" account_id=400000000001',
                           x.stderr())

@@ -946,6 +946,14 @@ static struct principal_case principals[] = {
      "AWSService", ""},
     {"type absent: the arn", "{\"arn\":\"arn:aws:iam::111111111111:user/x\"}",
      "arn:aws:iam::111111111111:user/x", "", ""},
+    {"type absent, no arn: invokedBy (Organizations service events)",
+     "{\"accountId\":\"111111111111\",\"invokedBy\":\"organizations.amazonaws.com\"}",
+     "organizations.amazonaws.com", "", "111111111111"},
+    {"type absent: the arn before invokedBy",
+     "{\"arn\":\"arn:aws:iam::111111111111:user/x\",\"invokedBy\":\"a.amazonaws.com\"}",
+     "arn:aws:iam::111111111111:user/x", "", ""},
+    {"Root without an arn: invokedBy is not used",
+     "{\"type\":\"Root\",\"invokedBy\":\"a.amazonaws.com\"}", "", "Root", ""},
     {"userIdentity an array", "[{\"type\":\"Root\"}]", "", "", ""},
 };
 
