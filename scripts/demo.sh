@@ -62,7 +62,7 @@ aws-org-exporter demo: a fake organization of 25 accounts ($scenario)
   metrics:   http://$host:${listen##*:}/metrics
   look for:  aws_org_accounts{state=...}          accounts per state
              aws_org_account_info{name=...}         one series per account
-             aws_org_account_departures_total      goes to 1 about a minute after start
+             aws_org_account_departures_total      {last_state="ACTIVE"} goes to 1 after a minute
              aws_org_departed_account_info         names the account that left
              aws_org_cloudtrail_events_total       watched events: a denied leave attempt in
                                                    member 222222222222, guardrail tampering

@@ -558,7 +558,7 @@ class Iam(unittest.TestCase):
                 # policy must allow that call too.
                 cls.fake.patch({'op': 'remove_account', 'id': '100000000007'})
                 departed = wait_until(
-                    lambda: b'\naws_org_account_departures_total 1\n' in x.get()[2], 30)
+                    lambda: b'\naws_org_account_departures_total{last_state="ACTIVE"} 1\n' in x.get()[2], 30)
                 cls.body = x.get()[2]
                 cls.log = x.stderr()
             cls.ok = bool(ready and member and departed)

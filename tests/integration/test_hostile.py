@@ -32,8 +32,12 @@ def timed_scrape(x):
 
 class HostileClientsTest(unittest.TestCase):
     def test_slowloris_idle_oversized_bursts(self):
+        # Every client here is 127.0.0.1, the scraper too: the per-address
+        # limit (tested in test_webconfig) is off, so what is tested is how the
+        # server bears 330 connections at once.
         with Exporter('--collector.testing.series=2000', '--collector.testing.interval=1h',
-                      '--web.max-requests=4', binary=TESTING) as x:
+                      '--web.max-requests=4', '--web.max-connections-per-ip=0',
+                      binary=TESTING) as x:
             self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
             for _ in range(3):
                 x.get()
@@ -123,7 +127,8 @@ class FaultMatrixTest(unittest.TestCase):
                         in x.get()[2], 30), kind)
                 status, body = x.get()[0], x.get()[2]
                 self.assertEqual(status, 200, kind)
-                self.assertEqual(value(body, 'aws_org_account_departures_total'), [0.0], kind)
+                self.assertEqual(sorted(v for n, l, v in parse_exposition(body)
+                                        if n == 'aws_org_account_departures_total'), [0.0] * 5, kind)
                 self.assertEqual(len(value(body, 'aws_org_info', organization_id='o-a1b2c3d4e5',
                                            management_account_id='111111111111',
                                            feature_set='ALL')), 1, kind)
@@ -138,7 +143,8 @@ class FaultMatrixTest(unittest.TestCase):
                             for n, l, v in parse_exposition(body)
                             if n == 'aws_org_cloudtrail_events_total'}
             self.assertEqual(events_after, events_before)
-            self.assertEqual(value(body, 'aws_org_account_departures_total'), [0.0])
+            self.assertEqual(sorted(v for n, l, v in parse_exposition(body)
+                                        if n == 'aws_org_account_departures_total'), [0.0] * 5)
             self.assertIsNone(x.proc.poll())
 
 
@@ -199,7 +205,7 @@ class WrongTypesTest(unittest.TestCase):
                 self.assertEqual(status, 200, field)
                 self.assertIsNone(x.proc.poll(), field)
                 self.assertEqual([v for n, l, v in now if n == 'aws_org_account_departures_total'],
-                                 [0.0], field)
+                                 [0.0] * 5, field)
                 self.assertEqual(accounts(now), listed, field)
                 self.assertEqual(events(now), before, field)
                 self.assertEqual(protection(now), protected, field)
@@ -212,7 +218,7 @@ class WrongTypesTest(unittest.TestCase):
             self.assertEqual(accounts(after), listed)
             self.assertEqual(protection(after), protected)
             self.assertEqual([v for n, l, v in after if n == 'aws_org_account_departures_total'],
-                             [0.0])
+                             [0.0] * 5)
             self.assertEqual(fake.stats()['bad_signatures'], 0)
 
 
