@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,7 +65,7 @@ static const char default_events[] =
 static struct {
     const char *region;
     const char *events;
-    uint64_t lookback_ms, overlap_ms, recent;
+    uint64_t lookback_ms, overlap_ms, recent, member_grace_ms;
     const char *state_file;
     const char *member_role;
     uint64_t member_concurrency;
@@ -108,7 +109,7 @@ static const struct flag trail_flags[] = {
     {"collector.cloudtrail.lookback", FLAG_DURATION, "24h",
      "How far back the first poll after start reads (at most 90d).", &opt.lookback_ms, 60000,
      90ULL * 86400000, NULL},
-    {"collector.cloudtrail.overlap", FLAG_DURATION, "20m",
+    {"collector.cloudtrail.overlap", FLAG_DURATION, "2h",
      "How far behind the newest event seen each poll reaches back, for late deliveries.",
      &opt.overlap_ms, 0, 86400000, NULL},
     {"state.file", FLAG_STRING, "",
@@ -116,9 +117,15 @@ static const struct flag trail_flags[] = {
      "that a restart neither loses nor recounts events. Written atomically after each poll.",
      &opt.state_file, 0, 0, NULL},
     {"collector.cloudtrail.member-role", FLAG_STRING, "",
-     "Also look up LeaveOrganization in every ACTIVE member account, through this role name "
-     "(arn:aws:iam::<account>:role/<name>): a member's own call is recorded only there.",
+     "Also look up LeaveOrganization and AcceptHandshake (a transfer to another organization) "
+     "in every ACTIVE or PENDING_CLOSURE member account, through this role name "
+     "(arn:aws:iam::<account>:role/<name>): a member's own calls are recorded only there.",
      &opt.member_role, 0, 0, NULL},
+    {"collector.cloudtrail.member-grace", FLAG_DURATION, "6h",
+     "Keep reading a member account's history this long after it left the organization: its "
+     "own LeaveOrganization record, the only one naming who left and from where, becomes "
+     "readable minutes after the listing has lost the account.",
+     &opt.member_grace_ms, 0, 7ULL * 86400000, NULL},
     {"collector.cloudtrail.member-concurrency", FLAG_UINT, "4",
      "Member accounts looked up at once (each paced on its own).", &opt.member_concurrency, 1, 32,
      NULL},
@@ -128,6 +135,17 @@ static const struct flag trail_flags[] = {
 };
 
 static const char *const outcomes[] = {"success", "denied", "failed"};
+
+/* Where a record was first seen: the management account's own history, or a
+ * member's (the fan-out). */
+enum source { SOURCE_LOOKUP, SOURCE_MEMBER, NSOURCES };
+static const char *const sources[] = {"lookup", "member"};
+
+/* aws_org_cloudtrail_event_delay_seconds's bounds: CloudTrail's event history
+ * is typically minutes behind, and events arrive up to the overlap late. */
+#define NDELAY_BOUNDS 11
+static const double delay_bounds[NDELAY_BOUNDS] = {30,   60,   120,  300,   600,  900,
+                                                   1800, 3600, 7200, 21600, 86400};
 
 struct recent {
     char event_id[128], event_name[128], account[16], principal[512], source_ip[128],
@@ -148,6 +166,7 @@ struct member {
     struct aws_creds_provider *creds; /* AssumeRole into the member */
     struct aws_client *client;
     double polled_at; /* start of its last good lookup; 0 before */
+    double left_at;   /* when the listing lost it (read on for the grace); 0 while listed */
     bool up;
     /* This poll's results, filled by a worker thread. */
     struct trail_record *found;
@@ -174,6 +193,10 @@ struct trail_state {
     uint64_t poll; /* the current poll's number, from 1 */
     /* Membership events that named no member account, by watched name. */
     uint64_t unattributed[MAX_WATCHED];
+    /* How late events were first seen, per source: bucket counts (not
+     * cumulative; the last is above every bound) and the sum of seconds. */
+    uint64_t delay_buckets[NSOURCES][NDELAY_BOUNDS + 1];
+    double delay_sum[NSOURCES];
 };
 
 static int state_restore(struct trail_state *s, char *err, size_t errlen);
@@ -386,8 +409,20 @@ static void policy_type_of(struct trail_state *s, const struct trail_record *r, 
     json_decref(resp);
 }
 
-/* Counts one record of watched event k, once. */
-static void count(struct trail_state *s, size_t k, const struct trail_record *r)
+/* Records how late r was first seen from src (never less than 0: the
+ * event's clock may be ahead of ours). */
+static void observe_delay(struct trail_state *s, enum source src, const struct trail_record *r)
+{
+    double delay = r->event_time > 0 ? fmax(0, wall() - r->event_time) : 0;
+    size_t b = 0;
+    while (b < NDELAY_BOUNDS && delay > delay_bounds[b])
+        b++;
+    s->delay_buckets[src][b]++;
+    s->delay_sum[src] += delay;
+}
+
+/* Counts one record of watched event k, first seen from src, once. */
+static void count(struct trail_state *s, size_t k, enum source src, const struct trail_record *r)
 {
     int fresh = seen_add(s, r->event_id, r->event_time);
     if (fresh == 0)
@@ -398,6 +433,7 @@ static void count(struct trail_state *s, size_t k, const struct trail_record *r)
                  "twice",
                  "event_id", r->event_id);
     s->counts[k][r->outcome]++;
+    observe_delay(s, src, r);
     s->last[k][r->outcome] = fmax(s->last[k][r->outcome], r->event_time);
     s->newest[k] = fmax(s->newest[k], r->event_time);
     char policy_type[64];
@@ -413,13 +449,17 @@ static void count(struct trail_state *s, size_t k, const struct trail_record *r)
                      "event", r->event_name, "event_id", r->event_id, "event_time", when,
                      "recipient_account_id", r->recipient_account);
     }
-    bool leave = strcmp(r->event_name, "LeaveOrganization") == 0 && r->outcome != TRAIL_FAILED;
+    /* Failed attempts too (a constraint such as a missing payment method):
+     * someone still tried. A member's AcceptHandshake here is a transfer. */
+    bool leave = strcmp(r->event_name, "LeaveOrganization") == 0 ||
+                 (src == SOURCE_MEMBER && strcmp(r->event_name, "AcceptHandshake") == 0);
     if (leave || strcmp(r->event_name, "AccountDepartedOrganization") == 0) {
         char when[32];
         snprintf(when, sizeof when, "%.0f", r->event_time);
         log_security("cloudtrail",
-                     leave && r->outcome == TRAIL_DENIED ? "a LeaveOrganization attempt was denied"
-                                                         : "an account left the organization",
+                     !leave || r->outcome == TRAIL_SUCCESS ? "an account left the organization"
+                     : r->outcome == TRAIL_DENIED ? "a LeaveOrganization attempt was denied"
+                                                  : "a LeaveOrganization attempt failed",
                      "event", r->event_name, "outcome", trail_outcome_name(r->outcome),
                      "account_id", r->affected_account, "principal_arn", r->principal_arn,
                      "principal_type", r->principal_type, "source_ip", r->source_ip, "error_code",
@@ -435,7 +475,7 @@ struct count_sink {
 static void count_into(void *arg, const struct trail_record *r)
 {
     struct count_sink *c = arg;
-    count(c->s, c->k, r);
+    count(c->s, c->k, SOURCE_LOOKUP, r);
 }
 
 /* Where lookup() hands each record of the watched name it queried. */
@@ -553,9 +593,17 @@ static int state_save(const struct trail_state *s, char *err, size_t errlen)
                                                 "policy", r->policy_id, "target", r->target_id,
                                                 "policy_type", r->policy_type, "time", r->time));
     }
-    json_t *doc = json_pack("{s:s,s:i,s:s,s:f,s:o,s:o,s:o}", "kind", STATE_KIND, "version", 1,
+    json_t *delay = json_object();
+    for (int src = 0; src < NSOURCES; src++) {
+        json_t *b = json_array();
+        for (size_t i = 0; i <= NDELAY_BOUNDS; i++)
+            json_array_append_new(b, json_integer((json_int_t)s->delay_buckets[src][i]));
+        json_object_set_new(delay, sources[src],
+                            json_pack("{s:o,s:f}", "buckets", b, "sum", s->delay_sum[src]));
+    }
+    json_t *doc = json_pack("{s:s,s:i,s:s,s:f,s:o,s:o,s:o,s:o}", "kind", STATE_KIND, "version", 1,
                             "region", opt.region, "polled_at", s->polled_at, "events", events,
-                            "seen", seen, "recent", recent);
+                            "seen", seen, "recent", recent, "delay", delay);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (text == NULL) {
@@ -751,6 +799,24 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
                  "read again",
                  "file", opt.state_file, "times", nbad);
     }
+    /* The delay histogram (absent in older files: it starts at zero, and its
+     * count then trails the counters by what they had). Bucket bounds are
+     * fixed: a file with another number of buckets is ignored. */
+    json_t *delay = json_object_get(doc, "delay");
+    for (int src = 0; src < NSOURCES; src++) {
+        json_t *d = json_object_get(delay, sources[src]);
+        json_t *b = json_object_get(d, "buckets");
+        double sum = json_number_value(json_object_get(d, "sum"));
+        if (json_array_size(b) != NDELAY_BOUNDS + 1 || !(sum >= 0))
+            continue;
+        for (size_t i = 0; i <= NDELAY_BOUNDS; i++) {
+            json_t *c = json_array_get(b, i);
+            s->delay_buckets[src][i] = json_is_integer(c) && json_integer_value(c) >= 0
+                                           ? (uint64_t)json_integer_value(c)
+                                           : 0;
+        }
+        s->delay_sum[src] = sum;
+    }
     if (seen_load(s, seen, now) != 0) {
         snprintf(err, errlen, "out of memory");
         json_decref(doc);
@@ -830,6 +896,8 @@ static int state_restore(struct trail_state *s, char *errout, size_t errlen)
     memset(s->last, 0, sizeof s->last);
     memset(s->newest, 0, sizeof s->newest);
     memset(s->unattributed, 0, sizeof s->unattributed);
+    memset(s->delay_buckets, 0, sizeof s->delay_buckets);
+    memset(s->delay_sum, 0, sizeof s->delay_sum);
     return 0;
 }
 
@@ -843,15 +911,50 @@ static void member_free(struct member *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Makes s->members the ACTIVE members of the listing (management excluded),
- * keeping the roles and clients of those already there. */
-static int members_sync(struct trail_state *s, const struct org_listing *l,
+/* Whether the fan-out reads account a of the listing: a member (not the
+ * management account) that can still act. PENDING_CLOSURE accounts still
+ * work (AWS's own words), so they can still try to leave. */
+static bool member_readable(const struct org_listing *l, const struct org_account *a)
+{
+    return (strcmp(a->state, "ACTIVE") == 0 || strcmp(a->state, "PENDING_CLOSURE") == 0) &&
+           strcmp(a->id, l->management_account_id) != 0;
+}
+
+/* A new member entry for account id: the role to assume into it and a
+ * client. Returns 0, or -1 (m freed) when they cannot be made. */
+static int member_init(struct member *m, const char *id, const char *partition,
+                       const atomic_bool *stopping)
+{
+    snprintf(m->id, sizeof m->id, "%s", id);
+    char arn[512];
+    snprintf(arn, sizeof arn, "arn:%s:iam::%s:role/%s", partition, id, opt.member_role);
+    struct aws_config cfg = *aws_session_config();
+    cfg.region = opt.region;
+    cfg.stopping = stopping;
+    m->creds = aws_creds_assume_role(aws_session_creds(), &cfg, arn, NULL, "aws-org-exporter", 0);
+    m->client = m->creds ? aws_client_create(&cfg, m->creds, id) : NULL;
+    if (m->client == NULL) {
+        member_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Makes s->members the readable members of the listing (see
+ * member_readable), keeping the roles and clients of those already there,
+ * plus the members the listing lost less than --collector.cloudtrail.member-
+ * grace ago: a member that just left records its own LeaveOrganization (the
+ * only record naming who and from where) minutes after the listing lost it.
+ * An account still listed but no longer readable (suspended, closed) is
+ * dropped at once. Both lists are sorted by id.
+ */
+static int members_sync(struct trail_state *s, const struct org_listing *l, double now,
                         const atomic_bool *stopping)
 {
-    size_t n = 0;
+    size_t n = s->nmembers;
     for (size_t i = 0; i < l->n; i++)
-        n += strcmp(l->accounts[i].state, "ACTIVE") == 0 &&
-             strcmp(l->accounts[i].id, l->management_account_id) != 0;
+        n += member_readable(l, &l->accounts[i]);
     struct member *v = calloc(n + 1, sizeof *v);
     if (v == NULL)
         return -1;
@@ -860,37 +963,43 @@ static int members_sync(struct trail_state *s, const struct org_listing *l,
     if (strncmp(l->org_arn, "arn:", 4) == 0)
         snprintf(partition, sizeof partition, "%.*s", (int)strcspn(l->org_arn + 4, ":"),
                  l->org_arn + 4);
-    size_t w = 0, old = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        const struct org_account *a = &l->accounts[i];
-        if (strcmp(a->state, "ACTIVE") != 0 || strcmp(a->id, l->management_account_id) == 0)
-            continue;
-        /* Both lists are sorted by id: carry over what matches. */
-        while (old < s->nmembers && strcmp(s->members[old].id, a->id) < 0)
-            member_free(&s->members[old++]);
-        if (old < s->nmembers && strcmp(s->members[old].id, a->id) == 0) {
-            v[w++] = s->members[old];
-            memset(&s->members[old++], 0, sizeof *s->members);
-            continue;
-        }
-        struct member *m = &v[w];
-        snprintf(m->id, sizeof m->id, "%s", a->id);
-        char arn[512];
-        snprintf(arn, sizeof arn, "arn:%s:iam::%s:role/%s", partition, a->id, opt.member_role);
-        struct aws_config cfg = *aws_session_config();
-        cfg.region = opt.region;
-        cfg.stopping = stopping;
-        m->creds =
-            aws_creds_assume_role(aws_session_creds(), &cfg, arn, NULL, "aws-org-exporter", 0);
-        m->client = m->creds ? aws_client_create(&cfg, m->creds, a->id) : NULL;
-        if (m->client == NULL) {
-            member_free(m);
+    double grace = (double)opt.member_grace_ms / 1000.0;
+    size_t w = 0, old = 0, i = 0;
+    while (i < l->n || old < s->nmembers) {
+        int c = i == l->n            ? 1
+                : old == s->nmembers ? -1
+                                     : strcmp(l->accounts[i].id, s->members[old].id);
+        if (c < 0) { /* listed, not yet a member */
+            const struct org_account *a = &l->accounts[i++];
+            if (member_readable(l, a) && member_init(&v[w], a->id, partition, stopping) == 0)
+                w++;
             continue;
         }
-        w++;
+        struct member *m = &s->members[old++];
+        if (c == 0) { /* listed, and a member already */
+            const struct org_account *a = &l->accounts[i++];
+            if (!member_readable(l, a)) {
+                member_free(m);
+                continue;
+            }
+            m->left_at = 0;
+        } else { /* a member the listing lost */
+            if (m->left_at == 0) {
+                m->left_at = now;
+                if (grace > 0)
+                    log_info("cloudtrail",
+                             "a member left the organization: its history is read on for the "
+                             "grace period, for its own record of the leave",
+                             "account_id", m->id);
+            }
+            if (now - m->left_at >= grace) {
+                member_free(m);
+                continue;
+            }
+        }
+        v[w++] = *m;
+        memset(m, 0, sizeof *m);
     }
-    while (old < s->nmembers)
-        member_free(&s->members[old++]);
     free(s->members);
     s->members = v;
     s->nmembers = w;
@@ -921,6 +1030,8 @@ struct fanout {
     size_t next;
     double oldest, now;
     const atomic_bool *stopping;
+    const char *names[2]; /* what is looked up in each member */
+    size_t nnames;
 };
 
 static void *fanout_worker(void *arg)
@@ -940,30 +1051,60 @@ static void *fanout_worker(void *arg)
         m->nfound = 0;
         m->truncated = false;
         m->err[0] = '\0';
-        m->rc = lookup(m->client, "LeaveOrganization", floor(since), f->now, f->stopping,
-                       keep_found, m, m->err, sizeof m->err);
+        m->rc = 0;
+        for (size_t q = 0; q < f->nnames && m->rc == 0; q++)
+            m->rc = lookup(m->client, f->names[q], floor(since), f->now, f->stopping, keep_found, m,
+                           m->err, sizeof m->err);
         if (m->rc == 0 && m->truncated) {
-            snprintf(m->err, sizeof m->err, "more LeaveOrganization records than can be held");
+            snprintf(m->err, sizeof m->err, "more records than can be held");
             m->rc = -1;
         }
     }
 }
 
-/* Looks up LeaveOrganization in every ACTIVE member account, a few at a time,
- * then counts what was found (on this thread: counting is not shared). */
-static void fanout(struct trail_state *s, size_t leave_k, double oldest, double now,
-                   const atomic_bool *stopping)
+/*
+ * Whether a record found in a member's own history is a leave: every
+ * LeaveOrganization, and an AcceptHandshake that transfers the member to
+ * another organization, which AWS authorizes as organizations:AcceptHandshake
+ * and organizations:LeaveOrganization: a successful one that accepted an
+ * invitation (not a member approving all features, the other handshake a
+ * member accepts), and a denied or failed one whose message names
+ * LeaveOrganization (the part of the transfer the guardrail stops).
+ */
+static bool member_leave_path(const struct trail_record *r)
 {
+    if (strcmp(r->event_name, "AcceptHandshake") != 0)
+        return true;
+    if (r->outcome == TRAIL_SUCCESS)
+        return r->handshake_action[0] == '\0' || strcasecmp(r->handshake_action, "INVITE") == 0;
+    return strstr(r->error_message, "LeaveOrganization") != NULL;
+}
+
+/* Looks up LeaveOrganization and AcceptHandshake (those of them watched) in
+ * every member account being read, a few at a time, then counts what was
+ * found (on this thread: counting is not shared). */
+static void fanout(struct trail_state *s, double oldest, double now, const atomic_bool *stopping)
+{
+    struct fanout f = {.s = s, .next = 0, .oldest = oldest, .now = now, .stopping = stopping};
+    size_t kof[2];
+    static const char *const wanted[] = {"LeaveOrganization", "AcceptHandshake"};
+    for (size_t w = 0; w < 2; w++)
+        for (size_t k = 0; k < s->nwatched; k++)
+            if (strcmp(s->watched[k], wanted[w]) == 0) {
+                kof[f.nnames] = k;
+                f.names[f.nnames++] = wanted[w];
+            }
+    if (f.nnames == 0)
+        return;
     struct org_listing *l = organizations_listing();
     if (l == NULL) {
         log_info("cloudtrail", "member fan-out waits for the first organizations listing");
         return;
     }
-    int rc = members_sync(s, l, stopping);
+    int rc = members_sync(s, l, now, stopping);
     org_listing_release(l);
     if (rc != 0 || s->nmembers == 0)
         return;
-    struct fanout f = {.s = s, .next = 0, .oldest = oldest, .now = now, .stopping = stopping};
     pthread_mutex_init(&f.lock, NULL);
     size_t nthreads = opt.member_concurrency < s->nmembers ? opt.member_concurrency : s->nmembers;
     pthread_t threads[32];
@@ -978,15 +1119,21 @@ static void fanout(struct trail_state *s, size_t leave_k, double oldest, double 
     pthread_mutex_destroy(&f.lock);
     for (size_t i = 0; i < s->nmembers; i++) {
         struct member *m = &s->members[i];
-        for (size_t j = 0; j < m->nfound; j++)
-            count(s, leave_k, &m->found[j]);
+        for (size_t j = 0; j < m->nfound; j++) {
+            const struct trail_record *r = &m->found[j];
+            size_t q = strcmp(r->event_name, f.names[0]) == 0 ? 0 : 1;
+            if (member_leave_path(r))
+                count(s, kof[q], SOURCE_MEMBER, r);
+        }
         bool was_up = m->up || m->polled_at == 0;
         m->up = m->rc == 0;
         if (m->up)
             m->polled_at = now;
         else if (was_up)
-            log_warn("cloudtrail", "cannot look up LeaveOrganization in a member account",
-                     "account_id", m->id, "role", opt.member_role, "err", m->err);
+            log_security("cloudtrail",
+                         "cannot read a member account's history: a leave attempt there would "
+                         "go unseen",
+                         "account_id", m->id, "role", opt.member_role, "err", m->err);
     }
 }
 
@@ -1004,6 +1151,13 @@ static void write_metrics(const struct trail_state *s, struct expo *e)
             struct expo_label l[] = {{"event_name", s->watched[k]}, {"outcome", outcomes[o]}};
             expo_sample(e, l, 2, (double)s->counts[k][o]);
         }
+    expo_family(e, "aws_org_cloudtrail_event_delay_seconds", EXPO_HISTOGRAM,
+                "How late each counted event was first seen by the exporter, after its "
+                "eventTime, by where it was read: lookup (the exporter's own account), member "
+                "(the member fan-out). Its count is the sum of aws_org_cloudtrail_events_total.");
+    for (int src = 0; src < NSOURCES; src++)
+        expo_histogram(e, &(struct expo_label){"source", sources[src]}, 1, delay_bounds,
+                       s->delay_buckets[src], NDELAY_BOUNDS, s->delay_sum[src]);
     expo_family(e, "aws_org_cloudtrail_event_last_timestamp_seconds", EXPO_GAUGE,
                 "Time of the newest watched event seen, by name and outcome (unix time).");
     for (size_t k = 0; k < s->nwatched; k++)
@@ -1041,8 +1195,9 @@ static void write_metrics(const struct trail_state *s, struct expo *e)
     if (opt.member_role[0] == '\0')
         return;
     expo_family(e, "aws_org_cloudtrail_member_up", EXPO_GAUGE,
-                "1 when the last LeaveOrganization lookup in the member account worked, 0 when "
-                "its role could not be assumed or the lookup failed.");
+                "1 when the last lookup in the member account's history worked, 0 when its role "
+                "could not be assumed or the lookup failed. Members that left are read on for "
+                "--collector.cloudtrail.member-grace.");
     for (size_t i = 0; i < s->nmembers; i++)
         expo_sample(e, &(struct expo_label){"account_id", s->members[i].id}, 1, s->members[i].up);
 }
@@ -1089,12 +1244,8 @@ static int run(void *p, struct collector_run *r)
         rc = lookup(s->client, s->watched[k], floor(since), now, r->stopping, count_into, &sink,
                     r->err, r->errlen);
     }
-    size_t leave_k = SIZE_MAX;
-    for (size_t k = 0; k < s->nwatched; k++)
-        if (strcmp(s->watched[k], "LeaveOrganization") == 0)
-            leave_k = k;
-    if (rc == 0 && opt.member_role[0] != '\0' && leave_k != SIZE_MAX)
-        fanout(s, leave_k, oldest, now, r->stopping);
+    if (rc == 0 && opt.member_role[0] != '\0')
+        fanout(s, oldest, now, r->stopping);
     if (rc == 0) {
         s->polled_at = now;
         seen_prune(s);

@@ -482,6 +482,8 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
                path_get(root, "requestParameters", "policyId", NULL));
     copy_field(out->target_id, sizeof out->target_id,
                path_get(root, "requestParameters", "targetId", NULL));
+    copy_field(out->handshake_action, sizeof out->handshake_action,
+               path_get(root, "responseElements", "handshake", "action", NULL));
     if (!copy_if_set(out->policy_type, sizeof out->policy_type,
                      path_get(root, "requestParameters", "policyType", NULL)))
         copy_field(out->policy_type, sizeof out->policy_type,

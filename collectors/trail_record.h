@@ -45,10 +45,13 @@ struct trail_record {
      * spelled them LEFT or Left); empty when absent. */
     char departure_method[64];
     double departure_time;
-    char policy_id[160];        /* requestParameters.policyId (p-...), the policy calls */
-    char target_id[160];        /* requestParameters.targetId (root, OU or account) */
-    char policy_type[64];       /* requestParameters.policyType / .type: Enable/DisablePolicyType,
-                                   CreatePolicy (SERVICE_CONTROL_POLICY, TAG_POLICY, ...) */
+    char policy_id[160];  /* requestParameters.policyId (p-...), the policy calls */
+    char target_id[160];  /* requestParameters.targetId (root, OU or account) */
+    char policy_type[64]; /* requestParameters.policyType / .type: Enable/DisablePolicyType,
+                             CreatePolicy (SERVICE_CONTROL_POLICY, TAG_POLICY, ...) */
+    /* responseElements.handshake.action of AcceptHandshake (INVITE,
+     * APPROVE_ALL_FEATURES, ...); empty when the call failed. */
+    char handshake_action[32];
     enum trail_outcome outcome; /* denied: AccessDenied, AccessDeniedException,
                                    UnauthorizedOperation, or a message saying not
                                    authorized / explicit deny; failed: other errors */

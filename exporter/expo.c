@@ -163,7 +163,7 @@ static bool family_seen(const struct expo *e, const char *name)
 
 int expo_family(struct expo *e, const char *name, enum expo_type type, const char *help)
 {
-    static const char *const types[] = {"gauge", "counter", "untyped"};
+    static const char *const types[] = {"gauge", "counter", "untyped", "histogram"};
     if (e->error[0] != '\0')
         return -1;
     if (!expo_valid_metric_name(name) || strlen(name) >= sizeof e->family)
@@ -174,6 +174,7 @@ int expo_family(struct expo *e, const char *name, enum expo_type type, const cha
         return fail(e, "too many metric families", name);
     strcpy(e->family, name);
     e->family_len = strlen(name);
+    e->type = type;
     struct buf *b = e->out;
     buf_puts(b, "# HELP ");
     buf_puts(b, name);
@@ -189,7 +190,11 @@ int expo_family(struct expo *e, const char *name, enum expo_type type, const cha
     return buf_failed(b) ? fail(e, "exposition buffer full at family", name) : 0;
 }
 
-int expo_sample(struct expo *e, const struct expo_label *labels, size_t n, double value)
+/* Writes one line of the current family: its name and suffix ("" for a
+ * plain sample, "_bucket", "_sum", "_count" for a histogram's), n labels and
+ * an optional last label (extra; NULL for none), and the value. */
+static int line(struct expo *e, const char *suffix, const struct expo_label *labels, size_t n,
+                const struct expo_label *extra, double value)
 {
     if (e->error[0] != '\0')
         return -1;
@@ -207,20 +212,51 @@ int expo_sample(struct expo *e, const struct expo_label *labels, size_t n, doubl
     }
     struct buf *b = e->out;
     buf_append(b, e->family, e->family_len);
-    for (size_t i = 0; i < n; i++) {
+    buf_puts(b, suffix);
+    for (size_t i = 0; i < n + (extra != NULL); i++) {
+        const struct expo_label *l = i < n ? &labels[i] : extra;
         buf_putc(b, i == 0 ? '{' : ',');
-        buf_append(b, labels[i].name, i < 16 ? name_len[i] : strlen(labels[i].name));
+        buf_append(b, l->name, i < 16 && i < n ? name_len[i] : strlen(l->name));
         buf_append(b, "=\"", 2);
-        expo_escape_label_value(b, labels[i].value);
+        expo_escape_label_value(b, l->value);
         buf_putc(b, '"');
     }
-    if (n > 0)
+    if (n > 0 || extra != NULL)
         buf_putc(b, '}');
     char num[EXPO_DOUBLE_MAX];
     buf_putc(b, ' ');
     buf_append(b, num, expo_format_double(value, num));
     buf_putc(b, '\n');
     return buf_failed(b) ? fail(e, "exposition buffer full at family", e->family) : 0;
+}
+
+int expo_sample(struct expo *e, const struct expo_label *labels, size_t n, double value)
+{
+    if (e->error[0] == '\0' && e->type == EXPO_HISTOGRAM)
+        return fail(e, "plain sample in a histogram family", e->family);
+    return line(e, "", labels, n, NULL, value);
+}
+
+int expo_histogram(struct expo *e, const struct expo_label *labels, size_t n, const double *bounds,
+                   const uint64_t *buckets, size_t nbounds, double sum)
+{
+    if (e->error[0] == '\0' && e->type != EXPO_HISTOGRAM)
+        return fail(e, "histogram in a family of another type", e->family);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(labels[i].name, "le") == 0)
+            return fail(e, "a histogram's own label le given", e->family);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= nbounds; i++) {
+        cumulative += buckets[i];
+        char le[EXPO_DOUBLE_MAX];
+        expo_format_double(i < nbounds ? bounds[i] : INFINITY, le);
+        struct expo_label extra = {"le", le};
+        if (line(e, "_bucket", labels, n, &extra, (double)cumulative) != 0)
+            return -1;
+    }
+    if (line(e, "_sum", labels, n, NULL, sum) != 0)
+        return -1;
+    return line(e, "_count", labels, n, NULL, (double)cumulative);
 }
 
 const char *expo_error(const struct expo *e)

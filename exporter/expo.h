@@ -17,10 +17,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
-enum expo_type { EXPO_GAUGE, EXPO_COUNTER, EXPO_UNTYPED };
+enum expo_type { EXPO_GAUGE, EXPO_COUNTER, EXPO_UNTYPED, EXPO_HISTOGRAM };
 
 struct expo_label {
     const char *name;
@@ -35,6 +36,7 @@ struct expo {
     const char *help_suffix; /* borrowed, optional: appended to every HELP */
     char family[128];        /* the family samples are written to now */
     size_t family_len;       /* strlen(family) */
+    enum expo_type type;     /* the current family's */
     struct buf seen;         /* family names written so far, NUL-separated */
     char error[200];         /* first error, empty while fine */
 };
@@ -57,6 +59,18 @@ int expo_family(struct expo *e, const char *name, enum expo_type type, const cha
  * validated; values escaped). Returns 0 or -1 as above.
  */
 int expo_sample(struct expo *e, const struct expo_label *labels, size_t n, double value);
+
+/*
+ * Writes one histogram of the current family (of type EXPO_HISTOGRAM) with
+ * n labels: a _bucket line per bound (bounds ascending, nbounds of them) and
+ * one for +Inf, each with its le label and the cumulative count, then _sum
+ * and _count. buckets holds nbounds + 1 counts, NOT cumulative: buckets[i]
+ * observations fell in (bounds[i-1], bounds[i]], the last above every bound.
+ * Returns 0 or -1 as above (a plain sample in a histogram family, or a
+ * histogram in another, is an error too).
+ */
+int expo_histogram(struct expo *e, const struct expo_label *labels, size_t n, const double *bounds,
+                   const uint64_t *buckets, size_t nbounds, double sum);
 
 /* The first error, or NULL while the writer is fine (buffer overflow included). */
 const char *expo_error(const struct expo *e);

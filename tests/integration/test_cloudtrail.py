@@ -443,8 +443,8 @@ class CloudTrailTest(unittest.TestCase):
                                    'source_ip': '198.51.100.9', 'error_code': 'AccessDenied',
                                    'departure_method': '', 'policy_id': '', 'target_id': '',
                                    'policy_type': ''}])
-        self.assertIn('msg="cannot look up LeaveOrganization in a member account" '
-                      'account_id=500000000005 role=aws-org-exporter-member', log)
+        self.assertIn('msg="cannot read a member account\'s history: a leave attempt there would '
+                      'go unseen" account_id=500000000005 role=aws-org-exporter-member', log)
         self.assertIn('msg="a LeaveOrganization attempt was denied" event=LeaveOrganization '
                       'outcome=denied account_id=500000000007', log)
         stats = self.fake.stats()

@@ -188,6 +188,61 @@ static void test_family_and_samples_exact(void **state)
     buf_free(&b);
 }
 
+static void test_histogram_exact(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    struct expo e;
+    expo_init(&e, &b);
+    static const double bounds[] = {60, 300, 7200};
+    /* Not cumulative: 2 at or under 60, 0 in (60, 300], 1 in (300, 7200], 4 above. */
+    static const uint64_t lookup[] = {2, 0, 1, 4};
+    static const uint64_t none[] = {0, 0, 0, 0};
+    assert_int_equal(expo_family(&e, "d_seconds", EXPO_HISTOGRAM, "Delay."), 0);
+    assert_int_equal(
+        expo_histogram(&e, &(struct expo_label){"source", "lookup"}, 1, bounds, lookup, 3, 90061.5),
+        0);
+    assert_int_equal(
+        expo_histogram(&e, &(struct expo_label){"source", "a\"b"}, 1, bounds, none, 3, 0), 0);
+    assert_null(expo_error(&e));
+    assert_string_equal(b.data, "# HELP d_seconds Delay.\n"
+                                "# TYPE d_seconds histogram\n"
+                                "d_seconds_bucket{source=\"lookup\",le=\"60\"} 2\n"
+                                "d_seconds_bucket{source=\"lookup\",le=\"300\"} 2\n"
+                                "d_seconds_bucket{source=\"lookup\",le=\"7200\"} 3\n"
+                                "d_seconds_bucket{source=\"lookup\",le=\"+Inf\"} 7\n"
+                                "d_seconds_sum{source=\"lookup\"} 90061.5\n"
+                                "d_seconds_count{source=\"lookup\"} 7\n"
+                                "d_seconds_bucket{source=\"a\\\"b\",le=\"60\"} 0\n"
+                                "d_seconds_bucket{source=\"a\\\"b\",le=\"300\"} 0\n"
+                                "d_seconds_bucket{source=\"a\\\"b\",le=\"7200\"} 0\n"
+                                "d_seconds_bucket{source=\"a\\\"b\",le=\"+Inf\"} 0\n"
+                                "d_seconds_sum{source=\"a\\\"b\"} 0\n"
+                                "d_seconds_count{source=\"a\\\"b\"} 0\n");
+    /* A plain sample in a histogram family, a histogram in a gauge family,
+     * a caller's own le label: errors. */
+    assert_int_equal(expo_sample(&e, NULL, 0, 1), -1);
+    assert_string_equal(expo_error(&e), "plain sample in a histogram family: \"d_seconds\"");
+    expo_free(&e);
+    buf_free(&b);
+    static const struct {
+        enum expo_type type;
+        const char *label, *error;
+    } bad[] = {{EXPO_GAUGE, "source", "histogram in a family of another type: \"g\""},
+               {EXPO_HISTOGRAM, "le", "a histogram's own label le given: \"g\""}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        buf_init(&b, 1 << 16);
+        expo_init(&e, &b);
+        assert_int_equal(expo_family(&e, "g", bad[i].type, "h"), 0);
+        assert_int_equal(
+            expo_histogram(&e, &(struct expo_label){bad[i].label, "x"}, 1, bounds, none, 3, 0), -1);
+        assert_string_equal(expo_error(&e), bad[i].error);
+        expo_free(&e);
+        buf_free(&b);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -392,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_format_double),
         cmocka_unit_test(test_fast_paths_match_reference),
         cmocka_unit_test(test_family_and_samples_exact),
+        cmocka_unit_test(test_histogram_exact),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_duplicate_family),
         cmocka_unit_test(test_sample_before_family),

@@ -81,6 +81,7 @@ static void assert_record_equal(const struct trail_record *got, const struct tra
     assert_string_equal(got->policy_id, want->policy_id);
     assert_string_equal(got->target_id, want->target_id);
     assert_string_equal(got->policy_type, want->policy_type);
+    assert_string_equal(got->handshake_action, want->handshake_action);
 }
 
 /* ---------------------------------------------------------------------------
@@ -206,6 +207,7 @@ static struct fixture_case fixtures[] = {
       .principal_account = "111111111111",
       .recipient_account = "111111111111",
       .source_ip = "192.0.2.0",
+      .handshake_action = "invite", /* the 2017 example spells it in lower case */
       .affected_account = "111111111111"}},
     {"public 06: AttachPolicy failed (AWS docs)",
      PUBLIC "06_attachpolicy_failed_awsdocs.json",
@@ -841,7 +843,7 @@ static void test_affected(void **state)
 struct detail_case {
     const char *name;
     const char *fields; /* JSON members after eventID */
-    const char *departure_method, *policy_id, *target_id, *policy_type;
+    const char *departure_method, *policy_id, *target_id, *policy_type, *handshake_action;
     enum trail_outcome outcome;
     const char *error_code;
 };
@@ -850,52 +852,60 @@ static struct detail_case details[] = {
     {"departureMethod upper case",
      "\"eventName\":\"AccountDepartedOrganization\","
      "\"serviceEventDetails\":{\"departureMethod\":\"CLEANED\"}",
-     "cleaned", "", "", "", TRAIL_SUCCESS, ""},
+     "cleaned", "", "", "", "", TRAIL_SUCCESS, ""},
     {"departureMethod as spelled before August 2026",
      "\"eventName\":\"AccountDepartedOrganization\","
      "\"serviceEventDetails\":{\"departureMethod\":\"Cleaned\"}",
-     "cleaned", "", "", "", TRAIL_SUCCESS, ""},
+     "cleaned", "", "", "", "", TRAIL_SUCCESS, ""},
     {"departedMethod, the field's older name",
      "\"eventName\":\"AccountDepartedOrganization\","
      "\"serviceEventDetails\":{\"departedMethod\":\"Removed\"}",
-     "removed", "", "", "", TRAIL_SUCCESS, ""},
+     "removed", "", "", "", "", TRAIL_SUCCESS, ""},
     {"departureMethod wins over departedMethod",
      "\"eventName\":\"AccountDepartedOrganization\","
      "\"serviceEventDetails\":{\"departedMethod\":\"Removed\",\"departureMethod\":\"LEFT\"}",
-     "left", "", "", "", TRAIL_SUCCESS, ""},
+     "left", "", "", "", "", TRAIL_SUCCESS, ""},
     {"DetachPolicy: policy and target",
      "\"eventName\":\"DetachPolicy\","
      "\"requestParameters\":{\"policyId\":\"p-abcd1234\",\"targetId\":\"ou-ab12-cdef3456\"}",
-     "", "p-abcd1234", "ou-ab12-cdef3456", "", TRAIL_SUCCESS, ""},
+     "", "p-abcd1234", "ou-ab12-cdef3456", "", "", TRAIL_SUCCESS, ""},
     {"DisablePolicyType: the type",
      "\"eventName\":\"DisablePolicyType\","
      "\"requestParameters\":{\"rootId\":\"r-ab12\",\"policyType\":\"SERVICE_CONTROL_POLICY\"}",
-     "", "", "", "SERVICE_CONTROL_POLICY", TRAIL_SUCCESS, ""},
+     "", "", "", "SERVICE_CONTROL_POLICY", "", TRAIL_SUCCESS, ""},
     {"CreatePolicy: the type",
      "\"eventName\":\"CreatePolicy\","
      "\"requestParameters\":{\"type\":\"TAG_POLICY\",\"name\":\"tags\"}",
-     "", "", "", "TAG_POLICY", TRAIL_SUCCESS, ""},
+     "", "", "", "TAG_POLICY", "", TRAIL_SUCCESS, ""},
     {"policy fields of the wrong type",
      "\"eventName\":\"DetachPolicy\","
      "\"requestParameters\":{\"policyId\":[\"p-abcd1234\"],\"targetId\":7,\"policyType\":{}}",
-     "", "", "", "", TRAIL_SUCCESS, ""},
+     "", "", "", "", "", TRAIL_SUCCESS, ""},
     {"CreateAccountResult FAILED",
      "\"eventName\":\"CreateAccountResult\","
      "\"serviceEventDetails\":{\"createAccountStatus\":{\"state\":\"FAILED\","
      "\"failureReason\":\"EMAIL_ALREADY_EXISTS\"}}",
-     "", "", "", "", TRAIL_FAILED, "EMAIL_ALREADY_EXISTS"},
+     "", "", "", "", "", TRAIL_FAILED, "EMAIL_ALREADY_EXISTS"},
     {"CloseAccountResult FAILED without a reason",
      "\"eventName\":\"CloseAccountResult\","
      "\"serviceEventDetails\":{\"closeAccountStatus\":{\"state\":\"FAILED\"}}",
-     "", "", "", "", TRAIL_FAILED, "FAILED"},
+     "", "", "", "", "", TRAIL_FAILED, "FAILED"},
     {"CreateAccountResult SUCCEEDED",
      "\"eventName\":\"CreateAccountResult\","
      "\"serviceEventDetails\":{\"createAccountStatus\":{\"state\":\"SUCCEEDED\"}}",
-     "", "", "", "", TRAIL_SUCCESS, ""},
+     "", "", "", "", "", TRAIL_SUCCESS, ""},
     {"a FAILED state on another event changes nothing",
      "\"eventName\":\"CreateAccount\","
      "\"serviceEventDetails\":{\"createAccountStatus\":{\"state\":\"FAILED\"}}",
-     "", "", "", "", TRAIL_SUCCESS, ""},
+     "", "", "", "", "", TRAIL_SUCCESS, ""},
+    {"AcceptHandshake: the handshake's action",
+     "\"eventName\":\"AcceptHandshake\","
+     "\"responseElements\":{\"handshake\":{\"id\":\"h-1\",\"action\":\"INVITE\"}}",
+     "", "", "", "", "INVITE", TRAIL_SUCCESS, ""},
+    {"AcceptHandshake denied: no action",
+     "\"eventName\":\"AcceptHandshake\","
+     "\"errorCode\":\"AccessDenied\",\"responseElements\":null",
+     "", "", "", "", "", TRAIL_DENIED, "AccessDenied"},
 };
 
 static void test_detail(void **state)
@@ -910,6 +920,7 @@ static void test_detail(void **state)
     assert_string_equal(got.policy_id, c->policy_id);
     assert_string_equal(got.target_id, c->target_id);
     assert_string_equal(got.policy_type, c->policy_type);
+    assert_string_equal(got.handshake_action, c->handshake_action);
     assert_string_equal(trail_outcome_name(got.outcome), trail_outcome_name(c->outcome));
     assert_string_equal(got.error_code, c->error_code);
 }
