@@ -151,6 +151,7 @@ struct recent {
     char event_id[128], event_name[128], account[16], principal[512], source_ip[128],
         error_code[128], departure_method[64], policy_id[160], target_id[160], policy_type[64];
     enum trail_outcome outcome;
+    enum source source; /* where it was first seen */
     double time;
     uint64_t poll; /* the poll that first saw it (restored entries keep their order) */
 };
@@ -327,7 +328,7 @@ static void seen_prune(struct trail_state *s)
  * lookback window, keeps the newest events, as a restart should. policy_type
  * is the resolved type of r's policy ("" when r is about none).
  */
-static void remember_recent(struct trail_state *s, const struct trail_record *r,
+static void remember_recent(struct trail_state *s, const struct trail_record *r, enum source src,
                             const char *policy_type)
 {
     if (opt.recent == 0)
@@ -356,6 +357,7 @@ static void remember_recent(struct trail_state *s, const struct trail_record *r,
     snprintf(e->target_id, sizeof e->target_id, "%s", r->target_id);
     snprintf(e->policy_type, sizeof e->policy_type, "%s", policy_type);
     e->outcome = r->outcome;
+    e->source = src;
     e->time = r->event_time;
     e->poll = s->poll;
 }
@@ -438,7 +440,7 @@ static void count(struct trail_state *s, size_t k, enum source src, const struct
     s->newest[k] = fmax(s->newest[k], r->event_time);
     char policy_type[64];
     policy_type_of(s, r, policy_type, sizeof policy_type);
-    remember_recent(s, r, policy_type);
+    remember_recent(s, r, src, policy_type);
     if (r->unattributed) {
         s->unattributed[k]++;
         char when[32];
@@ -585,13 +587,13 @@ static int state_save(const struct trail_state *s, char *err, size_t errlen)
     json_t *recent = json_array();
     for (size_t i = 0; i < s->nrecent; i++) {
         const struct recent *r = &s->recent[i];
-        json_array_append_new(recent, json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:f}",
-                                                "id", r->event_id, "name", r->event_name, "outcome",
-                                                (int)r->outcome, "account", r->account, "principal",
-                                                r->principal, "ip", r->source_ip, "error",
-                                                r->error_code, "departure", r->departure_method,
-                                                "policy", r->policy_id, "target", r->target_id,
-                                                "policy_type", r->policy_type, "time", r->time));
+        json_array_append_new(
+            recent, json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:f}", "id",
+                              r->event_id, "name", r->event_name, "outcome", (int)r->outcome,
+                              "source", sources[r->source], "account", r->account, "principal",
+                              r->principal, "ip", r->source_ip, "error", r->error_code, "departure",
+                              r->departure_method, "policy", r->policy_id, "target", r->target_id,
+                              "policy_type", r->policy_type, "time", r->time));
     }
     json_t *delay = json_object();
     for (int src = 0; src < NSOURCES; src++) {
@@ -852,7 +854,11 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         json_int_t o = json_integer_value(json_object_get(v, "outcome"));
         r.outcome = o >= 0 && o <= 2 ? (enum trail_outcome)o : TRAIL_FAILED;
         r.event_time = fmin(json_number_value(json_object_get(v, "time")), now);
-        remember_recent(s, &r, policy_type);
+        const char *src = json_string_value(json_object_get(v, "source"));
+        remember_recent(s, &r,
+                        src != NULL && strcmp(src, sources[SOURCE_MEMBER]) == 0 ? SOURCE_MEMBER
+                                                                                : SOURCE_LOOKUP,
+                        policy_type);
     }
     json_decref(doc);
     return 1;
@@ -1171,7 +1177,9 @@ static void write_metrics(const struct trail_state *s, struct expo *e)
                 "The watched events seen last, late ones included; the value is the event time "
                 "(unix time). departure_method: left, removed, cleaned; policy_type: the policy's "
                 "type (SERVICE_CONTROL_POLICY, TAG_POLICY, ...), unknown when it could not be "
-                "resolved, not_found when AWS no longer knows a policy that was no SCP.");
+                "resolved, not_found when AWS no longer knows a policy that was no SCP; source: "
+                "lookup (the exporter's own account's history) or member (a member's, read "
+                "through the member role).");
     for (size_t i = 0; i < s->nrecent; i++) {
         const struct recent *r = &s->recent[i];
         struct expo_label l[] = {
@@ -1180,7 +1188,7 @@ static void write_metrics(const struct trail_state *s, struct expo *e)
             {"principal_arn", r->principal},   {"source_ip", r->source_ip},
             {"error_code", r->error_code},     {"departure_method", r->departure_method},
             {"policy_id", r->policy_id},       {"target_id", r->target_id},
-            {"policy_type", r->policy_type}};
+            {"policy_type", r->policy_type},   {"source", sources[r->source]}};
         expo_sample(e, l, sizeof l / sizeof l[0], r->time);
     }
     expo_family(e, "aws_org_cloudtrail_unattributed_events_total", EXPO_COUNTER,

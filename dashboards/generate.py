@@ -153,6 +153,16 @@ def rows():
                thresholds=steps((None, 'green'), (1, 'red')),
                options={'colorMode': 'background', 'graphMode': 'none', **LAST_VALUE}),
          8, 4),
+        (panel('table', 'Member accounts whose history cannot be read',
+               'Members whose own CloudTrail history the member fan-out cannot read (the member '
+               'role is missing, or no longer trusts the exporter): a LeaveOrganization or transfer '
+               'attempt there would go unseen (alert AwsOrgMemberUnreadable). Recreate the role '
+               '(StackSet with RetainStacksOnAccountRemoval), and find out who deleted it.',
+               [target('(aws_org_cloudtrail_member_up{%s} == 0) * on (job, instance, account_id) '
+                       'group_left (name, state) aws_org_account_info{%s}' % (S, S), table=True)],
+               **table_opts(['Time', 'Value', '__name__', 'job', 'joined_method'],
+                            {'account_id': 'account', 'name': 'name', 'state': 'state'})),
+         24, 6),
         (panel('table', 'Newest events',
                'The newest watched CloudTrail events: when, what, outcome, the affected account, '
                'who called it and from where. Investigate unknown principals or addresses first.',

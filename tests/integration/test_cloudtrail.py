@@ -104,7 +104,8 @@ class CloudTrailTest(unittest.TestCase):
             'account_id': '111111111111',  # a policy event is about the recipient account
             'principal_arn': 'arn:aws:sts::111111111111:assumed-role/Admin/alice',
             'source_ip': '203.0.113.7', 'error_code': 'AccessDenied', 'departure_method': '',
-            'policy_id': '', 'target_id': '', 'policy_type': ''})  # this record names no policy
+            'policy_id': '', 'target_id': '', 'policy_type': '',  # this record names no policy
+            'source': 'lookup'})
         stats = self.fake.stats()
         self.assertEqual(stats['bad_signatures'], 0)
         self.assertEqual(stats['invalid_requests'], 0)
@@ -187,6 +188,40 @@ class CloudTrailTest(unittest.TestCase):
                       'code=PolicyNotFoundException', log)
         # One DescribePolicy per policy id, never again (types do not change).
         self.assertEqual(self.fake.stats()['calls'].get('organizations.DescribePolicy'), 3)
+
+    def test_late_events_are_counted_and_their_delay_shown(self):
+        """An event that reaches the history 90 minutes after its time is
+        counted once (the 2h overlap), and the delay histogram shows it; its
+        count is the counters' sum."""
+        now = time.time()
+        self.fake.scenario(scenario([record('l1', 'DetachPolicy', now - 30)]))
+        with self.exporter('DetachPolicy,DeletePolicy', '--collector.cloudtrail.interval=1s') as x:
+            self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20), x.stderr())
+            start = self.polls()
+            self.assertTrue(wait_until(lambda: self.polls() >= start + 4, 20))
+            self.fake.patch({'op': 'add_event', 'account': MGMT, 'region': 'us-east-1',
+                             'event': record('l2', 'DeletePolicy', time.time() - 5400)})
+            start = self.polls()
+            self.assertTrue(wait_until(lambda: self.polls() >= start + 6, 30))
+            body = x.get()[2]
+        c = counts(body)
+        self.assertEqual((c[('DetachPolicy', 'success')], c[('DeletePolicy', 'success')]), (1, 1))
+        hist = {(n, l.get('source'), l.get('le')): v for n, l, v in parse_exposition(body)
+                if n.startswith('aws_org_cloudtrail_event_delay_seconds')}
+        bounds = ['30', '60', '120', '300', '600', '900', '1800', '3600', '7200', '21600',
+                  '86400', '+Inf']
+        # l1: 30 s late or a little more (first seen at the first poll); l2:
+        # between 5400 s and 7200 s.
+        lookup = [hist[('aws_org_cloudtrail_event_delay_seconds_bucket', 'lookup', b)]
+                  for b in bounds]
+        self.assertIn(lookup, ([1] * 8 + [2] * 4, [0] + [1] * 7 + [2] * 4))
+        self.assertEqual(hist[('aws_org_cloudtrail_event_delay_seconds_count', 'lookup', None)], 2)
+        self.assertEqual(hist[('aws_org_cloudtrail_event_delay_seconds_count', 'member', None)], 0)
+        total = hist[('aws_org_cloudtrail_event_delay_seconds_sum', 'lookup', None)]
+        self.assertGreater(total, 5400 + 30)
+        self.assertLess(total, 5400 + 30 + 120)
+        self.assertEqual(sum(v for (n, _, _), v in hist.items() if n.endswith('_count')),
+                         sum(c.values()))
 
     def test_quiet_name_with_an_old_event_is_not_recounted(self):
         # A quiet name's query reaches back behind its own newest event (10 h
@@ -442,7 +477,7 @@ class CloudTrailTest(unittest.TestCase):
                                    'principal_arn': 'arn:aws:iam::500000000007:root',
                                    'source_ip': '198.51.100.9', 'error_code': 'AccessDenied',
                                    'departure_method': '', 'policy_id': '', 'target_id': '',
-                                   'policy_type': ''}])
+                                   'policy_type': '', 'source': 'member'}])
         self.assertIn('msg="cannot read a member account\'s history: a leave attempt there would '
                       'go unseen" account_id=500000000005 role=aws-org-exporter-member', log)
         self.assertIn('msg="a LeaveOrganization attempt was denied" event=LeaveOrganization '
@@ -453,6 +488,94 @@ class CloudTrailTest(unittest.TestCase):
             if m != '500000000005':
                 self.assertLessEqual(stats['max_rate'].get(
                     'cloudtrail.LookupEvents/%s/us-east-1' % m, 0), 2)
+
+    def member_scenario(self, events):
+        with open(os.path.join(SCENARIOS, 'basic.json')) as f:
+            doc = json.load(f)
+        root = doc['roots'][0]['id']
+        members = ['6000000000%02d' % i for i in range(1, 4)]
+        doc['accounts'] = [doc['accounts'][0]] + [
+            {'id': m, 'name': 'm-' + m[-2:], 'email': m + '@example.com', 'state': 'ACTIVE',
+             'joined_method': 'INVITED', 'joined_timestamp': 1700000000, 'parent_id': root}
+            for m in members]
+        doc['accounts'][-1]['state'] = 'PENDING_CLOSURE'  # still works: still read
+        doc['roles'] = [{'arn': 'arn:aws:iam::%s:role/aws-org-exporter-member' % m,
+                         'account_id': m, 'session_duration_seconds': 900} for m in members]
+        doc['cloudtrail'] = {'events': events}
+        return doc
+
+    def member_record(self, event_id, name, account, t, **fields):
+        rec = record(event_id, name, t, user={'type': 'Root', 'accountId': account,
+                                              'arn': 'arn:aws:iam::%s:root' % account},
+                     ip='192.0.2.99', error=fields.pop('error', None),
+                     message=fields.pop('message', None))
+        ev = json.loads(rec['CloudTrailEvent'])
+        ev['recipientAccountId'] = account
+        del ev['requestParameters']
+        ev.update(fields)
+        rec['CloudTrailEvent'] = json.dumps(ev)
+        return rec
+
+    def test_member_that_left_is_read_on_and_transfers_are_leaves(self):
+        """A member removed from the listing whose own successful
+        LeaveOrganization appears 30 s later is counted, with its principal
+        and address; a denied transfer (AcceptHandshake of an invitation,
+        naming LeaveOrganization) in a PENDING_CLOSURE member is a leave
+        attempt; a member approving all features is not."""
+        now = time.time()
+        events = {
+            '600000000003': {'us-east-1': [
+                self.member_record('h1', 'AcceptHandshake', '600000000003', now - 60,
+                                   error='AccessDenied',
+                                   message='User: arn:aws:iam::600000000003:root is not '
+                                           'authorized to perform: organizations:LeaveOrganization '
+                                           'with an explicit deny in a service control policy'),
+                self.member_record('h2', 'AcceptHandshake', '600000000003', now - 50,
+                                   responseElements={'handshake': {
+                                       'id': 'h-12345678', 'action': 'APPROVE_ALL_FEATURES'}}),
+            ]}}
+        self.fake.scenario(self.member_scenario(events))
+        with Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                      '--collector.cloudtrail.events=LeaveOrganization,AcceptHandshake',
+                      '--collector.cloudtrail.interval=1s', '--collector.organizations.interval=1s',
+                      '--collector.cloudtrail.member-role=aws-org-exporter-member',
+                      binary=TESTING, aws=['organizations', 'cloudtrail'], env=env_keys()) as x:
+            up = lambda: all(b'aws_org_cloudtrail_member_up{account_id="60000000000%d"} 1' % i
+                             in x.get()[2] for i in (1, 2, 3))
+            self.assertTrue(wait_until(up, 30), x.stderr()[-2000:])
+            # 600000000002 leaves: the listing loses it first...
+            self.fake.patch({'op': 'remove_account', 'id': '600000000002'})
+            self.assertTrue(wait_until(lambda: 'a member left the organization: its history is '
+                                       'read on' in x.stderr(), 20), x.stderr()[-2000:])
+            time.sleep(2)
+            # ... and its own record of the leave shows 30 s after the call.
+            self.fake.patch({'op': 'add_event', 'account': '600000000002', 'region': 'us-east-1',
+                             'event': self.member_record('l9', 'LeaveOrganization', '600000000002',
+                                                         time.time() - 30)})
+            self.assertTrue(wait_until(lambda: counts(x.get()[2]).get(
+                ('LeaveOrganization', 'success')) == 1, 20), x.stderr()[-2000:])
+            body = x.get()[2]
+            log = x.stderr()
+        c = counts(body)
+        self.assertEqual(c[('AcceptHandshake', 'denied')], 1)
+        self.assertEqual(c[('AcceptHandshake', 'success')], 0)  # approving all features
+        recent = {l['event_id']: (l['event_name'], l['outcome'], l['account_id'],
+                                  l['principal_arn'], l['source_ip'], l['source'])
+                  for n, l, v in parse_exposition(body)
+                  if n == 'aws_org_cloudtrail_recent_event_info'}
+        self.assertEqual(recent, {
+            'l9': ('LeaveOrganization', 'success', '600000000002', 'arn:aws:iam::600000000002:root',
+                   '192.0.2.99', 'member'),
+            'h1': ('AcceptHandshake', 'denied', '600000000003', 'arn:aws:iam::600000000003:root',
+                   '192.0.2.99', 'member')})
+        up = {l['account_id']: v for n, l, v in parse_exposition(body)
+              if n == 'aws_org_cloudtrail_member_up'}
+        self.assertEqual(up, {'600000000001': 1, '600000000002': 1, '600000000003': 1})
+        self.assertIn('msg="an account left the organization" event=LeaveOrganization '
+                      'outcome=success account_id=600000000002 '
+                      'principal_arn=arn:aws:iam::600000000002:root', log)
+        self.assertIn('msg="a LeaveOrganization attempt was denied" event=AcceptHandshake '
+                      'outcome=denied account_id=600000000003', log)
 
     def test_failed_poll_keeps_counts_and_recovers(self):
         now = time.time()
