@@ -28,6 +28,26 @@ CLOSED = '100000000011'
 LEAVER = '100000000012'
 EVENTS = ('AccountDepartedOrganization,RemoveAccountFromOrganization,DetachPolicy,DeletePolicy,'
           'LeaveOrganization')
+MEMBERS = ('222222222222', '100000000001')  # read through the member role
+ROLE = 'aws-org-exporter-member'
+
+
+def member_denied_leave(event_id, account, ago):
+    """A denied LeaveOrganization in the member's own history, ago seconds
+    before now (CloudTrail delivers out of order: the ages are what matter)."""
+    r = {'eventVersion': '1.09', 'eventID': event_id, 'eventName': 'LeaveOrganization',
+         'eventSource': 'organizations.amazonaws.com', 'awsRegion': 'us-east-1',
+         'recipientAccountId': account, 'sourceIPAddress': '198.51.100.%s' % account[-1],
+         'errorCode': 'AccessDenied',
+         'errorMessage': 'User: arn:aws:iam::%s:root is not authorized to perform: '
+                         'organizations:LeaveOrganization with an explicit deny in a service '
+                         'control policy' % account,
+         'userIdentity': {'type': 'Root', 'accountId': account,
+                          'arn': 'arn:aws:iam::%s:root' % account}}
+    return {'op': 'add_event', 'account': account, 'region': 'us-east-1',
+            'event': {'EventId': event_id, 'EventName': 'LeaveOrganization',
+                      'EventSource': 'organizations.amazonaws.com', 'ReadOnly': 'false',
+                      'EventTimeAgo': ago, 'CloudTrailEvent': r}}
 
 
 def event(event_id, name, **fields):
@@ -62,12 +82,16 @@ class AlertSemanticsTest(unittest.TestCase):
         for a in doc['accounts']:
             if a['id'] == CLOSED:
                 a['state'] = 'CLOSED'
+        doc['roles'] = [r for r in doc.get('roles', []) if r['account_id'] not in MEMBERS] + [
+            {'arn': 'arn:aws:iam::%s:role/%s' % (m, ROLE), 'account_id': m,
+             'session_duration_seconds': 900} for m in MEMBERS]
         self.fake = FakeAWS()
         self.fake.scenario(doc)
         self.x = Exporter('--aws.endpoint-url=' + self.fake.url,
                           '--collector.organizations.interval=1s', '--collector.scp.interval=1s',
                           '--collector.cloudtrail.interval=1s',
                           '--collector.cloudtrail.events=' + EVENTS,
+                          '--collector.cloudtrail.member-role=' + ROLE,
                           binary=RELEASE, aws=True, env=env_keys())
         self.assertTrue(wait_until(lambda: self.x.get('/-/ready')[0] == 200, 30, 0.1),
                         self.x.stderr())
@@ -165,6 +189,24 @@ class AlertSemanticsTest(unittest.TestCase):
                   if i[0] not in ('AwsOrgGuardrailTampering', 'AwsOrgAccountDeparted',
                                   'AwsOrgAccountBecameUnprotected')}
         self.assertEqual(others, set())
+
+    def test_late_and_out_of_order_leave_attempts_alert(self):
+        """A denied LeaveOrganization in one member, then one in another
+        member whose event time is EARLIER (delivered later): both alert,
+        each naming its account."""
+        self.assertTrue(wait_until(lambda: self.prom.query(
+            'aws_org_cloudtrail_member_up{account_id="%s"} == 1' % MEMBERS[1]), 30, 0.2),
+            self.x.stderr()[-2000:])
+        self.fake.patch([member_denied_leave('d-first', MEMBERS[0], 60)])
+        self.assertTrue(wait_until(lambda: self.seen('d-first'), 30, 0.2), self.x.stderr())
+        self.settle()
+        self.fake.patch([member_denied_leave('d-earlier', MEMBERS[1], 600)])
+        self.assertTrue(wait_until(lambda: self.seen('d-earlier'), 30, 0.2), self.x.stderr())
+        self.settle()
+        self.assertEqual(
+            [i for i in self.instances() if i[0] == 'AwsOrgLeaveAttemptDenied'],
+            [('AwsOrgLeaveAttemptDenied', MEMBERS[1], '', 'd-earlier'),
+             ('AwsOrgLeaveAttemptDenied', MEMBERS[0], '', 'd-first')])
 
     def prom_alerts(self):
         import urllib.request
