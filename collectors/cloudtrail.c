@@ -937,7 +937,10 @@ static int member_init(struct member *m, const char *id, const char *partition,
     struct aws_config cfg = *aws_session_config();
     cfg.region = opt.region;
     cfg.stopping = stopping;
-    m->creds = aws_creds_assume_role(aws_session_creds(), &cfg, arn, NULL, "aws-org-exporter", 0);
+    /* The shortest session STS grants: deleting the role ends nothing already
+     * issued, so the session's length bounds how long a deleted role goes
+     * unnoticed (a refresh every ~10 minutes per member). */
+    m->creds = aws_creds_assume_role(aws_session_creds(), &cfg, arn, NULL, "aws-org-exporter", 900);
     m->client = m->creds ? aws_client_create(&cfg, m->creds, id) : NULL;
     if (m->client == NULL) {
         member_free(m);

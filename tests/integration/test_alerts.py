@@ -82,9 +82,15 @@ class AlertSemanticsTest(unittest.TestCase):
         for a in doc['accounts']:
             if a['id'] == CLOSED:
                 a['state'] = 'CLOSED'
-        doc['roles'] = [r for r in doc.get('roles', []) if r['account_id'] not in MEMBERS] + [
+        # The member role in every member that can act, as a StackSet would.
+        readable = [a['id'] for a in doc['accounts'] if a['id'] != MGMT
+                    and a['state'] in ('ACTIVE', 'PENDING_CLOSURE')]
+        doc['roles'] = [r for r in doc.get('roles', []) if r['account_id'] not in readable] + [
             {'arn': 'arn:aws:iam::%s:role/%s' % (m, ROLE), 'account_id': m,
-             'session_duration_seconds': 900} for m in MEMBERS]
+             # Deleting a role does not end the sessions it issued: short ones
+             # here, so the test sees the next AssumeRole refused in seconds.
+             'session_duration_seconds': 10 if m == MEMBERS[1] else 900} for m in readable]
+        self.doc = doc
         self.fake = FakeAWS()
         self.fake.scenario(doc)
         self.x = Exporter('--aws.endpoint-url=' + self.fake.url,
@@ -208,11 +214,29 @@ class AlertSemanticsTest(unittest.TestCase):
             [('AwsOrgLeaveAttemptDenied', MEMBERS[1], '', 'd-earlier'),
              ('AwsOrgLeaveAttemptDenied', MEMBERS[0], '', 'd-first')])
 
-    def prom_alerts(self):
+    def test_member_whose_role_is_deleted(self):
+        """An attacker with admin rights in a member deletes the member role:
+        once the exporter's session of it ends, its history cannot be read,
+        and AwsOrgMemberUnreadable (high) is pending for that account (it
+        fires after its 10 minutes, which promtool's tests cover)."""
+        self.assertTrue(wait_until(lambda: self.prom.query(
+            'aws_org_cloudtrail_member_up{account_id="%s"} == 1' % MEMBERS[1]), 30, 0.2),
+            self.x.stderr()[-2000:])
+        pending = lambda: [a for a in self.prom_alerts(states=('pending', 'firing'))
+                           if a['labels']['alertname'] == 'AwsOrgMemberUnreadable']
+        self.settle()
+        self.assertEqual(pending(), [])
+        roles = [r for r in self.doc['roles'] if r['account_id'] != MEMBERS[1]]
+        self.fake.patch([{'op': 'set', 'path': ['roles'], 'value': roles}])
+        got = wait_until(pending, 60, 0.5)
+        self.assertEqual([(a['labels']['account_id'], a['labels']['severity'], a['state'])
+                          for a in got], [(MEMBERS[1], 'high', 'pending')], self.x.stderr()[-3000:])
+
+    def prom_alerts(self, states=('firing',)):
         import urllib.request
         with urllib.request.urlopen('http://127.0.0.1:%d/api/v1/alerts' % self.prom.port,
                                     timeout=5) as r:
-            return [a for a in json.load(r)['data']['alerts'] if a['state'] == 'firing']
+            return [a for a in json.load(r)['data']['alerts'] if a['state'] in states]
 
 
 if __name__ == '__main__':
