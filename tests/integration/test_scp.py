@@ -1,9 +1,11 @@
 """The SCP collector against the fake AWS: an organization with OUs three
 deep and six policies, accounts in every situation, exact statuses, a
-detached guardrail flipping accounts to unprotected, and a call count that
-follows policies and OUs rather than accounts."""
+detached guardrail flipping accounts to unprotected, a guardrail's document
+edited alone (as UpdatePolicy can) counting by the next run, and a call
+count that follows policies and OUs rather than accounts."""
 import json
 import os
+import time
 import unittest
 
 from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, env_keys, parse_exposition,
@@ -26,6 +28,20 @@ CONDITIONAL = doc({'Effect': 'Deny', 'Action': ['organizations:LeaveOrganization
                        'aws:PrincipalArn': 'arn:aws:iam::*:role/BreakGlass'}}})
 ALLOW_LIST = doc({'Effect': 'Allow', 'Action': ['ec2:*', 's3:*', 'cloudwatch:*'],
                   'Resource': '*'})
+
+# The leave guardrail on ou-a (and so on ou-ab, ou-abc and 600000000007).
+GUARDRAIL = {'id': 'p-denyleave1', 'name': 'DenyLeave', 'description': 'guardrail',
+             'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': DENY_LEAVE,
+             'targets': ['ou-a1b2-a0000001']}
+# What UpdatePolicy can make of it, changing only its content: the same id,
+# name and description, so the same ListPolicies summary.
+GUARDRAIL_WITH_EXCEPTION = dict(GUARDRAIL, content=doc(
+    {'Effect': 'Deny', 'Action': 'organizations:LeaveOrganization', 'Resource': '*',
+     'Condition': {'ArnNotLike': {'aws:PrincipalArn': 'arn:aws:iam::*:role/Mallory'}}}))
+GUARDRAIL_WITHOUT_DENY = dict(GUARDRAIL, content=doc(
+    {'Effect': 'Deny', 'Action': 'organizations:DeleteOrganization', 'Resource': '*'}))
+# The accounts under the guardrail.
+GUARDED = ('600000000001', '600000000007')
 
 OUS = [('ou-a1b2-a0000001', ROOT), ('ou-a1b2-ab000002', 'ou-a1b2-a0000001'), ('ou-a1b2-abc00003', 'ou-a1b2-ab000002'), ('ou-a1b2-allow001', ROOT),
        ('ou-a1b2-cond0001', ROOT), ('ou-a1b2-open0001', ROOT), ('ou-a1b2-bad00001', ROOT)]
@@ -59,9 +75,7 @@ def scenario(extra_accounts=0, extra_ou='ou-a1b2-open0001'):
     d['policies'] = [
         {'id': 'p-FullAWSAccess', 'name': 'FullAWSAccess', 'description': 'all', 'type':
          'SERVICE_CONTROL_POLICY', 'aws_managed': True, 'content': FULL, 'targets': everything},
-        {'id': 'p-denyleave1', 'name': 'DenyLeave', 'description': 'guardrail',
-         'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': DENY_LEAVE,
-         'targets': ['ou-a1b2-a0000001']},
+        dict(GUARDRAIL),
         {'id': 'p-conditional1', 'name': 'DenyLeaveExceptBreakGlass', 'description': 'c',
          'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': CONDITIONAL,
          'targets': ['ou-a1b2-cond0001']},
@@ -134,6 +148,45 @@ class ScpTest(unittest.TestCase):
             self.assertIn('msg="an account lost its leave protection" account_id=600000000001 '
                           'was=protected now=unprotected', x.stderr())
         self.assertEqual(self.fake.stats()['bad_signatures'], 0)
+        self.assertEqual(self.fake.stats()['invalid_requests'], 0)
+
+    def scp_run_started_after(self, x, t0):
+        """True once an SCP run that started after t0 (wall time) succeeded
+        and its snapshot is served."""
+        v = {n: val for n, l, val in parse_exposition(x.get()[2])
+             if l.get('collector') == 'scp'}
+        return (v.get('aws_org_collector_up') == 1 and
+                v['aws_org_collector_last_success_timestamp_seconds'] -
+                v['aws_org_collector_duration_seconds'] > t0)
+
+    def test_a_content_only_edit_counts_by_the_next_run(self):
+        """UpdatePolicy can change only a policy's content, effective at
+        once in AWS; its ListPolicies summary (name, description) stays the
+        same. The next SCP run reads it: no cached document is trusted, and
+        the deprecated --collector.scp.policy-refresh changes nothing."""
+        self.fake.scenario(scenario())
+        with self.exporter('--collector.scp.interval=1s',
+                           '--collector.scp.policy-refresh=30m') as x:
+            self.assertTrue(self.wait_scp(x), x.stderr()[-2000:])
+            want = {a: s for a, (_, s, _) in EXPECTED.items()}
+            want[MGMT] = 'not_applicable'
+            self.assertEqual(statuses(x.get()[2]), want)
+            for edit, status in ((GUARDRAIL_WITHOUT_DENY, 'unprotected'),
+                                 (GUARDRAIL, 'protected'),
+                                 (GUARDRAIL_WITH_EXCEPTION, 'conditional')):
+                t0 = time.time()
+                self.fake.patch({'op': 'add_policy', 'policy': dict(edit)})
+                self.assertTrue(wait_until(lambda: self.scp_run_started_after(x, t0), 15, 0.1),
+                                x.stderr()[-2000:])
+                for a in GUARDED:
+                    want[a] = status
+                self.assertEqual(statuses(x.get()[2]), want, status)
+            self.assertIn('msg="an account lost its leave protection" account_id=600000000001 '
+                          'was=protected now=unprotected', x.stderr())
+            self.assertIn('msg="an account lost its leave protection" account_id=600000000007 '
+                          'was=protected now=conditional', x.stderr())
+            self.assertIn('msg="--collector.scp.policy-refresh is deprecated and ignored: every '
+                          'run reads every policy document" value=30m\n', x.stderr())
         self.assertEqual(self.fake.stats()['invalid_requests'], 0)
 
     def test_the_tree_walk_and_bad_paths_give_the_same_statuses(self):
