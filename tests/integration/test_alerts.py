@@ -163,7 +163,7 @@ class AlertSemanticsTest(unittest.TestCase):
         # Nothing else critical or high fired but what the SCP detach exposed.
         others = {i for i in self.instances()
                   if i[0] not in ('AwsOrgGuardrailTampering', 'AwsOrgAccountDeparted',
-                                  'AwsOrgAccountBecameUnprotected')}
+                                  'AwsOrgAccountProtectionWeakened')}
         self.assertEqual(others, set())
 
     def prom_alerts(self):

@@ -7,10 +7,14 @@ import json
 import os
 import time
 import unittest
+import urllib.request
 
-from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, env_keys, parse_exposition,
-                     wait_until)
+from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys,
+                     parse_exposition, wait_until)
 
+RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'dashboards',
+                     'prometheus')
+RULE_FILES = [os.path.join(RULES, f) for f in ('rules.yml', 'alerts.yml')]
 MGMT = '111111111111'
 ROOT = 'r-a1b2'
 
@@ -270,6 +274,86 @@ class ScpTest(unittest.TestCase):
                          small['organizations.ListTargetsForPolicy'] + extra_pages)
         self.assertNotIn('organizations.ListParents', large)
         self.assertNotIn('organizations.ListPoliciesForTarget', large)
+
+
+class WeakenedProtectionAlertTest(unittest.TestCase):
+    """What pages when a guardrail is weakened, end to end: the exporter on
+    the fake AWS, a real Prometheus evaluating dashboards/prometheus/*.yml
+    every second, and the alert instances counted from Prometheus's own
+    ALERTS series (every label set that was firing during the test).
+
+    An exception added to the deny (a Condition: the statement still
+    denies, except to one principal) fires one high alert per account it
+    protected, naming the account and the policy; the deny then removed
+    altogether is the same alert, not a second page. Accounts that were
+    conditional, unprotected or unknown from the start fire nothing."""
+
+    def setUp(self):
+        self.fake = FakeAWS()
+        self.fake.scenario(scenario())
+        self.x = Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                          '--collector.scp.interval=1s', binary=TESTING,
+                          aws=['organizations', 'scp'], env=env_keys())
+        self.prom = Prometheus(['127.0.0.1:%d' % self.x.port], rule_files=RULE_FILES)
+
+    def tearDown(self):
+        self.prom.__exit__(None, None, None)
+        self.x.__exit__(None, None, None)
+        self.fake.stop()
+
+    def instances(self, severities='critical|high|warning|info'):
+        """Every alert instance that fired during the test, as (alertname,
+        severity, account_id), sorted."""
+        q = 'max_over_time(ALERTS{alertstate="firing",severity=~"%s"}[10m])' % severities
+        return sorted((r['metric']['alertname'], r['metric']['severity'],
+                       r['metric'].get('account_id', '')) for r in self.prom.query(q))
+
+    def firing(self, name):
+        with urllib.request.urlopen('http://127.0.0.1:%d/api/v1/alerts' % self.prom.port,
+                                    timeout=5) as r:
+            return sorted((a for a in json.load(r)['data']['alerts']
+                           if a['state'] == 'firing' and a['labels']['alertname'] == name),
+                          key=lambda a: a['labels']['account_id'])
+
+    def status_in_prometheus(self, account, status):
+        return self.prom.query('aws_org_account_leave_protection{account_id="%s",status="%s"}'
+                               % (account, status))
+
+    def test_a_weakened_guardrail_pages_once_per_account(self):
+        self.assertTrue(wait_until(lambda: self.status_in_prometheus('600000000001', 'protected'),
+                                   30, 0.2), self.prom.logs()[-2000:] + self.x.stderr()[-2000:])
+        time.sleep(4)  # a few more scrapes and rule evaluations
+        self.assertEqual(self.instances(), [])
+
+        # The deny gets an exception for one principal: the same policy, the
+        # same name and description, a new document.
+        self.fake.patch({'op': 'add_policy', 'policy': dict(GUARDRAIL_WITH_EXCEPTION)})
+        want = [('AwsOrgAccountProtectionWeakened', 'high', a) for a in GUARDED]
+        self.assertTrue(wait_until(lambda: self.instances() == want, 30, 0.2),
+                        (self.instances(), self.x.stderr()[-2000:]))
+        firing = self.firing('AwsOrgAccountProtectionWeakened')
+        self.assertEqual([(a['labels']['account_id'], a['labels'].get('name'),
+                           a['labels']['severity']) for a in firing],
+                         [('600000000001', 'acct-1', 'high'), ('600000000007', 'acct-7', 'high')])
+        self.assertEqual(firing[0]['annotations']['summary'],
+                         'The protection of account 600000000001 against leaving the '
+                         'organization was weakened')
+        self.assertEqual(
+            [a['annotations']['details'] for a in firing],
+            ['Now conditional (conditional_deny, policy p-denyleave1 at ou ou-a1b2-a0000001). '
+             'Earlier in the hour: explicit_deny, policy p-denyleave1 at ou ou-a1b2-a0000001.'] * 2)
+
+        # The deny removed altogether: still the same alert per account.
+        self.fake.patch({'op': 'add_policy', 'policy': dict(GUARDRAIL_WITHOUT_DENY)})
+        self.assertTrue(wait_until(
+            lambda: all(self.status_in_prometheus(a, 'unprotected') for a in GUARDED), 30, 0.2))
+        time.sleep(4)
+        self.assertEqual(self.instances(), want)
+        self.assertEqual(
+            [a['annotations']['details'] for a in self.firing('AwsOrgAccountProtectionWeakened')],
+            ['Now unprotected (no_deny). Earlier in the hour: conditional_deny, policy '
+             'p-denyleave1 at ou ou-a1b2-a0000001. Earlier in the hour: explicit_deny, policy '
+             'p-denyleave1 at ou ou-a1b2-a0000001.'] * 2)
 
 
 if __name__ == '__main__':
