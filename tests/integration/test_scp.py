@@ -169,7 +169,7 @@ class ScpTest(unittest.TestCase):
         same. The next SCP run reads it: no cached document is trusted, and
         the deprecated --collector.scp.policy-refresh changes nothing."""
         self.fake.scenario(scenario())
-        with self.exporter('--collector.scp.interval=1s',
+        with self.exporter('--collector.scp.interval=1s', '--log.level=debug',
                            '--collector.scp.policy-refresh=30m') as x:
             self.assertTrue(self.wait_scp(x), x.stderr()[-2000:])
             want = {a: s for a, (_, s, _) in EXPECTED.items()}
@@ -191,6 +191,12 @@ class ScpTest(unittest.TestCase):
                           'was=protected now=conditional', x.stderr())
             self.assertIn('msg="--collector.scp.policy-refresh is deprecated and ignored: every '
                           'run reads every policy document" value=30m\n', x.stderr())
+            # The policy that does not parse, read again every run: warned
+            # about once, then at debug level.
+            log = x.stderr()
+            self.assertEqual(log.count('msg="a service control policy cannot be evaluated'), 1)
+            self.assertIn('msg="a service control policy still cannot be evaluated" '
+                          'policy_id=p-broken0001', log)
         self.assertEqual(self.fake.stats()['invalid_requests'], 0)
 
     def test_the_tree_walk_and_bad_paths_give_the_same_statuses(self):
