@@ -4,18 +4,21 @@
  *
  * Data model. Each run reads the organization's policy structure: the root
  * (are SCPs enabled?), every SCP (ListPolicies), each one's document
- * (DescribePolicy, cached by policy id and read again when its summary
- * changes or the cache is older than --collector.scp.policy-refresh) and its
- * targets (ListTargetsForPolicy, every page), and the tree of OUs with the
- * accounts' parents (from the accounts' Paths when the listing has them,
- * else ListOrganizationalUnitsForParent and ListAccountsForParent). The
- * number of calls grows with policies and OUs, not with accounts: a policy
- * read is shared by every account under it. The accounts themselves come from
- * the organizations collector's listing. Each member is then evaluated by
- * scp_eval over its levels (root, OUs top-down, account). A structure that
- * cannot be read whole fails the run (the last good snapshot stays); a
- * policy whose document cannot be read or parsed makes the accounts it could
- * decide "unknown", never "protected".
+ * (DescribePolicy) and its targets (ListTargetsForPolicy, every page), and
+ * the tree of OUs with the accounts' parents (from the accounts' Paths when
+ * the listing has them, else ListOrganizationalUnitsForParent and
+ * ListAccountsForParent). Documents are read on every run, never cached:
+ * UpdatePolicy can change a document alone, effective at once, and nothing
+ * in ListPolicies (name, description, AwsManaged) shows it. SCPs are few (AWS
+ * allows 1,000), and a policy's DescribePolicy and ListTargetsForPolicy are
+ * paced separately, so reading the document beside the targets adds calls,
+ * not wall time. The number of calls grows with policies and OUs, not with
+ * accounts: a policy read is shared by every account under it. The accounts
+ * themselves come from the organizations collector's listing. Each member is
+ * then evaluated by scp_eval over its levels (root, OUs top-down, account).
+ * A structure that cannot be read whole fails the run (the last good
+ * snapshot stays); a policy whose document does not parse makes the accounts
+ * it could decide "unknown", never "protected".
  */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
@@ -41,14 +44,15 @@ extern const struct collector_shared aws_shared;
 #define MAX_ITEMS 500000 /* entries of any one listing */
 
 static struct {
-    uint64_t policy_refresh_ms;
+    uint64_t policy_refresh_ms; /* deprecated, ignored; 0 when not given */
     uint64_t listing_wait_ms;
 } opt;
 
 static const struct flag scp_flags[] = {
-    {"collector.scp.policy-refresh", FLAG_DURATION, "30m",
-     "Read a policy document again after this long even when its summary did not change.",
-     &opt.policy_refresh_ms, 0, 0, NULL},
+    /* Still taken, so that a deployment that passes it keeps starting. */
+    {"collector.scp.policy-refresh", FLAG_DURATION, "0s",
+     "Deprecated and ignored: every run reads every policy document.", &opt.policy_refresh_ms, 0, 0,
+     NULL},
     {"collector.scp.listing-wait", FLAG_DURATION, "2m",
      "How long a run waits for the organizations collector's first listing.", &opt.listing_wait_ms,
      0, 3600000, NULL},
@@ -57,14 +61,17 @@ static const struct flag scp_flags[] = {
 static const char *const statuses[] = {"protected", "conditional", "unprotected", "unknown",
                                        "not_applicable"};
 
-/* A policy's cached document. */
+/* A policy and its document, as read by one run. */
 struct policy {
     char id[SCP_ID_MAX];
-    char summary[1024];  /* name, description, managed: a change means re-read */
-    struct scp_doc *doc; /* NULL: unreadable or malformed */
-    char problem[512];   /* why doc is NULL */
-    double fetched_at;
-    bool listed; /* seen in this run's ListPolicies */
+    struct scp_doc *doc; /* owned; NULL: not read yet, or malformed */
+    char problem[512];   /* why the document does not parse; "" when it does */
+};
+
+/* The SCPs of one run, in ListPolicies order. */
+struct policies {
+    struct policy *v; /* owned */
+    size_t n, cap;
 };
 
 /* An entity with policies attached (root, OU or account) and its parent. */
@@ -96,8 +103,8 @@ struct previous {
 
 struct scp_state {
     struct aws_client *client;
-    struct policy *policies;
-    size_t npolicies;
+    struct policies broken;    /* the policies that did not parse when last read
+                                  (ids and problems, no docs): warned about once */
     struct previous *previous; /* the last run's statuses, sorted by account id */
     size_t nprevious;
 };
@@ -112,7 +119,26 @@ static void *create(char *err, size_t errlen)
     struct scp_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         snprintf(err, errlen, "out of memory");
+    if (s != NULL && opt.policy_refresh_ms != 0) {
+        char value[32];
+        flags_format_duration(opt.policy_refresh_ms, value, sizeof value);
+        log_warn("scp",
+                 "--collector.scp.policy-refresh is deprecated and ignored: every run reads "
+                 "every policy document",
+                 "value", value);
+    }
     return s;
+}
+
+/* Frees the policies' documents and array; leaves ps empty. Accepts NULL. */
+static void policies_clear(struct policies *ps)
+{
+    if (ps == NULL)
+        return;
+    for (size_t i = 0; i < ps->n; i++)
+        scp_doc_free(ps->v[i].doc);
+    free(ps->v);
+    *ps = (struct policies){0};
 }
 
 static void destroy(void *p)
@@ -121,9 +147,7 @@ static void destroy(void *p)
     if (s == NULL)
         return;
     aws_client_destroy(s->client);
-    for (size_t i = 0; i < s->npolicies; i++)
-        scp_doc_free(s->policies[i].doc);
-    free(s->policies);
+    policies_clear(&s->broken);
     free(s->previous);
     free(s);
 }
@@ -476,36 +500,17 @@ static int read_tree(struct aws_client *c, struct tree *t, const struct org_list
 
 /* --- the policies -------------------------------------------------------- */
 
-struct listed_ctx {
-    struct scp_state *s;
-    struct aws_client *c;
-    double now;
-    char *err;
-    size_t errlen;
-};
-
-static struct policy *policy_get(struct scp_state *s, const char *id)
-{
-    for (size_t i = 0; i < s->npolicies; i++)
-        if (strcmp(s->policies[i].id, id) == 0)
-            return &s->policies[i];
-    return NULL;
-}
-
-/* Reads a policy's document into p (whose doc the caller freed). */
 /*
- * Reads a policy's document. Returns 0 with *doc (the caller's) set, or NULL
- * when the document AWS holds does not parse (p->problem says why: the
- * accounts it could decide are unknown). Returns -1 with err set when the
- * call failed or its answer is malformed: the run fails, and the document
- * read last stays, as the rest of what the exporter last knew.
+ * Reads a policy's document into p->doc (p's, NULL before). Returns 0 with
+ * p->doc set, or with p->doc NULL when the document AWS holds does not parse
+ * (p->problem says why: the accounts it could decide are unknown). Returns
+ * -1 with err set when the call failed or its answer is malformed: the run
+ * fails, and the last good snapshot stays.
  */
-static int read_document(struct aws_client *c, struct policy *p, struct scp_doc **doc, char *err,
-                         size_t errlen)
+static int read_document(struct aws_client *c, struct policy *p, char *err, size_t errlen)
 {
     json_t *req = json_pack("{s:s}", "PolicyId", p->id), *resp = NULL;
     struct aws_error e;
-    *doc = NULL;
     if (aws_json_call(c, AWS_ORGANIZATIONS, "DescribePolicy", req, &resp, &e) != 0) {
         snprintf(err, errlen, "DescribePolicy %s: %s: %s", p->id, e.code, e.message);
         json_decref(req);
@@ -521,56 +526,67 @@ static int read_document(struct aws_client *c, struct policy *p, struct scp_doc 
     char why[256] = "";
     p->problem[0] = '\0';
     /* the length, not strlen: an escaped NUL stays in */
-    *doc = scp_doc_parse(json_string_value(content), json_string_length(content), why, sizeof why);
-    if (*doc == NULL)
+    p->doc =
+        scp_doc_parse(json_string_value(content), json_string_length(content), why, sizeof why);
+    if (p->doc == NULL)
         snprintf(p->problem, sizeof p->problem, "the policy document does not parse: %s", why);
     json_decref(resp);
     return 0;
 }
 
+/* Adds a listed SCP (its id only; the document is read with its targets). */
 static int on_policy(void *arg, json_t *item)
 {
-    struct listed_ctx *ctx = arg;
-    struct scp_state *s = ctx->s;
+    struct policies *ps = arg;
     const char *id = json_string_value(json_object_get(item, "Id"));
-    if (id == NULL || strlen(id) >= SCP_ID_MAX)
+    if (id == NULL || strlen(id) >= SCP_ID_MAX || ps->n == MAX_POLICIES)
         return -1;
-    char summary[1024];
-    const char *name = json_string_value(json_object_get(item, "Name"));
-    const char *desc = json_string_value(json_object_get(item, "Description"));
-    snprintf(summary, sizeof summary, "%s\n%s\n%d", name ? name : "", desc ? desc : "",
-             json_is_true(json_object_get(item, "AwsManaged")));
-    struct policy *p = policy_get(s, id);
-    if (p == NULL) {
-        if (s->npolicies == MAX_POLICIES)
-            return -1;
-        struct policy *v = realloc(s->policies, (s->npolicies + 1) * sizeof *v);
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 16;
+        struct policy *v = realloc(ps->v, cap * sizeof *v);
         if (v == NULL)
             return -1;
-        s->policies = v;
-        p = &s->policies[s->npolicies++];
-        memset(p, 0, sizeof *p);
-        snprintf(p->id, sizeof p->id, "%s", id);
+        ps->v = v;
+        ps->cap = cap;
     }
-    p->listed = true;
-    bool stale = strcmp(p->summary, summary) != 0 || p->fetched_at == 0 ||
-                 ctx->now - p->fetched_at >= (double)opt.policy_refresh_ms / 1000.0 ||
-                 p->doc == NULL;
-    if (stale) {
-        struct scp_doc *doc;
-        if (read_document(ctx->c, p, &doc, ctx->err, ctx->errlen) != 0)
-            return -1;
-        snprintf(p->summary, sizeof p->summary, "%s", summary);
-        scp_doc_free(p->doc);
-        p->doc = doc;
-        p->fetched_at = ctx->now;
-        if (p->doc == NULL)
-            log_warn("scp",
-                     "a service control policy cannot be evaluated: the accounts it "
-                     "could decide are unknown",
-                     "policy_id", p->id, "err", p->problem);
-    }
+    struct policy *p = &ps->v[ps->n++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->id, sizeof p->id, "%s", id);
     return 0;
+}
+
+/* Warns about a policy that does not parse, once while its problem stays
+ * the same (`broken`: the ones that did not parse when last read). */
+static void warn_unparsed(const struct policies *broken, const struct policy *p)
+{
+    for (size_t i = 0; i < broken->n; i++)
+        if (strcmp(broken->v[i].id, p->id) == 0 && strcmp(broken->v[i].problem, p->problem) == 0) {
+            log_debug("scp", "a service control policy still cannot be evaluated", "policy_id",
+                      p->id, "err", p->problem);
+            return;
+        }
+    log_warn("scp",
+             "a service control policy cannot be evaluated: the accounts it "
+             "could decide are unknown",
+             "policy_id", p->id, "err", p->problem);
+}
+
+/* Keeps the policies of ps that do not parse (ids and problems), for the
+ * next run's warnings; out of memory, they are warned about again. */
+static void keep_broken(struct policies *broken, const struct policies *ps)
+{
+    policies_clear(broken);
+    size_t n = 0;
+    for (size_t i = 0; i < ps->n; i++)
+        n += ps->v[i].doc == NULL;
+    if (n == 0 || (broken->v = calloc(n, sizeof *broken->v)) == NULL)
+        return;
+    broken->cap = n;
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->v[i].doc == NULL) {
+            broken->v[broken->n] = ps->v[i];
+            broken->v[broken->n++].doc = NULL;
+        }
 }
 
 struct target_ctx {
@@ -788,8 +804,8 @@ static int run(void *p, struct collector_run *r)
         return -1;
     }
     struct tree t = {0};
+    struct policies ps = {0}; /* the tree's attachments point into it */
     struct verdict *v = NULL;
-    double now = wall();
     int rc = -1;
     json_t *req = json_object();
     if (each_page(s->client, "ListRoots", req, "Roots", on_root, &t, r->err, r->errlen) != 0)
@@ -799,41 +815,35 @@ static int run(void *p, struct collector_run *r)
         goto out;
     }
     if (t.scp_enabled) {
-        for (size_t i = 0; i < s->npolicies; i++)
-            s->policies[i].listed = false;
-        struct listed_ctx lc = {s, s->client, now, r->err, r->errlen};
         json_t *lp = json_pack("{s:s}", "Filter", "SERVICE_CONTROL_POLICY");
         int lrc =
-            each_page(s->client, "ListPolicies", lp, "Policies", on_policy, &lc, r->err, r->errlen);
+            each_page(s->client, "ListPolicies", lp, "Policies", on_policy, &ps, r->err, r->errlen);
         json_decref(lp);
         if (lrc != 0)
             goto out;
-        /* Forget policies that no longer exist. */
-        size_t w = 0;
-        for (size_t i = 0; i < s->npolicies; i++) {
-            if (!s->policies[i].listed) {
-                scp_doc_free(s->policies[i].doc);
-                continue;
-            }
-            s->policies[w++] = s->policies[i];
-        }
-        s->npolicies = w;
         /* The CloudTrail collector tells SCP events from other policy types'. */
-        const char **ids = calloc(s->npolicies + 1, sizeof *ids);
-        for (size_t i = 0; ids != NULL && i < s->npolicies; i++)
-            ids[i] = s->policies[i].id;
+        const char **ids = calloc(ps.n + 1, sizeof *ids);
+        for (size_t i = 0; ids != NULL && i < ps.n; i++)
+            ids[i] = ps.v[i].id;
         if (ids != NULL)
-            policy_types_note_scps(ids, s->npolicies);
+            policy_types_note_scps(ids, ps.n);
         free(ids);
-        for (size_t i = 0; i < s->npolicies; i++) {
-            json_t *tq = json_pack("{s:s}", "PolicyId", s->policies[i].id);
-            struct target_ctx tc = {&t, &s->policies[i]};
+        /* Each policy's document, then its targets: the two operations are
+         * paced apart, so the document costs a call but no wait. */
+        for (size_t i = 0; i < ps.n; i++) {
+            if (read_document(s->client, &ps.v[i], r->err, r->errlen) != 0)
+                goto out;
+            if (ps.v[i].doc == NULL)
+                warn_unparsed(&s->broken, &ps.v[i]);
+            json_t *tq = json_pack("{s:s}", "PolicyId", ps.v[i].id);
+            struct target_ctx tc = {&t, &ps.v[i]};
             int trc = each_page(s->client, "ListTargetsForPolicy", tq, "Targets", on_target, &tc,
                                 r->err, r->errlen);
             json_decref(tq);
             if (trc != 0)
                 goto out;
         }
+        keep_broken(&s->broken, &ps);
         if (read_tree(s->client, &t, l, r->err, r->errlen) != 0)
             goto out;
     }
@@ -852,6 +862,7 @@ out:
     json_decref(req);
     free(v);
     tree_free(&t);
+    policies_clear(&ps);
     org_listing_release(l);
     return rc;
 }

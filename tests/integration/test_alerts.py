@@ -193,7 +193,7 @@ class AlertSemanticsTest(unittest.TestCase):
         # Nothing else critical or high fired but what the SCP detach exposed.
         others = {i for i in self.instances()
                   if i[0] not in ('AwsOrgGuardrailTampering', 'AwsOrgAccountDeparted',
-                                  'AwsOrgAccountBecameUnprotected')}
+                                  'AwsOrgAccountProtectionWeakened')}
         self.assertEqual(others, set())
 
     def test_late_and_out_of_order_leave_attempts_alert(self):

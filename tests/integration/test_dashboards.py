@@ -352,7 +352,7 @@ class EndToEndTest(unittest.TestCase):
             self.fake.patch({'op': 'detach_policy', 'policy_id': 'p-denyleave01',
                              'target_id': 'ou-a1b2-prod0001'})
             lost = wait_until(lambda: [a for a in prom.firing() if a['labels']['alertname'] ==
-                                       'AwsOrgAccountBecameUnprotected'], 40, 0.5)
+                                       'AwsOrgAccountProtectionWeakened'], 40, 0.5)
             self.assertIn('222222222222', {a['labels'].get('account_id') for a in lost}, lost)
             # Every panel query whose metrics the exporter serves now returns data.
             served = {n for n, _, _ in parse_exposition(self.x.get()[2])}
@@ -382,7 +382,7 @@ EVENT_ALERTS = {'AwsOrgLeaveAttemptDenied', 'AwsOrgGuardrailTampering',
 PENDING_PANELS = ['Credentials expire in', 'Retries and throttles']
 # Alerts on states of the default scenario (an unprotected suspended account,
 # accounts whose protection is conditional) may fire at any time.
-STATE_ALERTS = {'AwsOrgAccountsUnprotected', 'AwsOrgAccountBecameUnprotected'}
+STATE_ALERTS = {'AwsOrgAccountsUnprotected', 'AwsOrgAccountProtectionWeakened'}
 
 
 if __name__ == '__main__':

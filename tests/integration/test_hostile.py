@@ -173,7 +173,6 @@ class WrongTypesTest(unittest.TestCase):
                 '--aws.endpoint-url=' + fake.url, '--no-collector.testing',
                 '--collector.organizations.interval=1s', '--collector.scp.interval=1s',
                 '--collector.cloudtrail.interval=1s', '--aws.max-attempts=1',
-                '--collector.scp.policy-refresh=1s',  # DescribePolicy every run
                 # the member's denied LeaveOrganization records carry errorCode
                 '--collector.cloudtrail.member-role=aws-org-exporter-member',
                 binary=TESTING, aws=True, env=env_keys()) as x:

@@ -1,14 +1,20 @@
 """The SCP collector against the fake AWS: an organization with OUs three
 deep and six policies, accounts in every situation, exact statuses, a
-detached guardrail flipping accounts to unprotected, and a call count that
-follows policies and OUs rather than accounts."""
+detached guardrail flipping accounts to unprotected, a guardrail's document
+edited alone (as UpdatePolicy can) counting by the next run, and a call
+count that follows policies and OUs rather than accounts."""
 import json
 import os
+import time
 import unittest
+import urllib.request
 
-from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, env_keys, parse_exposition,
-                     wait_until)
+from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys,
+                     parse_exposition, wait_until)
 
+RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'dashboards',
+                     'prometheus')
+RULE_FILES = [os.path.join(RULES, f) for f in ('rules.yml', 'alerts.yml')]
 MGMT = '111111111111'
 ROOT = 'r-a1b2'
 
@@ -26,6 +32,20 @@ CONDITIONAL = doc({'Effect': 'Deny', 'Action': ['organizations:LeaveOrganization
                        'aws:PrincipalArn': 'arn:aws:iam::*:role/BreakGlass'}}})
 ALLOW_LIST = doc({'Effect': 'Allow', 'Action': ['ec2:*', 's3:*', 'cloudwatch:*'],
                   'Resource': '*'})
+
+# The leave guardrail on ou-a (and so on ou-ab, ou-abc and 600000000007).
+GUARDRAIL = {'id': 'p-denyleave1', 'name': 'DenyLeave', 'description': 'guardrail',
+             'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': DENY_LEAVE,
+             'targets': ['ou-a1b2-a0000001']}
+# What UpdatePolicy can make of it, changing only its content: the same id,
+# name and description, so the same ListPolicies summary.
+GUARDRAIL_WITH_EXCEPTION = dict(GUARDRAIL, content=doc(
+    {'Effect': 'Deny', 'Action': 'organizations:LeaveOrganization', 'Resource': '*',
+     'Condition': {'ArnNotLike': {'aws:PrincipalArn': 'arn:aws:iam::*:role/Mallory'}}}))
+GUARDRAIL_WITHOUT_DENY = dict(GUARDRAIL, content=doc(
+    {'Effect': 'Deny', 'Action': 'organizations:DeleteOrganization', 'Resource': '*'}))
+# The accounts under the guardrail.
+GUARDED = ('600000000001', '600000000007')
 
 OUS = [('ou-a1b2-a0000001', ROOT), ('ou-a1b2-ab000002', 'ou-a1b2-a0000001'), ('ou-a1b2-abc00003', 'ou-a1b2-ab000002'), ('ou-a1b2-allow001', ROOT),
        ('ou-a1b2-cond0001', ROOT), ('ou-a1b2-open0001', ROOT), ('ou-a1b2-bad00001', ROOT)]
@@ -59,9 +79,7 @@ def scenario(extra_accounts=0, extra_ou='ou-a1b2-open0001'):
     d['policies'] = [
         {'id': 'p-FullAWSAccess', 'name': 'FullAWSAccess', 'description': 'all', 'type':
          'SERVICE_CONTROL_POLICY', 'aws_managed': True, 'content': FULL, 'targets': everything},
-        {'id': 'p-denyleave1', 'name': 'DenyLeave', 'description': 'guardrail',
-         'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': DENY_LEAVE,
-         'targets': ['ou-a1b2-a0000001']},
+        dict(GUARDRAIL),
         {'id': 'p-conditional1', 'name': 'DenyLeaveExceptBreakGlass', 'description': 'c',
          'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False, 'content': CONDITIONAL,
          'targets': ['ou-a1b2-cond0001']},
@@ -134,6 +152,51 @@ class ScpTest(unittest.TestCase):
             self.assertIn('msg="an account lost its leave protection" account_id=600000000001 '
                           'was=protected now=unprotected', x.stderr())
         self.assertEqual(self.fake.stats()['bad_signatures'], 0)
+        self.assertEqual(self.fake.stats()['invalid_requests'], 0)
+
+    def scp_run_started_after(self, x, t0):
+        """True once an SCP run that started after t0 (wall time) succeeded
+        and its snapshot is served."""
+        v = {n: val for n, l, val in parse_exposition(x.get()[2])
+             if l.get('collector') == 'scp'}
+        return (v.get('aws_org_collector_up') == 1 and
+                v['aws_org_collector_last_success_timestamp_seconds'] -
+                v['aws_org_collector_duration_seconds'] > t0)
+
+    def test_a_content_only_edit_counts_by_the_next_run(self):
+        """UpdatePolicy can change only a policy's content, effective at
+        once in AWS; its ListPolicies summary (name, description) stays the
+        same. The next SCP run reads it: no cached document is trusted, and
+        the deprecated --collector.scp.policy-refresh changes nothing."""
+        self.fake.scenario(scenario())
+        with self.exporter('--collector.scp.interval=1s', '--log.level=debug',
+                           '--collector.scp.policy-refresh=30m') as x:
+            self.assertTrue(self.wait_scp(x), x.stderr()[-2000:])
+            want = {a: s for a, (_, s, _) in EXPECTED.items()}
+            want[MGMT] = 'not_applicable'
+            self.assertEqual(statuses(x.get()[2]), want)
+            for edit, status in ((GUARDRAIL_WITHOUT_DENY, 'unprotected'),
+                                 (GUARDRAIL, 'protected'),
+                                 (GUARDRAIL_WITH_EXCEPTION, 'conditional')):
+                t0 = time.time()
+                self.fake.patch({'op': 'add_policy', 'policy': dict(edit)})
+                self.assertTrue(wait_until(lambda: self.scp_run_started_after(x, t0), 15, 0.1),
+                                x.stderr()[-2000:])
+                for a in GUARDED:
+                    want[a] = status
+                self.assertEqual(statuses(x.get()[2]), want, status)
+            self.assertIn('msg="an account lost its leave protection" account_id=600000000001 '
+                          'was=protected now=unprotected', x.stderr())
+            self.assertIn('msg="an account lost its leave protection" account_id=600000000007 '
+                          'was=protected now=conditional', x.stderr())
+            self.assertIn('msg="--collector.scp.policy-refresh is deprecated and ignored: every '
+                          'run reads every policy document" value=30m\n', x.stderr())
+            # The policy that does not parse, read again every run: warned
+            # about once, then at debug level.
+            log = x.stderr()
+            self.assertEqual(log.count('msg="a service control policy cannot be evaluated'), 1)
+            self.assertIn('msg="a service control policy still cannot be evaluated" '
+                          'policy_id=p-broken0001', log)
         self.assertEqual(self.fake.stats()['invalid_requests'], 0)
 
     def test_the_tree_walk_and_bad_paths_give_the_same_statuses(self):
@@ -217,6 +280,86 @@ class ScpTest(unittest.TestCase):
                          small['organizations.ListTargetsForPolicy'] + extra_pages)
         self.assertNotIn('organizations.ListParents', large)
         self.assertNotIn('organizations.ListPoliciesForTarget', large)
+
+
+class WeakenedProtectionAlertTest(unittest.TestCase):
+    """What pages when a guardrail is weakened, end to end: the exporter on
+    the fake AWS, a real Prometheus evaluating dashboards/prometheus/*.yml
+    every second, and the alert instances counted from Prometheus's own
+    ALERTS series (every label set that was firing during the test).
+
+    An exception added to the deny (a Condition: the statement still
+    denies, except to one principal) fires one high alert per account it
+    protected, naming the account and the policy; the deny then removed
+    altogether is the same alert, not a second page. Accounts that were
+    conditional, unprotected or unknown from the start fire nothing."""
+
+    def setUp(self):
+        self.fake = FakeAWS()
+        self.fake.scenario(scenario())
+        self.x = Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                          '--collector.scp.interval=1s', binary=TESTING,
+                          aws=['organizations', 'scp'], env=env_keys())
+        self.prom = Prometheus(['127.0.0.1:%d' % self.x.port], rule_files=RULE_FILES)
+
+    def tearDown(self):
+        self.prom.__exit__(None, None, None)
+        self.x.__exit__(None, None, None)
+        self.fake.stop()
+
+    def instances(self, severities='critical|high|warning|info'):
+        """Every alert instance that fired during the test, as (alertname,
+        severity, account_id), sorted."""
+        q = 'max_over_time(ALERTS{alertstate="firing",severity=~"%s"}[10m])' % severities
+        return sorted((r['metric']['alertname'], r['metric']['severity'],
+                       r['metric'].get('account_id', '')) for r in self.prom.query(q))
+
+    def firing(self, name):
+        with urllib.request.urlopen('http://127.0.0.1:%d/api/v1/alerts' % self.prom.port,
+                                    timeout=5) as r:
+            return sorted((a for a in json.load(r)['data']['alerts']
+                           if a['state'] == 'firing' and a['labels']['alertname'] == name),
+                          key=lambda a: a['labels']['account_id'])
+
+    def status_in_prometheus(self, account, status):
+        return self.prom.query('aws_org_account_leave_protection{account_id="%s",status="%s"}'
+                               % (account, status))
+
+    def test_a_weakened_guardrail_pages_once_per_account(self):
+        self.assertTrue(wait_until(lambda: self.status_in_prometheus('600000000001', 'protected'),
+                                   30, 0.2), self.prom.logs()[-2000:] + self.x.stderr()[-2000:])
+        time.sleep(4)  # a few more scrapes and rule evaluations
+        self.assertEqual(self.instances(), [])
+
+        # The deny gets an exception for one principal: the same policy, the
+        # same name and description, a new document.
+        self.fake.patch({'op': 'add_policy', 'policy': dict(GUARDRAIL_WITH_EXCEPTION)})
+        want = [('AwsOrgAccountProtectionWeakened', 'high', a) for a in GUARDED]
+        self.assertTrue(wait_until(lambda: self.instances() == want, 30, 0.2),
+                        (self.instances(), self.x.stderr()[-2000:]))
+        firing = self.firing('AwsOrgAccountProtectionWeakened')
+        self.assertEqual([(a['labels']['account_id'], a['labels'].get('name'),
+                           a['labels']['severity']) for a in firing],
+                         [('600000000001', 'acct-1', 'high'), ('600000000007', 'acct-7', 'high')])
+        self.assertEqual(firing[0]['annotations']['summary'],
+                         'The protection of account 600000000001 against leaving the '
+                         'organization was weakened')
+        self.assertEqual(
+            [a['annotations']['details'] for a in firing],
+            ['Now conditional (conditional_deny, policy p-denyleave1 at ou ou-a1b2-a0000001). '
+             'Earlier in the hour: explicit_deny, policy p-denyleave1 at ou ou-a1b2-a0000001.'] * 2)
+
+        # The deny removed altogether: still the same alert per account.
+        self.fake.patch({'op': 'add_policy', 'policy': dict(GUARDRAIL_WITHOUT_DENY)})
+        self.assertTrue(wait_until(
+            lambda: all(self.status_in_prometheus(a, 'unprotected') for a in GUARDED), 30, 0.2))
+        time.sleep(4)
+        self.assertEqual(self.instances(), want)
+        self.assertEqual(
+            [a['annotations']['details'] for a in self.firing('AwsOrgAccountProtectionWeakened')],
+            ['Now unprotected (no_deny). Earlier in the hour: conditional_deny, policy '
+             'p-denyleave1 at ou ou-a1b2-a0000001. Earlier in the hour: explicit_deny, policy '
+             'p-denyleave1 at ou ou-a1b2-a0000001.'] * 2)
 
 
 if __name__ == '__main__':
