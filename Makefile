@@ -27,7 +27,7 @@ OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 .PRECIOUS: $(BUILD)/test/%.o $(BUILD)/fuzzobj/%.o $(BUILD)/release/%.o $(BUILD)/tsan/%.o \
            $(BUILD)/tsan-release/%.o
 
-.PHONY: all deps deps-test test test-asan unit integration demo format format-check clean fuzz bench bench-smoke image-test
+.PHONY: all deps deps-test deps-node test test-asan unit integration demo format format-check clean fuzz bench bench-smoke image-test
 
 all: deps aws-org-exporter
 
@@ -36,6 +36,15 @@ deps:
 
 deps-test:
 	@scripts/deps.sh test
+
+# npm packages of the deployment checks (tests/deploy/validate-k8s.mjs), at the
+# versions of tests/deploy/package-lock.json, into tests/deploy/node_modules:
+# installed again only when package.json or the lock file changes.
+NODE_DEPS := tests/deploy/node_modules/.installed
+$(NODE_DEPS): tests/deploy/package.json tests/deploy/package-lock.json | deps-test
+	cd tests/deploy && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+deps-node: $(NODE_DEPS)
 
 # main.c carries the revision: rebuild it when HEAD moves.
 REVSTAMP := $(BUILD)/revision-$(REVISION)
@@ -115,7 +124,7 @@ fuzz: deps-test $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 # --- the tests: fuzzers briefly, then unit and integration -----------------
-test: deps-test format-check aws-org-exporter $(UNIT_BINS) $(TSAN_UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-org-exporter-tsan $(BUILD)/aws-org-exporter-tsan-release $(BUILD)/aws-probe $(FUZZ_BINS)
+test: deps-test deps-node format-check aws-org-exporter $(UNIT_BINS) $(TSAN_UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-org-exporter-tsan $(BUILD)/aws-org-exporter-tsan-release $(BUILD)/aws-probe $(FUZZ_BINS)
 	@FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/bench/run --smoke
 	@tests/image/run

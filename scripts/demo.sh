@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 listen=${DEMO_LISTEN:-:9813}
 scenario=${DEMO_SCENARIO:-tests/fake_aws/scenarios/demo.json}
-fake_pid= exporter_pid= patch_pid=
+fake_pid='' exporter_pid='' patch_pid=''
 
 stop() {
     trap - INT TERM EXIT

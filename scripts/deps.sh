@@ -7,12 +7,18 @@ set -euo pipefail
 build=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
        zlib1g-dev libssl-dev libyaml-dev libcrypt-dev libgnutls28-dev)
 runtime=(python3 python3-botocore)
-test=(libcmocka-dev clang clang-format libclang-rt-14-dev prometheus curl python3-yaml openssl wrk)
+test=(libcmocka-dev clang clang-format libclang-rt-14-dev prometheus curl python3-yaml openssl wrk
+      shellcheck yamllint nodejs)
 
 case "${1:-build}" in
 build) want=("${build[@]}") ;;
 demo) want=("${build[@]}" "${runtime[@]}") ;;
-test) want=("${build[@]}" "${runtime[@]}" "${test[@]}") ;;
+test)
+    want=("${build[@]}" "${runtime[@]}" "${test[@]}")
+    # npm: its own Debian package, or part of a nodejs package from elsewhere
+    # (NodeSource's), which conflicts with Debian's npm.
+    command -v npm >/dev/null || want+=(npm)
+    ;;
 *) echo "usage: $0 build|test|demo" >&2; exit 2 ;;
 esac
 

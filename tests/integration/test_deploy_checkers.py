@@ -1,0 +1,321 @@
+"""The checkers our users run, on what we ship:
+
+  shellcheck     every shell script tracked by git (found by its #! line)
+  yamllint       every YAML file tracked by git, with the repository's .yamllint
+  validate-ecs   deploy/ecs/task-definition.json against the input shape of ECS
+                 RegisterTaskDefinition in botocore's model (tests/deploy/validate-ecs.py)
+  validate-k8s   deploy/kubernetes/*.yaml against the Kubernetes OpenAPI schemas and
+                 the prometheus-operator CRD schemas (tests/deploy/validate-k8s.mjs)
+
+Each one runs on the real files, which must pass, and on broken copies, which
+it must reject with the expected report: a checker that accepts everything
+would pass the first half alone. Nothing is skipped: a missing tool fails the
+test with the command that installs it (scripts/deps.sh test, make deps-node)."""
+import copy
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import yaml
+
+from harness import ROOT
+
+DEPLOY_TESTS = os.path.join(ROOT, 'tests', 'deploy')
+VALIDATE_ECS = os.path.join(DEPLOY_TESTS, 'validate-ecs.py')
+VALIDATE_K8S = os.path.join(DEPLOY_TESTS, 'validate-k8s.mjs')
+TASK_DEFINITION = os.path.join('deploy', 'ecs', 'task-definition.json')
+SHEBANG_SHELL = re.compile(rb'^#!\s*(/usr/bin/env\s+)?(\S*/)?(sh|bash|dash|ksh)(\s|$)')
+
+# The scripts the discovery must find (and more, as they are added).
+KNOWN_SCRIPTS = {'.ci/run', 'scripts/demo.sh', 'scripts/deps.sh', 'tests/run',
+                 'tests/image/run', 'tests/fuzz/run'}
+
+
+def need(tool, how):
+    """The path of tool; fails the calling test when it is not installed."""
+    path = shutil.which(tool)
+    if path is None:
+        raise AssertionError('%s is not installed: %s' % (tool, how))
+    return path
+
+
+def run(argv, cwd=ROOT):
+    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout, r.stderr
+
+
+def tracked_files():
+    rc, out, err = run(['git', 'ls-files', '-z'])
+    if rc != 0:
+        raise AssertionError('git ls-files: ' + err)
+    return [f for f in out.split('\0') if f and os.path.isfile(os.path.join(ROOT, f))]
+
+
+def shell_scripts():
+    out = []
+    for f in tracked_files():
+        with open(os.path.join(ROOT, f), 'rb') as fh:
+            first = fh.readline()
+        if SHEBANG_SHELL.match(first) or f.endswith(('.sh', '.bash')):
+            out.append(f)
+    return out
+
+
+def yaml_files():
+    return [f for f in tracked_files()
+            if f.endswith(('.yml', '.yaml')) or os.path.basename(f) == '.yamllint']
+
+
+def line_of(text, needle):
+    """The 1-based number of the one line of text that contains needle."""
+    hits = [i for i, l in enumerate(text.splitlines(), 1) if needle in l]
+    if len(hits) != 1:
+        raise AssertionError('%r is on lines %s' % (needle, hits))
+    return hits[0]
+
+
+def replace_once(text, old, new):
+    if text.count(old) != 1:
+        raise AssertionError('%r occurs %d times' % (old, text.count(old)))
+    return text.replace(old, new)
+
+
+def read(rel):
+    with open(os.path.join(ROOT, rel), encoding='utf-8') as f:
+        return f.read()
+
+
+def write(d, name, text):
+    path = os.path.join(d, name)
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+    return path
+
+
+class ShellCheck(unittest.TestCase):
+
+    # In setUp, not setUpClass: a missing tool fails each test (counted).
+    def setUp(self):
+        self.shellcheck = need('shellcheck', 'run scripts/deps.sh test (apt-get install shellcheck)')
+
+    def test_discovery_finds_the_scripts(self):
+        found = set(shell_scripts())
+        self.assertEqual(KNOWN_SCRIPTS - found, set())
+        # A Python script named "run" is no shell script.
+        self.assertNotIn('tests/bench/run', found)
+
+    def test_every_script_is_clean(self):
+        scripts = shell_scripts()
+        self.assertGreaterEqual(len(scripts), len(KNOWN_SCRIPTS))
+        self.assertEqual(run([self.shellcheck, '-f', 'gcc'] + scripts)[:2], (0, ''))
+
+    def test_an_unquoted_variable_is_rejected(self):
+        # scripts/deps.sh with its package name unquoted: a word-splitting bug.
+        text = read('scripts/deps.sh')
+        old = """status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"""
+        broken = replace_once(text, old, old.replace('"$p"', '$p'))
+        with tempfile.TemporaryDirectory() as d:
+            path = write(d, 'deps.sh', broken)
+            rc, out, err = run([self.shellcheck, '-f', 'json', path])
+        self.assertEqual((rc, err), (1, ''))
+        found = [(c['line'], c['code'], c['level']) for c in json.loads(out)]
+        self.assertEqual(found, [(line_of(broken, old.replace('"$p"', '$p')), 2086, 'info')])
+
+
+class YamlLint(unittest.TestCase):
+
+    def setUp(self):
+        self.yamllint = need('yamllint', 'run scripts/deps.sh test (apt-get install yamllint)')
+        self.config = os.path.join(ROOT, '.yamllint')
+
+    def test_every_yaml_file_is_clean(self):
+        files = yaml_files()
+        for f in ('.yamllint', 'deploy/kubernetes/deployment.yaml', 'dashboards/prometheus/alerts.yml',
+                  'deploy/compose/docker-compose.yml'):
+            self.assertIn(f, files)
+        self.assertEqual(run([self.yamllint, '--strict', '-c', self.config, '-f', 'parsable']
+                             + files)[:2], (0, ''))
+
+    def test_a_duplicate_key_and_a_long_line_are_rejected(self):
+        # service.yaml with its spec's type given twice (the first one would be
+        # lost without a word), and a line over the 100 columns that deploy/
+        # keeps to.
+        text = read('deploy/kubernetes/service.yaml')
+        broken = replace_once(text, '  type: ClusterIP\n', '  type: ClusterIP\n  type: NodePort\n')
+        broken = replace_once(broken, '  selector:\n', '  selector:  # ' + 'x' * 90 + '\n')
+        with tempfile.TemporaryDirectory() as d:
+            path = write(d, 'service.yaml', broken)
+            rc, out, err = run([self.yamllint, '--strict', '-c', self.config, '-f', 'parsable', path])
+        self.assertEqual((rc, err), (1, ''))
+        long_line = broken.splitlines()[line_of(broken, 'xxx') - 1]
+        self.assertEqual(out.splitlines(), [
+            '%s:%d:3: [error] duplication of key "type" in mapping (key-duplicates)'
+            % (path, line_of(broken, 'NodePort')),
+            '%s:%d:101: [error] line too long (%d > 100 characters) (line-length)'
+            % (path, line_of(broken, 'xxx'), len(long_line)),
+        ])
+
+
+class EcsTaskDefinition(unittest.TestCase):
+
+    def test_task_definition_is_valid(self):
+        self.assertEqual(run(['/usr/bin/python3', VALIDATE_ECS, TASK_DEFINITION]),
+                         (0, 'ok %s\n' % TASK_DEFINITION, ''))
+
+    def test_broken_copies_are_rejected(self):
+        td = json.loads(read(TASK_DEFINITION))
+
+        def unknown_field(d):
+            # The spelling of the Kubernetes field, not ECS's readonlyRootFilesystem.
+            c = d['containerDefinitions'][1]
+            c['readOnlyRootFilesystem'] = c.pop('readonlyRootFilesystem')
+
+        def wrong_type(d):
+            d['containerDefinitions'][1]['memory'] = '256'
+
+        def missing_required(d):
+            del d['family']
+
+        def not_in_enum(d):
+            d['networkMode'] = 'vpc'
+
+        # (file, change, report); the unknown field's report goes on with the
+        # members of the model (which a botocore update may add to): its start.
+        cases = [
+            ('unknown-field.json', unknown_field,
+             'Unknown parameter in containerDefinitions[1]: "readOnlyRootFilesystem", must be one of: '
+             'name, image, '),
+            ('wrong-type.json', wrong_type,
+             "Invalid type for parameter containerDefinitions[1].memory, value: 256, "
+             "type: <class 'str'>, valid types: <class 'int'>"),
+            ('missing-required.json', missing_required,
+             'Missing required parameter in input: "family"'),
+            ('not-in-enum.json', not_in_enum,
+             "Value 'vpc' at 'networkMode' failed to satisfy constraint: Member must satisfy "
+             "enum value set: [bridge, host, awsvpc, none]"),
+        ]
+        with tempfile.TemporaryDirectory() as d:
+            paths = []
+            for name, mutate, _ in cases:
+                doc = copy.deepcopy(td)
+                mutate(doc)
+                paths.append(write(d, name, json.dumps(doc, indent=2)))
+            # A key given twice: json.load would keep the second one silently.
+            paths.append(write(d, 'duplicate-key.json', replace_once(
+                read(TASK_DEFINITION), '"family": "security-tools",',
+                '"family": "security-tools",\n  "family": "other",')))
+            rc, out, err = run(['/usr/bin/python3', VALIDATE_ECS] + paths)
+        self.assertEqual((rc, err), (1, ''))
+        lines = out.splitlines()
+        self.assertEqual(len(lines), len(paths))
+        for (name, _, message), path, line in zip(cases, paths, lines):
+            with self.subTest(case=name):
+                if name == 'unknown-field.json':
+                    self.assertTrue(line.startswith('%s: %s' % (path, message)), line)
+                    self.assertIn(', readonlyRootFilesystem, ', line)
+                else:
+                    self.assertEqual(line, '%s: %s' % (path, message))
+        self.assertEqual(lines[-1], '%s: duplicate key "family"' % paths[-1])
+
+
+class KubernetesManifests(unittest.TestCase):
+
+    def setUp(self):
+        self.node = need('node', 'run scripts/deps.sh test (apt-get install nodejs)')
+        # The packages must be there, at the pinned versions.
+        with open(os.path.join(DEPLOY_TESTS, 'package.json'), encoding='utf-8') as f:
+            pinned = json.load(f)['dependencies']
+        installed = {}
+        for pkg in pinned:
+            try:
+                with open(os.path.join(DEPLOY_TESTS, 'node_modules', pkg, 'package.json'),
+                          encoding='utf-8') as f:
+                    installed[pkg] = json.load(f)['version']
+            except OSError:
+                installed[pkg] = None
+        if installed != pinned:
+            raise AssertionError('npm packages of tests/deploy: %s installed, %s pinned: run make deps-node'
+                                 % (installed, pinned))
+
+    def validate(self, *paths):
+        return run([self.node, VALIDATE_K8S] + list(paths))
+
+    def test_manifests_are_valid(self):
+        files = sorted(os.path.relpath(p, ROOT) for p in
+                       glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '*.yaml'))
+                       + glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '*.yml')))
+        self.assertGreaterEqual(len(files), 7)
+        # What to expect, read independently (PyYAML): one line per object.
+        expected = []
+        for f in files:
+            with open(os.path.join(ROOT, f), encoding='utf-8') as fh:
+                for node in yaml.compose_all(fh):
+                    o = yaml.safe_load(yaml.serialize(node))
+                    expected.append('ok %s:%d %s %s %s/%s' % (
+                        f, node.start_mark.line + 1, o['apiVersion'], o['kind'],
+                        o['metadata']['namespace'], o['metadata']['name']))
+        self.assertIn('ok deploy/kubernetes/servicemonitor.yaml:7 monitoring.coreos.com/v1 '
+                      'ServiceMonitor monitoring/aws-org-exporter', expected)
+        rc, out, err = self.validate(*files)
+        self.assertEqual((rc, out.splitlines(), err), (0, expected, ''))
+
+    def test_broken_copies_are_rejected(self):
+        deployment = read('deploy/kubernetes/deployment.yaml')
+        monitor = read('deploy/kubernetes/servicemonitor.yaml')
+        service = read('deploy/kubernetes/service.yaml')
+        account = read('deploy/kubernetes/serviceaccount-irsa.yaml')
+        with tempfile.TemporaryDirectory() as d:
+            # A typo of a field deep in the pod template, and a string count.
+            bad_deployment = replace_once(replace_once(
+                deployment, 'readinessProbe:', 'readinesProbe:'), 'replicas: 1\n', 'replicas: "1"\n')
+            # The CRD's schema: a typo of scrapeTimeout, an interval without its unit.
+            bad_monitor = replace_once(replace_once(
+                monitor, 'scrapeTimeout: 10s', 'scrapeTimout: 10s'), 'interval: 60s', 'interval: 60')
+            # A kind that no schema models.
+            bad_service = replace_once(service, 'kind: Service\n', 'kind: Servic\n')
+            # A beta that Kubernetes has removed (the package still models it).
+            old_api = replace_once(deployment, 'apiVersion: apps/v1\n', 'apiVersion: apps/v1beta2\n')
+            # A key given twice.
+            bad_account = replace_once(account, '  name: aws-org-exporter\n',
+                                       '  name: aws-org-exporter\n  name: other\n')
+            # YAML 1.1, as Kubernetes reads it: "yes" is a boolean, not a string.
+            config_map = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  enabled: yes\n'
+            paths = [write(d, 'deployment.yaml', bad_deployment),
+                     write(d, 'servicemonitor.yaml', bad_monitor),
+                     write(d, 'service.yaml', bad_service),
+                     write(d, 'old-api.yaml', old_api),
+                     write(d, 'serviceaccount.yaml', bad_account),
+                     write(d, 'configmap.yaml', config_map)]
+            rc, out, err = self.validate(*paths)
+        dep, mon, svc, old, sa, cm = paths
+
+        def at(path, text, needle):
+            return '%s:%d' % (path, line_of(text, needle))
+
+        self.assertEqual((rc, err), (1, ''))
+        self.assertEqual(out.splitlines(), [
+            '%s: apps/v1 Deployment monitoring/aws-org-exporter: spec.replicas: must be integer'
+            % at(dep, bad_deployment, 'apiVersion:'),
+            '%s: apps/v1 Deployment monitoring/aws-org-exporter: unknown field '
+            '"spec.template.spec.containers[0].readinesProbe"' % at(dep, bad_deployment, 'apiVersion:'),
+            '%s: monitoring.coreos.com/v1 ServiceMonitor monitoring/aws-org-exporter: '
+            'spec.endpoints[0].interval: must be string' % at(mon, bad_monitor, 'apiVersion:'),
+            '%s: monitoring.coreos.com/v1 ServiceMonitor monitoring/aws-org-exporter: '
+            'unknown field "spec.endpoints[0].scrapeTimout"' % at(mon, bad_monitor, 'apiVersion:'),
+            '%s: v1 Servic monitoring/aws-org-exporter: unknown kind: no model of apiVersion "v1", '
+            'kind "Servic" in kubernetes-models or @kubernetes-models/prometheus-operator'
+            % at(svc, bad_service, 'apiVersion:'),
+            '%s: apps/v1beta2 Deployment monitoring/aws-org-exporter: deprecated apiVersion: '
+            'Deployment is apps/v1' % at(old, old_api, 'apiVersion:'),
+            '%s: YAML: Map keys must be unique' % at(sa, bad_account, 'name: other'),
+            '%s:1: v1 ConfigMap x: data.enabled: must be string' % cm,
+        ])
+
+
+if __name__ == '__main__':
+    unittest.main()
