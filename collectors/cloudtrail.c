@@ -45,6 +45,7 @@
 #include "aws_session.h"
 #include "organizations.h"
 #include "policy_types.h"
+#include "trail_account.h"
 #include "trail_record.h"
 
 extern const struct collector_shared aws_shared;
@@ -69,6 +70,7 @@ static struct {
     const char *state_file;
     const char *member_role;
     uint64_t member_concurrency;
+    const char *role_arn;
 } opt;
 
 static const char *check_events(const char *s)
@@ -129,6 +131,12 @@ static const struct flag trail_flags[] = {
     {"collector.cloudtrail.member-concurrency", FLAG_UINT, "4",
      "Member accounts looked up at once (each paced on its own).", &opt.member_concurrency, 1, 32,
      NULL},
+    {"collector.cloudtrail.role-arn", FLAG_STRING, "",
+     "Read CloudTrail through this role (STS AssumeRole on top of the resolved credentials): a "
+     "role in the management account, the only one that records the membership events, for "
+     "credentials of another account such as a delegated administrator's. Without it, such "
+     "credentials put the collector down.",
+     &opt.role_arn, 0, 0, trail_account_check_role_arn},
     {"collector.cloudtrail.recent-events", FLAG_UINT, "50",
      "How many of the newest events aws_org_cloudtrail_recent_event_info shows.", &opt.recent, 0,
      1000, NULL},
@@ -179,7 +187,9 @@ struct member {
 
 struct trail_state {
     struct aws_client *client;
-    struct member *members; /* sorted by id */
+    struct aws_creds_provider *role; /* --collector.cloudtrail.role-arn's; client's signer */
+    struct trail_account *account;   /* is client reading the management account? */
+    struct member *members;          /* sorted by id */
     size_t nmembers;
     size_t nwatched;
     char watched[MAX_WATCHED][65];
@@ -224,7 +234,10 @@ static void *create(char *err, size_t errlen)
             p++;
     }
     s->recent = calloc(opt.recent + 1, sizeof *s->recent);
-    if (s->recent == NULL) {
+    s->account = trail_account_create(opt.role_arn);
+    if (s->recent == NULL || s->account == NULL) {
+        free(s->recent);
+        trail_account_destroy(s->account);
         free(s);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -242,6 +255,8 @@ static void destroy(void *p)
     if (s == NULL)
         return;
     aws_client_destroy(s->client);
+    aws_creds_destroy(s->role); /* after the client that signs with it */
+    trail_account_destroy(s->account);
     for (size_t i = 0; i < s->nmembers; i++) {
         aws_client_destroy(s->members[i].client);
         aws_creds_destroy(s->members[i].creds);
@@ -1148,6 +1163,7 @@ static void fanout(struct trail_state *s, double oldest, double now, const atomi
 
 static void write_metrics(const struct trail_state *s, struct expo *e)
 {
+    trail_account_write_metrics(s->account, e);
     expo_family(e, "aws_org_cloudtrail_events_total", EXPO_COUNTER,
                 opt.state_file[0] != '\0'
                     ? "Watched CloudTrail events by name and outcome (success, denied, failed), "
@@ -1232,11 +1248,21 @@ static int run(void *p, struct collector_run *r)
         struct aws_config cfg = *aws_session_config();
         cfg.stopping = r->stopping;
         cfg.region = opt.region;
-        s->client = aws_client_create(&cfg, aws_session_creds(), "default");
+        if (opt.role_arn[0] != '\0' && s->role == NULL)
+            s->role = aws_creds_assume_role(aws_session_creds(), &cfg, opt.role_arn, NULL,
+                                            "aws-org-exporter", 0);
+        struct aws_creds_provider *creds = opt.role_arn[0] != '\0' ? s->role : aws_session_creds();
+        s->client = creds ? aws_client_create(&cfg, creds, "default") : NULL;
         if (s->client == NULL) {
             snprintf(r->err, r->errlen, "out of memory");
             return -1;
         }
+    }
+    /* LookupEvents reads the caller's own account: anything but the
+     * management account's history misses the membership events. */
+    if (trail_account_check(s->account, s->client, r->err, r->errlen) != 0) {
+        write_metrics(s, r->out); /* the counters as they were */
+        return -1;
     }
     s->poll++;
     double now = wall();

@@ -562,7 +562,9 @@ def org_dispatch(op, params, caller):
     if acct != org['master_account_id']:
         if acct not in members:
             raise AwsError('AWSOrganizationsNotInUseException', "Your account is not a member of an organization.")
-        if op not in ('DescribeOrganization',):
+        # A delegated administrator reads what the exporter reads; other
+        # members only DescribeOrganization.
+        if op not in ('DescribeOrganization',) and acct not in org.get('delegated_administrators', []):
             raise AwsError('AccessDeniedException', "You don't have permissions to access this resource.")
     who = caller['akid']
 

@@ -169,7 +169,8 @@ class CredentialSourcesTest(unittest.TestCase):
 HELPER_STDERR = 'helper diagnostic: session=do-not-log-me-0123456789\n'
 HELPER_SLEEP = ['sleep', '611']  # what a hanging helper becomes: told apart from other sleeps
 HELPER_YES = ['yes', 'A' * 60]  # a helper that writes without end
-WATCHED_FIRST = 'LeaveOrganization'  # the cloudtrail collector's first query
+# The cloudtrail collector's first call: which account's history it reads.
+FIRST_CALL = 'GetCallerIdentity'
 
 
 def helper_alive(pid):
@@ -277,8 +278,8 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
             # The run fails after the deadline, and says why.
             failed = wait_until(lambda: self.failures(x.stderr(), 'cloudtrail'), 10)
             self.assertTrue(failed, x.stderr()[-3000:])
-            self.assertEqual(failed[0], 'LookupEvents %s: CredentialsError: credential_process '
-                             'timed out after 2s and was killed' % WATCHED_FIRST)
+            self.assertEqual(failed[0], '%s: CredentialsError: credential_process '
+                             'timed out after 2s and was killed' % FIRST_CALL)
             body = x.get()[2]
             self.assertEqual(self.up(x, 'cloudtrail'), 0)
             duration = metric_values(body, 'aws_org_collector_duration_seconds')
@@ -365,8 +366,8 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
             failed = wait_until(lambda: self.failures(x.stderr(), 'cloudtrail'), 15)
             self.assertTrue(failed, x.stderr()[-3000:])
             self.assertEqual(self.up(x, 'cloudtrail'), 0)
-        self.assertEqual(failed[0], 'LookupEvents %s: CredentialsError: credential_process '
-                         'wrote more than 65536 bytes and was killed' % WATCHED_FIRST)
+        self.assertEqual(failed[0], '%s: CredentialsError: credential_process '
+                         'wrote more than 65536 bytes and was killed' % FIRST_CALL)
         self.assertEqual(self.fake.stats()['calls'], {})
 
 

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, clean_env, env_keys,
+from harness import (MGMT_KEY, SCENARIOS, TESTING, Exporter, FakeAWS, clean_env, env_keys,
                      parse_exposition, wait_until)
 
 MGMT = '111111111111'
@@ -592,6 +592,147 @@ class CloudTrailTest(unittest.TestCase):
             self.assertTrue(wait_until(
                 lambda: b'aws_org_collector_up{collector="cloudtrail"} 1\n' in x.get()[2], 20))
             self.assertEqual(counts(x.get()[2])[('DetachPolicy', 'success')], 1)
+
+
+# The delegated administrator of these tests: a member account whose own keys
+# may list the organization (like a real delegated administrator), but whose
+# CloudTrail event history holds none of the membership events.
+DELEGATED = '222222222222'
+DELEGATED_KEY = ('AKIAFAKEMEMBER000002', 'fakeMemberSecretKey/22222222222222222222')
+MGMT_ROLE = 'arn:aws:iam::111111111111:role/aws-org-exporter'
+WRONG_ACCOUNT_LOG = (
+    'msg="CloudTrail is read in an account that is not the management account: the '
+    'membership events are recorded only there, so the collector reports itself down" '
+    'caller_account_id=%s management_account_id=111111111111 role_arn=%s '
+    'fix="use credentials of the management account, or --collector.cloudtrail.role-arn '
+    'naming a role in it"\n')
+WRONG_ACCOUNT_ERR = (
+    'msg="collector run failed, keeping its last good snapshot" collector=cloudtrail '
+    'err="CloudTrail is read in account %s, not in the management account 111111111111"\n')
+
+
+class ManagementAccountTest(unittest.TestCase):
+    """LookupEvents reads the caller's own account: the collector must read
+    the management account's history, or say that it does not."""
+
+    def setUp(self):
+        self.fake = FakeAWS()
+        now = time.time()
+        doc = scenario([record('m1', 'DetachPolicy', now - 300),
+                        record('m2', 'RemoveAccountFromOrganization', now - 200)])
+        doc['organization']['delegated_administrators'] = [DELEGATED]
+        # What the delegated administrator did in its own account: never counted.
+        doc['cloudtrail']['events'][DELEGATED] = {'us-east-1': [
+            record('own1', 'DetachPolicy', now - 100,
+                   user={'type': 'AssumedRole', 'accountId': DELEGATED,
+                         'arn': 'arn:aws:sts::%s:assumed-role/Admin/bob' % DELEGATED})]}
+        self.fake.scenario(doc)
+
+    def tearDown(self):
+        self.fake.stop()
+
+    def exporter(self, key, collectors, *args):
+        return Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                        '--collector.cloudtrail.events=DetachPolicy,RemoveAccountFromOrganization',
+                        '--collector.cloudtrail.interval=1s', '--collector.organizations.interval=1s',
+                        *args, binary=TESTING, aws=collectors, env=env_keys(key))
+
+    @staticmethod
+    def wrong(body):
+        return {(l['caller_account_id'], l['management_account_id']): v
+                for n, l, v in parse_exposition(body)
+                if n == 'aws_org_cloudtrail_wrong_account_info'}
+
+    @staticmethod
+    def up(body):
+        return {l['collector']: v for n, l, v in parse_exposition(body)
+                if n == 'aws_org_collector_up'}
+
+    ZEROS = {(n, o): 0 for n in ('DetachPolicy', 'RemoveAccountFromOrganization')
+             for o in ('success', 'denied', 'failed')}
+
+    def test_delegated_admin_credentials_report_the_collector_down(self):
+        # With the organizations collector (its listing names the management
+        # account) and without it (the collector asks DescribeOrganization).
+        for collectors in (['organizations', 'cloudtrail'], ['cloudtrail']):
+            with self.subTest(collectors=collectors):
+                self.fake.control('reset', {})
+                with self.exporter(DELEGATED_KEY, collectors) as x:
+                    down = wait_until(lambda: self.wrong(x.get()[2]), 20)
+                    time.sleep(2.5)  # a few more runs: still down, logged once
+                    body = x.get()[2]
+                    log = x.stderr()
+                self.assertTrue(down, log[-3000:])
+                self.assertEqual(self.up(body), {c: (0 if c == 'cloudtrail' else 1)
+                                                 for c in collectors})
+                self.assertEqual(self.wrong(body), {(DELEGATED, MGMT): 1})
+                self.assertEqual(counts(body), self.ZEROS)  # published, from the start
+                self.assertEqual(log.count(WRONG_ACCOUNT_LOG % (DELEGATED, '""')), 1, log)
+                self.assertIn(WRONG_ACCOUNT_ERR % DELEGATED, log)
+                calls = self.fake.stats()['calls']
+                self.assertNotIn('cloudtrail.LookupEvents', calls)  # the wrong history is not read
+                self.assertEqual(calls['sts.GetCallerIdentity'], 1)
+
+    def test_delegated_admin_reads_through_a_management_role(self):
+        with self.exporter(DELEGATED_KEY, ['cloudtrail'],
+                           '--collector.cloudtrail.role-arn=' + MGMT_ROLE) as x:
+            ready = wait_until(lambda: x.get('/-/ready')[0] == 200, 20)
+            start = self.fake.stats()['calls'].get('cloudtrail.LookupEvents', 0)
+            wait_until(lambda: self.fake.stats()['calls'].get('cloudtrail.LookupEvents', 0)
+                       >= start + 4, 20)
+            body = x.get()[2]
+            log = x.stderr()
+        self.assertTrue(ready, log[-3000:])
+        self.assertEqual(self.up(body), {'cloudtrail': 1})
+        self.assertEqual(self.wrong(body), {})
+        self.assertEqual(counts(body), {**self.ZEROS, ('DetachPolicy', 'success'): 1,
+                                        ('RemoveAccountFromOrganization', 'success'): 1})
+        self.assertIn('msg="CloudTrail is read in the management account" account_id=111111111111 '
+                      'role_arn=%s\n' % MGMT_ROLE, log)
+        stats = self.fake.stats()
+        self.assertEqual(stats['calls']['sts.AssumeRole'], 1)
+        self.assertEqual(stats['calls']['sts.GetCallerIdentity'], 1)
+        self.assertEqual({r['account'] for r in stats['requests']
+                          if r['service'] in ('cloudtrail', 'organizations')}, {MGMT})
+
+    def test_role_outside_the_management_account_is_the_wrong_account(self):
+        # The comparison is made with the role's account, not the credentials'.
+        role = 'arn:aws:iam::222222222222:role/aws-org-exporter-member'
+        with self.exporter(MGMT_KEY, ['cloudtrail'], '--collector.cloudtrail.role-arn=' + role) as x:
+            down = wait_until(lambda: self.wrong(x.get()[2]), 20)
+            body = x.get()[2]
+            log = x.stderr()
+        self.assertTrue(down, log[-3000:])
+        self.assertEqual(self.up(body), {'cloudtrail': 0})
+        self.assertEqual(self.wrong(body), {(DELEGATED, MGMT): 1})
+        self.assertIn(WRONG_ACCOUNT_LOG % (DELEGATED, role), log)
+
+    def test_management_credentials_ask_sts_once(self):
+        with self.exporter(MGMT_KEY, ['cloudtrail']) as x:
+            ready = wait_until(lambda: x.get('/-/ready')[0] == 200, 20)
+            start = self.fake.stats()['calls'].get('cloudtrail.LookupEvents', 0)
+            # Four more polls (two names each).
+            polled = wait_until(lambda: self.fake.stats()['calls'].get(
+                'cloudtrail.LookupEvents', 0) >= start + 8, 20)
+            body = x.get()[2]
+            log = x.stderr()
+        self.assertTrue(ready and polled, log[-3000:])
+        self.assertEqual(self.up(body), {'cloudtrail': 1})
+        self.assertEqual(self.wrong(body), {})
+        self.assertEqual(counts(body)[('DetachPolicy', 'success')], 1)
+        self.assertIn('msg="CloudTrail is read in the management account" account_id=111111111111 '
+                      'role_arn=""\n', log)
+        calls = self.fake.stats()['calls']
+        self.assertEqual(calls['sts.GetCallerIdentity'], 1)
+        self.assertEqual(calls['organizations.DescribeOrganization'], 1)
+
+    def test_role_arn_flag_is_checked(self):
+        p = subprocess.run([TESTING, '--collector.cloudtrail.role-arn=aws-org-exporter'],
+                           capture_output=True, text=True, timeout=10, env=clean_env())
+        self.assertEqual((p.returncode, p.stdout), (2, ''))
+        self.assertEqual(p.stderr, 'aws-org-exporter: error: invalid value "aws-org-exporter" '
+                         'for flag --collector.cloudtrail.role-arn: expected an IAM role ARN '
+                         'such as arn:aws:iam::111111111111:role/name; see --help\n')
 
 
 if __name__ == '__main__':

@@ -46,9 +46,11 @@ EXPECTED_FILES = [
 ]
 
 # Calls of the fake's log that are no IAM action: metadata and container
-# credential endpoints, and AssumeRoleWithWebIdentity (IRSA: authorised by
-# the role's trust policy, not by an identity policy).
-NOT_IAM = {'sts.AssumeRoleWithWebIdentity'}
+# credential endpoints, AssumeRoleWithWebIdentity (IRSA: authorised by the
+# role's trust policy, not by an identity policy), and GetCallerIdentity (STS
+# API reference: "No permissions are required to perform this operation";
+# even an explicit deny does not stop it).
+NOT_IAM = {'sts.AssumeRoleWithWebIdentity', 'sts.GetCallerIdentity'}
 NOT_IAM_SERVICES = {'imds', 'container', 'metadata'}
 
 EXACT_SECURITY_CONTEXT = {
