@@ -41,6 +41,11 @@ struct family {
     enum expo_type type;
     struct sample *samples;
     size_t n, cap;
+    /* A histogram family (a few lines: the CloudTrail delay) is copied as it
+     * was fetched, HELP to last sample: its lines are not plain samples. The
+     * text is the fetched body, alive for the whole run. */
+    const char *raw;
+    size_t raw_len;
 };
 
 static struct family *fams;
@@ -153,12 +158,16 @@ static int parse_sample(const char *line, size_t len)
 static int parse(const char *text, size_t len)
 {
     const char *p = text, *end = text + len;
+    const char *help_line = NULL; /* where the current family's HELP began */
+    struct family *raw = NULL;    /* the histogram family being copied */
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (nl == NULL)
             return -1;
         size_t ll = (size_t)(nl - p);
         if (ll > 7 && memcmp(p, "# HELP ", 7) == 0) {
+            raw = NULL;
+            help_line = p;
             const char *nm = p + 7, *sp = memchr(nm, ' ', (size_t)(nl - nm));
             if (sp == NULL)
                 return -1;
@@ -169,9 +178,17 @@ static int parse(const char *text, size_t len)
             if (sp == NULL)
                 return -1;
             struct family *f = family_named(nm, (size_t)(sp - nm));
-            f->type = strncmp(sp + 1, "gauge", 5) == 0     ? EXPO_GAUGE
-                      : strncmp(sp + 1, "counter", 7) == 0 ? EXPO_COUNTER
-                                                           : EXPO_UNTYPED;
+            f->type = strncmp(sp + 1, "gauge", 5) == 0       ? EXPO_GAUGE
+                      : strncmp(sp + 1, "counter", 7) == 0   ? EXPO_COUNTER
+                      : strncmp(sp + 1, "histogram", 9) == 0 ? EXPO_HISTOGRAM
+                                                             : EXPO_UNTYPED;
+            if (f->type == EXPO_HISTOGRAM && help_line != NULL) {
+                raw = f;
+                f->raw = help_line;
+                f->raw_len = (size_t)(nl + 1 - help_line);
+            }
+        } else if (raw != NULL) {
+            raw->raw_len = (size_t)(nl + 1 - raw->raw);
         } else if (ll > 0 && p[0] != '#') {
             if (parse_sample(p, ll) != 0)
                 return -1;
@@ -240,6 +257,10 @@ static int render(struct buf *b)
     struct expo e;
     expo_init(&e, b);
     for (size_t i = 0; i < nfams; i++) {
+        if (fams[i].raw != NULL) {
+            buf_append(b, fams[i].raw, fams[i].raw_len);
+            continue;
+        }
         expo_family(&e, fams[i].name, fams[i].type, fams[i].help ? fams[i].help : "");
         for (size_t j = 0; j < fams[i].n; j++)
             expo_sample(&e, fams[i].samples[j].labels, fams[i].samples[j].n,
