@@ -27,15 +27,16 @@ MGMT = '111111111111'
 CLOSED = '100000000011'
 LEAVER = '100000000012'
 EVENTS = ('AccountDepartedOrganization,RemoveAccountFromOrganization,DetachPolicy,DeletePolicy,'
-          'LeaveOrganization')
+          'LeaveOrganization,AcceptHandshake')
 MEMBERS = ('222222222222', '100000000001')  # read through the member role
 ROLE = 'aws-org-exporter-member'
 
 
-def member_denied_leave(event_id, account, ago):
-    """A denied LeaveOrganization in the member's own history, ago seconds
-    before now (CloudTrail delivers out of order: the ages are what matter)."""
-    r = {'eventVersion': '1.09', 'eventID': event_id, 'eventName': 'LeaveOrganization',
+def member_denied_leave(event_id, account, ago, name='LeaveOrganization'):
+    """A denied LeaveOrganization (or transfer: AcceptHandshake) in the
+    member's own history, ago seconds before now (CloudTrail delivers out of
+    order: the ages are what matter)."""
+    r = {'eventVersion': '1.09', 'eventID': event_id, 'eventName': name,
          'eventSource': 'organizations.amazonaws.com', 'awsRegion': 'us-east-1',
          'recipientAccountId': account, 'sourceIPAddress': '198.51.100.%s' % account[-1],
          'errorCode': 'AccessDenied',
@@ -45,7 +46,7 @@ def member_denied_leave(event_id, account, ago):
          'userIdentity': {'type': 'Root', 'accountId': account,
                           'arn': 'arn:aws:iam::%s:root' % account}}
     return {'op': 'add_event', 'account': account, 'region': 'us-east-1',
-            'event': {'EventId': event_id, 'EventName': 'LeaveOrganization',
+            'event': {'EventId': event_id, 'EventName': name,
                       'EventSource': 'organizations.amazonaws.com', 'ReadOnly': 'false',
                       'EventTimeAgo': ago, 'CloudTrailEvent': r}}
 
@@ -213,6 +214,16 @@ class AlertSemanticsTest(unittest.TestCase):
             [i for i in self.instances() if i[0] == 'AwsOrgLeaveAttemptDenied'],
             [('AwsOrgLeaveAttemptDenied', MEMBERS[1], '', 'd-earlier'),
              ('AwsOrgLeaveAttemptDenied', MEMBERS[0], '', 'd-first')])
+        # A transfer to another organization, denied by the same guardrail:
+        # the member's AcceptHandshake is a leave attempt too.
+        self.fake.patch([member_denied_leave('d-transfer', MEMBERS[0], 30, 'AcceptHandshake')])
+        self.assertTrue(wait_until(lambda: self.seen('d-transfer'), 30, 0.2), self.x.stderr())
+        self.settle()
+        self.assertEqual(
+            [i for i in self.instances() if i[0] == 'AwsOrgLeaveAttemptDenied'],
+            [('AwsOrgLeaveAttemptDenied', MEMBERS[1], '', 'd-earlier'),
+             ('AwsOrgLeaveAttemptDenied', MEMBERS[0], '', 'd-first'),
+             ('AwsOrgLeaveAttemptDenied', MEMBERS[0], '', 'd-transfer')])
 
     def test_member_whose_role_is_deleted(self):
         """An attacker with admin rights in a member deletes the member role:
