@@ -9,10 +9,14 @@ PKGS    := libmicrohttpd libcurl jansson zlib libcrypto yaml-0.1 libxcrypt gnutl
 VERSION := $(shell cat VERSION)
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
-WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+# CFLAGS is the user's: optimisation and debugging only (make CFLAGS=-O0).
+# What the code needs (C11, the warnings as errors, threads, dependency files,
+# the version) is always added after it, in ALL_CFLAGS.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 $(WARN) -pthread -MMD -MP \
-           -DVERSION='"$(VERSION)"' -DREVISION='"$(REVISION)"'
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+REQUIRED_CFLAGS = -std=c11 $(WARN) -pthread -MMD -MP \
+                  -DVERSION='"$(VERSION)"' -DREVISION='"$(REVISION)"'
+ALL_CFLAGS = $(CFLAGS) $(REQUIRED_CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  = $(PKG_LIBS) -lm -pthread
@@ -46,14 +50,14 @@ $(BUILD)/release/exporter/main.o $(BUILD)/test/exporter/main.o $(BUILD)/tsan/exp
 # --- the exporter ------------------------------------------------------------
 $(BUILD)/release/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 aws-org-exporter: $(call OBJ,release,$(EXPORTER_SRC) $(COLLECT_SRC))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # --- test builds: sanitizers on, testing collector in ------------------------
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-TEST_CFLAGS = $(CFLAGS) $(SAN) -DEXPORTER_TESTING -Iexporter
+TEST_CFLAGS = $(ALL_CFLAGS) $(SAN) -DEXPORTER_TESTING -Iexporter
 
 $(BUILD)/test/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -69,7 +73,7 @@ $(BUILD)/aws-probe: $(call OBJ,test,tests/support/aws_probe.c $(LIB_SRC) $(COLLE
 # ThreadSanitizer builds: the unit tests and the HTTP tests' exporter run again
 # under TSan (races between the HTTP threads, the collectors and the auth thread).
 # The -release flavour has no testing collector (only the table differs).
-TSAN_CFLAGS = $(CFLAGS) -O1 -g -fsanitize=thread -DEXPORTER_TESTING -Iexporter
+TSAN_CFLAGS = $(ALL_CFLAGS) -O1 -g -fsanitize=thread -DEXPORTER_TESTING -Iexporter
 $(BUILD)/tsan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
