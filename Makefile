@@ -47,8 +47,17 @@ $(REVSTAMP):
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/revision-* && touch $@
 $(BUILD)/release/exporter/main.o $(BUILD)/test/exporter/main.o $(BUILD)/tsan/exporter/main.o: $(REVSTAMP)
 
+# Objects are rebuilt when the compiler or CFLAGS change (make CFLAGS=-O0 after
+# make): $(BUILD)/cflags holds the last ones, rewritten only when they differ.
+CFLAGS_STAMP := $(BUILD)/cflags
+ifneq ($(file <$(CFLAGS_STAMP)),$(strip $(CC) $(CFLAGS)))
+$(shell mkdir -p $(BUILD))
+$(file >$(CFLAGS_STAMP),$(strip $(CC) $(CFLAGS)))
+endif
+$(CFLAGS_STAMP): ;
+
 # --- the exporter ------------------------------------------------------------
-$(BUILD)/release/%.o: %.c
+$(BUILD)/release/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -59,7 +68,7 @@ aws-org-exporter: $(call OBJ,release,$(EXPORTER_SRC) $(COLLECT_SRC))
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TEST_CFLAGS = $(ALL_CFLAGS) $(SAN) -DEXPORTER_TESTING -Iexporter
 
-$(BUILD)/test/%.o: %.c
+$(BUILD)/test/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -74,10 +83,10 @@ $(BUILD)/aws-probe: $(call OBJ,test,tests/support/aws_probe.c $(LIB_SRC) $(COLLE
 # under TSan (races between the HTTP threads, the collectors and the auth thread).
 # The -release flavour has no testing collector (only the table differs).
 TSAN_CFLAGS = $(ALL_CFLAGS) -O1 -g -fsanitize=thread -DEXPORTER_TESTING -Iexporter
-$(BUILD)/tsan/%.o: %.c
+$(BUILD)/tsan/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
-$(BUILD)/tsan-release/%.o: %.c
+$(BUILD)/tsan-release/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -DEXPORTER_TESTING,$(TSAN_CFLAGS)) $(PKG_CFLAGS) -c $< -o $@
 $(BUILD)/aws-org-exporter-tsan: $(call OBJ,tsan,$(EXPORTER_SRC) $(COLLECT_SRC) $(TESTING_SRC))
