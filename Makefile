@@ -1,6 +1,11 @@
 # aws-org-exporter
 #   make          build ./aws-org-exporter (installs missing build packages)
-#   make test     every test: unit (cmocka, ASan+UBSan), HTTP, promtool, Prometheus
+#   make check    the unit tests (ASan+UBSan, then TSan) and the integration
+#                 tests: no root, no network, installs nothing (names what is
+#                 missing and stops); make unit and make integration: either half
+#   make test     make check's tests plus fuzzing, the format check, the container
+#                 image and the benchmark's smoke run; installs what is missing
+#                 (as root; the image test needs root and Debian's mirror)
 #   make demo     the exporter on a demo organization served by the bundled fake AWS
 #   make format   clang-format the C sources
 
@@ -31,7 +36,8 @@ OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 .PRECIOUS: $(BUILD)/test/%.o $(BUILD)/fuzzobj/%.o $(BUILD)/release/%.o $(BUILD)/tsan/%.o \
            $(BUILD)/tsan-release/%.o
 
-.PHONY: all deps deps-test test test-asan unit integration demo format format-check clean fuzz bench bench-smoke image-test
+.PHONY: all deps deps-test deps-check check test test-asan unit integration demo \
+        format format-check clean fuzz bench bench-smoke image-test
 
 all: deps aws-org-exporter
 
@@ -40,6 +46,10 @@ deps:
 
 deps-test:
 	@scripts/deps.sh test
+
+# make check, unit, integration: never install, name what is missing.
+deps-check:
+	@scripts/deps.sh --no-install check
 
 # main.c carries the revision: rebuild it when HEAD moves.
 REVSTAMP := $(BUILD)/revision-$(REVISION)
@@ -105,8 +115,25 @@ $(BUILD)/tsan-unit/%: $(BUILD)/tsan/tests/unit/%.o $(call OBJ,tsan,$(LIB_SRC) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
-unit: deps-test $(UNIT_BINS) $(TSAN_UNIT_BINS)
+# --- the developer loop: no root, no network, nothing installed ----------------
+# Each checks the packages first (a sub-make then builds), so a missing one
+# is named before any compiler error it would cause.
+INTEGRATION_BUILDS := aws-org-exporter $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe
+TSAN_EXPORTERS := $(BUILD)/aws-org-exporter-tsan $(BUILD)/aws-org-exporter-tsan-release
+
+unit: deps-check
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TSAN_UNIT_BINS)
 	@tests/run --unit-only $(UNIT_BINS) $(TSAN_UNIT_BINS)
+
+integration: deps-check
+	@$(MAKE) --no-print-directory $(INTEGRATION_BUILDS)
+	@tests/run
+
+# The unit tests, the integration tests, and the HTTP tests again against the
+# ThreadSanitizer exporter: make test's tests/run line.
+check: deps-check
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TSAN_UNIT_BINS) $(INTEGRATION_BUILDS) $(TSAN_EXPORTERS)
+	@tests/run --tsan-exporter $(BUILD)/aws-org-exporter-tsan $(UNIT_BINS) $(TSAN_UNIT_BINS)
 
 # --- fuzzing (clang's libFuzzer) ------------------------------------------------
 # make fuzz FUZZ_SECONDS=600 runs each target longer; make test runs them briefly.
@@ -127,8 +154,9 @@ $(BUILD)/fuzz/%: $(BUILD)/fuzzobj/tests/fuzz/%.o $(call OBJ,fuzzobj,$(LIB_SRC) $
 fuzz: deps-test $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-# --- the tests: fuzzers briefly, then unit and integration -----------------
-test: deps-test format-check aws-org-exporter $(UNIT_BINS) $(TSAN_UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-org-exporter-tsan $(BUILD)/aws-org-exporter-tsan-release $(BUILD)/aws-probe $(FUZZ_BINS)
+# --- every test: fuzzers briefly, the benchmark's smoke run, the image, then
+# make check's unit and integration tests -------------------------------------
+test: deps-test format-check $(UNIT_BINS) $(TSAN_UNIT_BINS) $(INTEGRATION_BUILDS) $(TSAN_EXPORTERS) $(FUZZ_BINS)
 	@FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/bench/run --smoke
 	@tests/image/run
