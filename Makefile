@@ -6,6 +6,7 @@
 #   make test     make check's tests plus fuzzing, the format check, the container
 #                 image and the benchmark's smoke run; installs what is missing
 #                 (as root; the image test needs root and Debian's mirror)
+#   make golden-update  rewrite tests/data/golden/metrics.txt from this build
 #   make demo     the exporter on a demo organization served by the bundled fake AWS
 #   make format   clang-format the C sources
 
@@ -36,7 +37,7 @@ OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 .PRECIOUS: $(BUILD)/test/%.o $(BUILD)/fuzzobj/%.o $(BUILD)/release/%.o $(BUILD)/tsan/%.o \
            $(BUILD)/tsan-release/%.o
 
-.PHONY: all deps deps-test deps-check check test test-asan unit integration demo \
+.PHONY: all deps deps-test deps-check check test test-asan unit integration golden-update demo \
         format format-check clean fuzz bench bench-smoke image-test
 
 all: deps aws-org-exporter
@@ -134,6 +135,12 @@ integration: deps-check
 check: deps-check
 	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TSAN_UNIT_BINS) $(INTEGRATION_BUILDS) $(TSAN_EXPORTERS)
 	@tests/run --tsan-exporter $(BUILD)/aws-org-exporter-tsan $(UNIT_BINS) $(TSAN_UNIT_BINS)
+
+# The golden /metrics body (tests/integration/test_golden.py), rewritten from
+# this build of the exporter; review the diff, then commit it.
+golden-update: deps-check
+	@$(MAKE) --no-print-directory aws-org-exporter
+	@GOLDEN_UPDATE=1 /usr/bin/python3 tests/integration/run.py test_golden.py
 
 # --- fuzzing (clang's libFuzzer) ------------------------------------------------
 # make fuzz FUZZ_SECONDS=600 runs each target longer; make test runs them briefly.

@@ -11,18 +11,11 @@ import tempfile
 import time
 import unittest
 
-from harness import CHECKER, RELEASE, ROOT, TESTING, TIME_SCALE, Exporter, clean_env, wait_until
+from harness import (RELEASE, ROOT, TESTING, TIME_SCALE, Exporter, check_exposition, clean_env,
+                     wait_until)
 
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 NASTY = ('testing_series{name="quote \\" backslash \\\\ newline \\n tab \t utf8 \u00e9"} -0.5\n')
-
-
-def check_exposition(testcase, body):
-    for cmd in (['promtool', 'check', 'metrics'], ['/usr/bin/python3', CHECKER, '-']):
-        p = subprocess.run(cmd, input=body, capture_output=True)
-        testcase.assertEqual(p.returncode, 0, '%s: %s%s' % (cmd[0], p.stdout, p.stderr))
-        # promtool's linter prints problems but may still exit 0.
-        testcase.assertEqual(p.stdout + p.stderr, b'', '%s said something' % cmd[0])
 
 
 class HTTPTest(unittest.TestCase):
