@@ -1,6 +1,12 @@
 # aws-org-exporter
 #   make          build ./aws-org-exporter (installs missing build packages)
-#   make test     every test: unit (cmocka, ASan+UBSan), HTTP, promtool, Prometheus
+#   make check    the unit tests (ASan+UBSan, then TSan) and the integration
+#                 tests: no root, no network, installs nothing (names what is
+#                 missing and stops); make unit and make integration: either half
+#   make test     make check's tests plus fuzzing, the format check, the container
+#                 image and the benchmark's smoke run; installs what is missing
+#                 (as root; the image test needs root and Debian's mirror)
+#   make golden-update  rewrite tests/data/golden/metrics.txt from this build
 #   make demo     the exporter on a demo organization served by the bundled fake AWS
 #   make format   clang-format the C sources
 
@@ -9,10 +15,14 @@ PKGS    := libmicrohttpd libcurl jansson zlib libcrypto yaml-0.1 libxcrypt gnutl
 VERSION := $(shell cat VERSION)
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
-WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+# CFLAGS is the user's: optimisation and debugging only (make CFLAGS=-O0).
+# What the code needs (C11, the warnings as errors, threads, dependency files,
+# the version) is always added after it, in ALL_CFLAGS.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 $(WARN) -pthread -MMD -MP \
-           -DVERSION='"$(VERSION)"' -DREVISION='"$(REVISION)"'
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+REQUIRED_CFLAGS = -std=c11 $(WARN) -pthread -MMD -MP \
+                  -DVERSION='"$(VERSION)"' -DREVISION='"$(REVISION)"'
+ALL_CFLAGS = $(CFLAGS) $(REQUIRED_CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  = $(PKG_LIBS) -lm -pthread
@@ -27,7 +37,8 @@ OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 .PRECIOUS: $(BUILD)/test/%.o $(BUILD)/fuzzobj/%.o $(BUILD)/release/%.o $(BUILD)/tsan/%.o \
            $(BUILD)/tsan-release/%.o
 
-.PHONY: all deps deps-test deps-node test test-asan unit integration demo format format-check clean fuzz bench bench-smoke image-test
+.PHONY: all deps deps-test deps-node deps-check check test test-asan unit integration golden-update \
+        demo format format-check clean fuzz bench bench-smoke image-test
 
 all: deps aws-org-exporter
 
@@ -46,25 +57,38 @@ $(NODE_DEPS): tests/deploy/package.json tests/deploy/package-lock.json | deps-te
 	@touch $@
 deps-node: $(NODE_DEPS)
 
+# make check, unit, integration: never install, name what is missing.
+deps-check:
+	@scripts/deps.sh --no-install check
+
 # main.c carries the revision: rebuild it when HEAD moves.
 REVSTAMP := $(BUILD)/revision-$(REVISION)
 $(REVSTAMP):
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/revision-* && touch $@
 $(BUILD)/release/exporter/main.o $(BUILD)/test/exporter/main.o $(BUILD)/tsan/exporter/main.o: $(REVSTAMP)
 
+# Objects are rebuilt when the compiler or CFLAGS change (make CFLAGS=-O0 after
+# make): $(BUILD)/cflags holds the last ones, rewritten only when they differ.
+CFLAGS_STAMP := $(BUILD)/cflags
+ifneq ($(file <$(CFLAGS_STAMP)),$(strip $(CC) $(CFLAGS)))
+$(shell mkdir -p $(BUILD))
+$(file >$(CFLAGS_STAMP),$(strip $(CC) $(CFLAGS)))
+endif
+$(CFLAGS_STAMP): ;
+
 # --- the exporter ------------------------------------------------------------
-$(BUILD)/release/%.o: %.c
+$(BUILD)/release/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 aws-org-exporter: $(call OBJ,release,$(EXPORTER_SRC) $(COLLECT_SRC))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # --- test builds: sanitizers on, testing collector in ------------------------
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-TEST_CFLAGS = $(CFLAGS) $(SAN) -DEXPORTER_TESTING -Iexporter
+TEST_CFLAGS = $(ALL_CFLAGS) $(SAN) -DEXPORTER_TESTING -Iexporter
 
-$(BUILD)/test/%.o: %.c
+$(BUILD)/test/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -78,11 +102,11 @@ $(BUILD)/aws-probe: $(call OBJ,test,tests/support/aws_probe.c $(LIB_SRC) $(COLLE
 # ThreadSanitizer builds: the unit tests and the HTTP tests' exporter run again
 # under TSan (races between the HTTP threads, the collectors and the auth thread).
 # The -release flavour has no testing collector (only the table differs).
-TSAN_CFLAGS = $(CFLAGS) -O1 -g -fsanitize=thread -DEXPORTER_TESTING -Iexporter
-$(BUILD)/tsan/%.o: %.c
+TSAN_CFLAGS = $(ALL_CFLAGS) -O1 -g -fsanitize=thread -DEXPORTER_TESTING -Iexporter
+$(BUILD)/tsan/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
-$(BUILD)/tsan-release/%.o: %.c
+$(BUILD)/tsan-release/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -DEXPORTER_TESTING,$(TSAN_CFLAGS)) $(PKG_CFLAGS) -c $< -o $@
 $(BUILD)/aws-org-exporter-tsan: $(call OBJ,tsan,$(EXPORTER_SRC) $(COLLECT_SRC) $(TESTING_SRC))
@@ -101,8 +125,31 @@ $(BUILD)/tsan-unit/%: $(BUILD)/tsan/tests/unit/%.o $(call OBJ,tsan,$(LIB_SRC) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
-unit: deps-test $(UNIT_BINS) $(TSAN_UNIT_BINS)
+# --- the developer loop: no root, no network, nothing installed ----------------
+# Each checks the packages first (a sub-make then builds), so a missing one
+# is named before any compiler error it would cause.
+INTEGRATION_BUILDS := aws-org-exporter $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-probe
+TSAN_EXPORTERS := $(BUILD)/aws-org-exporter-tsan $(BUILD)/aws-org-exporter-tsan-release
+
+unit: deps-check
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TSAN_UNIT_BINS)
 	@tests/run --unit-only $(UNIT_BINS) $(TSAN_UNIT_BINS)
+
+integration: deps-check
+	@$(MAKE) --no-print-directory $(INTEGRATION_BUILDS)
+	@tests/run
+
+# The unit tests, the integration tests, and the HTTP tests again against the
+# ThreadSanitizer exporter: make test's tests/run line.
+check: deps-check
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TSAN_UNIT_BINS) $(INTEGRATION_BUILDS) $(TSAN_EXPORTERS)
+	@tests/run --tsan-exporter $(BUILD)/aws-org-exporter-tsan $(UNIT_BINS) $(TSAN_UNIT_BINS)
+
+# The golden /metrics body (tests/integration/test_golden.py), rewritten from
+# this build of the exporter; review the diff, then commit it.
+golden-update: deps-check
+	@$(MAKE) --no-print-directory aws-org-exporter
+	@GOLDEN_UPDATE=1 /usr/bin/python3 tests/integration/run.py test_golden.py
 
 # --- fuzzing (clang's libFuzzer) ------------------------------------------------
 # make fuzz FUZZ_SECONDS=600 runs each target longer; make test runs them briefly.
@@ -123,8 +170,9 @@ $(BUILD)/fuzz/%: $(BUILD)/fuzzobj/tests/fuzz/%.o $(call OBJ,fuzzobj,$(LIB_SRC) $
 fuzz: deps-test $(FUZZ_BINS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-# --- the tests: fuzzers briefly, then unit and integration -----------------
-test: deps-test deps-node format-check aws-org-exporter $(UNIT_BINS) $(TSAN_UNIT_BINS) $(BUILD)/aws-org-exporter-testing $(BUILD)/aws-org-exporter-tsan $(BUILD)/aws-org-exporter-tsan-release $(BUILD)/aws-probe $(FUZZ_BINS)
+# --- every test: fuzzers briefly, the benchmark's smoke run, the image, then
+# make check's unit and integration tests -------------------------------------
+test: deps-test deps-node format-check $(UNIT_BINS) $(TSAN_UNIT_BINS) $(INTEGRATION_BUILDS) $(TSAN_EXPORTERS) $(FUZZ_BINS)
 	@FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/bench/run --smoke
 	@tests/image/run

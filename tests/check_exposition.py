@@ -16,6 +16,16 @@ PAIR = re.compile(r'(%s)=(%s)' % (LABEL, VALUE))
 FLOAT = re.compile(r'^(NaN|[+-]Inf|[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)$')
 
 
+def sample_names(family, kind):
+    """The names a family's samples may have: a histogram's _bucket, _sum and
+    _count; a summary's quantiles, _sum and _count."""
+    if kind == 'histogram':
+        return (family + '_bucket', family + '_sum', family + '_count')
+    if kind == 'summary':
+        return (family, family + '_sum', family + '_count')
+    return (family,)
+
+
 def check(text):
     problems = []
     if text and not text.endswith('\n'):
@@ -23,6 +33,7 @@ def check(text):
     seen_families = set()
     family = None
     typed = False
+    kind_of = None
     series = set()
     for n, line in enumerate(text.splitlines(), 1):
         if line.startswith('#'):
@@ -44,7 +55,7 @@ def check(text):
                     problems.append('line %d: TYPE of %s is not right after its HELP' % (n, name))
                 if rest not in ('counter', 'gauge', 'untyped', 'summary', 'histogram'):
                     problems.append('line %d: unknown type %r' % (n, rest))
-                typed = True
+                typed, kind_of = True, rest
             continue
         if not line:
             problems.append('line %d: empty line' % n)
@@ -54,7 +65,7 @@ def check(text):
             problems.append('line %d: not a sample without timestamp: %r' % (n, line[:200]))
             continue
         name, labels, value = m.group(1), m.group(2) or '', m.group(3)
-        if name != family or not typed:
+        if name not in sample_names(family, kind_of) or not typed:
             problems.append('line %d: sample %s outside its family (HELP and TYPE first)' % (n, name))
         if not FLOAT.match(value):
             problems.append('line %d: bad value %r' % (n, value))

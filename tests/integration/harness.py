@@ -114,6 +114,16 @@ class Exporter:
                                  log[m.start():m.start() + 4000])
 
 
+def check_exposition(testcase, body):
+    """body (bytes) passes promtool check metrics and tests/check_exposition.py,
+    and neither says anything."""
+    for cmd in (['promtool', 'check', 'metrics'], ['/usr/bin/python3', CHECKER, '-']):
+        p = subprocess.run(cmd, input=body, capture_output=True)
+        testcase.assertEqual(p.returncode, 0, '%s: %s%s' % (cmd[0], p.stdout, p.stderr))
+        # promtool's linter prints problems but may still exit 0.
+        testcase.assertEqual(p.stdout + p.stderr, b'', '%s said something' % cmd[0])
+
+
 def free_port():
     """A port free right now on 127.0.0.1, for servers that cannot report theirs."""
     with socket.socket() as s:

@@ -11,18 +11,11 @@ import tempfile
 import time
 import unittest
 
-from harness import CHECKER, RELEASE, TESTING, TIME_SCALE, Exporter, clean_env, wait_until
+from harness import (RELEASE, ROOT, TESTING, TIME_SCALE, Exporter, check_exposition, clean_env,
+                     wait_until)
 
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 NASTY = ('testing_series{name="quote \\" backslash \\\\ newline \\n tab \t utf8 \u00e9"} -0.5\n')
-
-
-def check_exposition(testcase, body):
-    for cmd in (['promtool', 'check', 'metrics'], ['/usr/bin/python3', CHECKER, '-']):
-        p = subprocess.run(cmd, input=body, capture_output=True)
-        testcase.assertEqual(p.returncode, 0, '%s: %s%s' % (cmd[0], p.stdout, p.stderr))
-        # promtool's linter prints problems but may still exit 0.
-        testcase.assertEqual(p.stdout + p.stderr, b'', '%s said something' % cmd[0])
 
 
 class HTTPTest(unittest.TestCase):
@@ -254,6 +247,37 @@ class LifecycleTest(unittest.TestCase):
             self.assertEqual(x.get('/-/ready')[::2], (200, b'ready\n'))
 
 
+def help_defaults(text):
+    """{flag: default} of --help's text, in its order: both names of
+    "-h, --help"; a boolean as --[no-]name; the default a string, True or
+    False (enabled, disabled), or None when --help shows none."""
+    out, flags = {}, []
+    for line in text.splitlines():
+        m = re.match(r'^  (-\S.*?)(?:=[A-Z]+)?$', line)
+        if m:
+            flags = m.group(1).split(', ')
+            for f in flags:
+                out[f] = None
+            continue
+        d = re.search(r'\(default: (?:"(.*)"|(enabled|disabled))\)$', line)
+        if d and flags:
+            for f in flags:
+                out[f] = d.group(1) if d.group(2) is None else d.group(2) == 'enabled'
+    return out
+
+
+def readme_flag_rows(readme):
+    """[(flags, default cell)] of the table under README.md's "## Flags"."""
+    section = readme.split('\n## Flags\n', 1)[1].split('\n## ', 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if not line.startswith('| `'):
+            continue
+        cells = line.split('|')  # the first two cells hold no "|"
+        rows.append((re.findall(r'`(-[^`]*)`', cells[1]), cells[2].strip()))
+    return rows
+
+
 class FlagsTest(unittest.TestCase):
     def run_bin(self, *args):
         return subprocess.run([RELEASE] + list(args), capture_output=True, text=True, timeout=10,
@@ -305,6 +329,54 @@ class FlagsTest(unittest.TestCase):
                 or q.stderr.startswith(
                 'aws-org-exporter: error: invalid value "bad" for flag --web.listen-address'),
                 q.stderr)
+
+    def test_readme_flag_table_matches_help(self):
+        """README.md's flag table and --help agree: every flag --help lists
+        has a row of its own, with the same default; every flag of the table
+        exists. The rows about every collector (--collector.<name>...) stand
+        for at least one flag each. A flag's default shows in the table as
+        `value`; on/off for a boolean; an empty cell for an empty string;
+        "the N below" for the watched events, which the README lists."""
+        p = self.run_bin('--help')
+        self.assertEqual(p.returncode, 0)
+        helped = help_defaults(p.stdout)
+        self.assertIn('--web.listen-address', helped)
+        with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as f:
+            readme = f.read()
+        rows = readme_flag_rows(readme)
+        self.assertGreaterEqual(len(rows), len(helped) // 2)
+        documented = {}
+        for flags, default in rows:
+            for flag in flags:
+                if '<' in flag:  # a row about every collector
+                    pattern = '^' + re.escape(flag).replace(re.escape('<name>'), '[a-z]+') + '$'
+                    self.assertTrue([h for h in helped if re.match(pattern, h)],
+                                    'README row %s matches no flag of --help' % flag)
+                    continue
+                self.assertNotIn(flag, documented, 'README: two rows for ' + flag)
+                documented[flag] = default
+        self.assertEqual(sorted(set(documented) - set(helped)), [],
+                         'in the README flag table, not in --help')
+        self.assertEqual(sorted(set(helped) - set(documented)), [],
+                         'in --help, not in the README flag table')
+        for flag, default in helped.items():
+            cell = documented[flag]
+            if default is None or default == '':
+                want = ''
+            elif default in (True, False):
+                want = 'on' if default else 'off'
+            else:
+                m = re.match(r'^the (\d+) below$', cell)
+                if m and ',' in default:
+                    # The README lists them after "watched by default:".
+                    listed = re.search(r'watched by default: ([^)]*)\)', readme)
+                    self.assertIsNotNone(listed, 'README: no list of watched events')
+                    self.assertEqual(re.findall(r'`([^`]*)`', listed.group(1)),
+                                     default.split(','), flag)
+                    self.assertEqual(int(m.group(1)), len(default.split(',')), flag)
+                    continue
+                want = '`%s`' % default
+            self.assertEqual(cell, want, 'README default of ' + flag)
 
     def test_help_of_test_binary_has_collector_flags(self):
         p = subprocess.run([TESTING, '--help'], capture_output=True, text=True, timeout=10,
