@@ -526,7 +526,9 @@ static int lookup(struct aws_client *c, const char *name, double since, double u
         int call = aws_json_call(c, AWS_CLOUDTRAIL, "LookupEvents", req, &resp, &e);
         json_decref(req);
         if (call != 0) {
-            snprintf(err, errlen, "LookupEvents %s: %s: %s", name, e.code, e.message);
+            /* Cut to the caller's buffer on purpose: the message is AWS's. */
+            if (snprintf(err, errlen, "LookupEvents %s: %s: %s", name, e.code, e.message) < 0)
+                err[0] = '\0';
             rc = -1;
             break;
         }

@@ -175,7 +175,7 @@ static int parse_http(struct ctx *c, const yaml_node_t *m, struct web_config *w)
         yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
         const char *key = scalar(k);
         if (key != NULL && strcmp(key, "http2") == 0) {
-            bool b;
+            bool b = false;
             if (parse_bool(c, v, key, &b) != 0)
                 return -1;
             if (b)
