@@ -29,6 +29,7 @@
 #define MAX_PAGES (MAX_ACCOUNTS / 20 + 100)
 
 extern const struct collector_shared aws_shared;
+static const struct collector_shared *const aws_shared_only[] = {&aws_shared, NULL};
 
 static struct {
     uint64_t retention_ms;
@@ -716,5 +717,5 @@ const struct collector_def organizations_collector = {
     .create = create,
     .run = run,
     .destroy = destroy,
-    .shared = &aws_shared,
+    .shared = aws_shared_only,
 };

@@ -37,6 +37,7 @@
 #include "scp_eval.h"
 
 extern const struct collector_shared aws_shared;
+static const struct collector_shared *const aws_shared_only[] = {&aws_shared, NULL};
 
 #define ACTION "organizations:LeaveOrganization"
 #define MAX_POLICIES 10000
@@ -877,5 +878,5 @@ const struct collector_def scp_collector = {
     .create = create,
     .run = run,
     .destroy = destroy,
-    .shared = &aws_shared,
+    .shared = aws_shared_only,
 };

@@ -5,6 +5,7 @@
  */
 #include "../exporter/collector.h"
 #include "aws_session.h"
+#include "trail_ledger.h"
 
 extern const struct collector_def organizations_collector;
 extern const struct collector_def cloudtrail_collector;
@@ -29,7 +30,7 @@ const struct collector_shared aws_shared = {
     .write_live = aws_session_write_metrics,
 };
 
-static const struct collector_shared *const shared[] = {&aws_shared, NULL};
+static const struct collector_shared *const shared[] = {&aws_shared, &trail_shared, NULL};
 
 const struct collector_def *const *collector_table(size_t *n)
 {

@@ -56,8 +56,8 @@ struct collector_def {
     int (*run)(void *state, struct collector_run *run);
     /* Optional: frees what create returned. Accepts NULL. */
     void (*destroy)(void *state);
-    /* Optional: what this collector shares with others. */
-    const struct collector_shared *shared;
+    /* Optional: what this collector shares with others, NULL-terminated. */
+    const struct collector_shared *const *shared;
 };
 
 /* Every shared part, each once, in the order their flags are offered. */

@@ -343,7 +343,8 @@ int main(int argc, char **argv)
     for (size_t s = 0; s < nshared; s++) {
         bool used = false;
         for (size_t i = 0; i < ncollectors; i++)
-            used |= copts[i].enabled && table[i]->shared == shared[s];
+            for (size_t j = 0; copts[i].enabled && table[i]->shared && table[i]->shared[j]; j++)
+                used |= table[i]->shared[j] == shared[s];
         if (used && shared[s]->write_live != NULL)
             registry_add_live(reg, shared[s]->write_live, NULL);
     }
