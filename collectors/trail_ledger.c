@@ -231,8 +231,8 @@ static void seen_prune(struct trail_ledger *s)
  * lookback window, keeps the newest events, as a restart should. policy_type
  * is the resolved type of r's policy ("" when r is about none).
  */
-static void remember_recent(struct trail_ledger *s, const struct trail_record *r, enum trail_source src,
-                            const char *policy_type)
+static void remember_recent(struct trail_ledger *s, const struct trail_record *r,
+                            enum trail_source src, const char *policy_type)
 {
     if (opt.recent == 0)
         return;
@@ -267,7 +267,8 @@ static void remember_recent(struct trail_ledger *s, const struct trail_record *r
 
 /* Records how late r was first seen from src (never less than 0: the
  * event's clock may be ahead of ours). */
-static void observe_delay(struct trail_ledger *s, enum trail_source src, const struct trail_record *r)
+static void observe_delay(struct trail_ledger *s, enum trail_source src,
+                          const struct trail_record *r)
 {
     double delay = r->event_time > 0 ? fmax(0, wall() - r->event_time) : 0;
     size_t b = 0;

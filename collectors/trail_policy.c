@@ -35,8 +35,7 @@ void trail_policy_type(struct aws_client *c, const struct trail_record *r, char 
     json_t *req = json_pack("{s:s}", "PolicyId", r->policy_id);
     json_t *resp = NULL;
     struct aws_error e;
-    int rc =
-        req ? aws_json_call(c, AWS_ORGANIZATIONS, "DescribePolicy", req, &resp, &e) : -1;
+    int rc = req ? aws_json_call(c, AWS_ORGANIZATIONS, "DescribePolicy", req, &resp, &e) : -1;
     json_decref(req);
     if (rc == 0) {
         const char *t = json_string_value(json_object_get(
@@ -56,4 +55,3 @@ void trail_policy_type(struct aws_client *c, const struct trail_record *r, char 
     }
     json_decref(resp);
 }
-

@@ -386,50 +386,18 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
             *p = '?';
 }
 
-int trail_record_parse(const char *json, size_t len, struct trail_record *out, char *err,
-                       size_t errlen)
+/* Fills out (initialised by the caller) from root, a CloudTrail record.
+ * Returns 0, or -1 with a reason in err (no eventID, no eventName). */
+static int from_object(json_t *root, struct trail_record *out, char *err, size_t errlen)
 {
-    if (!out) {
-        set_err(err, errlen, "no output record");
-        return -1;
-    }
-    memset(out, 0, sizeof *out);
-    out->outcome = TRAIL_SUCCESS;
-    if (err && errlen > 0)
-        err[0] = '\0';
-    if (len > TRAIL_RECORD_MAX) {
-        set_err(err, errlen, "record of %zu bytes is over the %d-byte cap", len, TRAIL_RECORD_MAX);
-        return -1;
-    }
-    if (!json) {
-        set_err(err, errlen, "no input");
-        return -1;
-    }
-
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        /* jerr.text is jansson's own wording, bounded by its fixed array;
-         * %.80s keeps the whole reason on one short line. */
-        set_err(err, errlen, "not JSON: %.80s at byte %d", jerr.text, jerr.position);
-        return -1;
-    }
-    if (!json_is_object(root)) {
-        set_err(err, errlen, "not a JSON object");
-        json_decref(root);
-        return -1;
-    }
-
     const json_t *id = json_object_get(root, "eventID");
     const json_t *name = json_object_get(root, "eventName");
     if (!json_is_string(id) || json_string_length(id) == 0) {
         set_err(err, errlen, "no eventID");
-        json_decref(root);
         return -1;
     }
     if (!json_is_string(name) || json_string_length(name) == 0) {
         set_err(err, errlen, "no eventName");
-        json_decref(root);
         return -1;
     }
 
@@ -489,8 +457,46 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
         copy_field(out->policy_type, sizeof out->policy_type,
                    path_get(root, "requestParameters", "type", NULL));
 
-    json_decref(root);
     return 0;
+}
+
+int trail_record_parse(const char *json, size_t len, struct trail_record *out, char *err,
+                       size_t errlen)
+{
+    if (!out) {
+        set_err(err, errlen, "no output record");
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    out->outcome = TRAIL_SUCCESS;
+    if (err && errlen > 0)
+        err[0] = '\0';
+    if (len > TRAIL_RECORD_MAX) {
+        set_err(err, errlen, "record of %zu bytes is over the %d-byte cap", len, TRAIL_RECORD_MAX);
+        return -1;
+    }
+    if (!json) {
+        set_err(err, errlen, "no input");
+        return -1;
+    }
+
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        /* jerr.text is jansson's own wording, bounded by its fixed array;
+         * %.80s keeps the whole reason on one short line. */
+        set_err(err, errlen, "not JSON: %.80s at byte %d", jerr.text, jerr.position);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        set_err(err, errlen, "not a JSON object");
+        json_decref(root);
+        return -1;
+    }
+
+    int rc = from_object(root, out, err, errlen);
+    json_decref(root);
+    return rc;
 }
 
 const char *trail_outcome_name(enum trail_outcome o)
@@ -504,4 +510,51 @@ const char *trail_outcome_name(enum trail_outcome o)
         return "failed";
     }
     return "failed";
+}
+
+enum trail_envelope trail_record_parse_envelope(const char *json, size_t len,
+                                                struct trail_record *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (err && errlen > 0)
+        err[0] = '\0';
+    if (len > TRAIL_ENVELOPE_MAX) {
+        set_err(err, errlen, "message of %zu bytes is over the %d-byte cap", len,
+                TRAIL_ENVELOPE_MAX);
+        return TRAIL_ENVELOPE_MALFORMED;
+    }
+    json_error_t jerr;
+    json_t *root = json ? json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (root == NULL) {
+        set_err(err, errlen, "not JSON: %.80s at byte %d", json ? jerr.text : "no input",
+                json ? jerr.position : 0);
+        return TRAIL_ENVELOPE_MALFORMED;
+    }
+    const char *type = json_string_value(json_object_get(root, "detail-type"));
+    const char *source = json_string_value(json_object_get(root, "source"));
+    if (type == NULL || (strcmp(type, "AWS API Call via CloudTrail") != 0 &&
+                         strcmp(type, "AWS Service Event via CloudTrail") != 0)) {
+        set_err(err, errlen, type ? "an event of another detail-type" : "not an EventBridge event");
+        json_decref(root);
+        return TRAIL_ENVELOPE_OTHER;
+    }
+    /* A CloudTrail event: its detail is the record, and it must be one. */
+    json_t *detail = json_object_get(root, "detail");
+    enum trail_envelope kind = TRAIL_ENVELOPE_RECORD;
+    out->outcome = TRAIL_SUCCESS;
+    if (!json_is_object(detail)) {
+        set_err(err, errlen, "a CloudTrail event whose detail is not an object");
+        kind = TRAIL_ENVELOPE_MALFORMED;
+    } else if (from_object(detail, out, err, errlen) != 0) {
+        kind = TRAIL_ENVELOPE_MALFORMED;
+    }
+    /* An unusable record of another service is no concern of ours. */
+    if (kind == TRAIL_ENVELOPE_MALFORMED &&
+        (source == NULL || strcmp(source, "aws.organizations") != 0)) {
+        const char *es = json_string_value(json_object_get(detail, "eventSource"));
+        if (es == NULL || strcmp(es, "organizations.amazonaws.com") != 0)
+            kind = TRAIL_ENVELOPE_OTHER;
+    }
+    json_decref(root);
+    return kind;
 }

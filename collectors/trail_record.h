@@ -65,6 +65,26 @@ struct trail_record {
 int trail_record_parse(const char *json, size_t len, struct trail_record *out, char *err,
                        size_t errlen);
 
+/* An SQS message holds at most 1 MiB; anything larger is refused. */
+#define TRAIL_ENVELOPE_MAX (1024 * 1024)
+
+enum trail_envelope {
+    TRAIL_ENVELOPE_RECORD,   /* a CloudTrail event: out holds its record */
+    TRAIL_ENVELOPE_OTHER,    /* JSON, but no CloudTrail event of Organizations': not ours */
+    TRAIL_ENVELOPE_MALFORMED /* not JSON, over the cap, or an Organizations (or unknown
+                                source's) CloudTrail event whose record is unusable */
+};
+
+/*
+ * Parses len bytes of one EventBridge event (an SQS message's body) whose
+ * detail-type is "AWS API Call via CloudTrail" or "AWS Service Event via
+ * CloudTrail" and whose detail is the CloudTrail record, into out (always
+ * initialised). Returns what it is, with a one-line reason in err unless a
+ * record. Which source and name count is the caller's to check.
+ */
+enum trail_envelope trail_record_parse_envelope(const char *json, size_t len,
+                                                struct trail_record *out, char *err, size_t errlen);
+
 /* "success", "denied", "failed". */
 const char *trail_outcome_name(enum trail_outcome o);
 

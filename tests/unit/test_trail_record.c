@@ -400,6 +400,124 @@ static void test_eventbridge_envelope_refused(void **state)
 }
 
 /* ---------------------------------------------------------------------------
+ * EventBridge envelopes (SQS message bodies): what each is, and its record.
+ */
+
+static void test_envelope_public_sample(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = read_file(
+        PUBLIC "04_removeaccountfromorganization_eventbridge_envelope_aws_sea.json", &len);
+    struct trail_record got;
+    char err[256] = "x";
+    assert_int_equal(trail_record_parse_envelope(text, len, &got, err, sizeof err),
+                     TRAIL_ENVELOPE_RECORD);
+    assert_string_equal(err, "");
+    assert_string_equal(got.event_id, "43ce4997-99b8-4e3b-a243-f34ec6bbd7e5");
+    assert_string_equal(got.event_name, "RemoveAccountFromOrganization");
+    assert_string_equal(got.event_source, "organizations.amazonaws.com");
+    assert_string_equal(got.affected_account, "588801414845");
+    assert_string_equal(got.principal_arn,
+                        "arn:aws:sts::538235518685:assumed-role/Admin/nkoppula-Isengard");
+    assert_string_equal(got.source_ip, "72.21.198.64");
+    assert_same_double(got.event_time, 1595940171, "eventTime");
+    assert_int_equal(got.outcome, TRAIL_SUCCESS);
+    free(text);
+}
+
+struct envelope_case {
+    const char *name;
+    const char *input;
+    enum trail_envelope want;
+    const char *err;        /* exact */
+    const char *event_name; /* for records */
+};
+
+#define ENV(type, source, detail)                                                                  \
+    "{\"version\":\"0\",\"id\":\"i-1\",\"detail-type\":\"" type "\",\"source\":\"" source          \
+    "\",\"account\":\"111111111111\",\"time\":\"2026-11-30T10:00:00Z\",\"region\":\"us-east-1\","  \
+    "\"resources\":[],\"detail\":" detail "}"
+#define REC(name, source)                                                                          \
+    "{\"eventID\":\"e-1\",\"eventName\":\"" name "\",\"eventSource\":\"" source "\","              \
+    "\"eventTime\":\"2026-11-30T09:59:58Z\",\"recipientAccountId\":\"222222222222\","              \
+    "\"errorCode\":\"AccessDenied\"}"
+
+static struct envelope_case envelopes[] = {
+    {"an API call",
+     ENV("AWS API Call via CloudTrail", "aws.organizations",
+         REC("LeaveOrganization", "organizations.amazonaws.com")),
+     TRAIL_ENVELOPE_RECORD, "", "LeaveOrganization"},
+    {"a service event",
+     ENV("AWS Service Event via CloudTrail", "aws.organizations",
+         REC("AccountDepartedOrganization", "organizations.amazonaws.com")),
+     TRAIL_ENVELOPE_RECORD, "", "AccountDepartedOrganization"},
+    {"another service's call (the caller filters)",
+     ENV("AWS API Call via CloudTrail", "aws.iam", REC("DeletePolicy", "iam.amazonaws.com")),
+     TRAIL_ENVELOPE_RECORD, "", "DeletePolicy"},
+    {"another detail-type", ENV("AWS Console Sign In via CloudTrail", "aws.signin", "{}"),
+     TRAIL_ENVELOPE_OTHER, "an event of another detail-type", ""},
+    {"a scheduled event", ENV("Scheduled Event", "aws.events", "{}"), TRAIL_ENVELOPE_OTHER,
+     "an event of another detail-type", ""},
+    {"a bare CloudTrail record", REC("LeaveOrganization", "organizations.amazonaws.com"),
+     TRAIL_ENVELOPE_OTHER, "not an EventBridge event", ""},
+    {"a JSON array", "[1,2]", TRAIL_ENVELOPE_OTHER, "not an EventBridge event", ""},
+    {"detail-type a number", "{\"detail-type\":7,\"detail\":{}}", TRAIL_ENVELOPE_OTHER,
+     "not an EventBridge event", ""},
+    {"not JSON", "hello", TRAIL_ENVELOPE_MALFORMED,
+     "not JSON: '[' or '{' expected near 'hello' at byte 5", ""},
+    {"cut short", "{\"detail-type\":\"AWS API Call via CloudTrail\",\"detail\":{\"eventID\"",
+     TRAIL_ENVELOPE_MALFORMED, "not JSON: ':' expected near end of file at byte 64", ""},
+    {"Organizations' detail without an eventID",
+     ENV("AWS API Call via CloudTrail", "aws.organizations",
+         "{\"eventName\":\"LeaveOrganization\"}"),
+     TRAIL_ENVELOPE_MALFORMED, "no eventID", ""},
+    {"Organizations' detail not an object",
+     ENV("AWS API Call via CloudTrail", "aws.organizations", "\"LeaveOrganization\""),
+     TRAIL_ENVELOPE_MALFORMED, "a CloudTrail event whose detail is not an object", ""},
+    {"no source, an Organizations record without a name",
+     "{\"detail-type\":\"AWS API Call via CloudTrail\",\"detail\":{\"eventID\":\"e\","
+     "\"eventSource\":\"organizations.amazonaws.com\"}}",
+     TRAIL_ENVELOPE_MALFORMED, "no eventName", ""},
+    {"another service's unusable detail",
+     ENV("AWS API Call via CloudTrail", "aws.iam", "{\"eventSource\":\"iam.amazonaws.com\"}"),
+     TRAIL_ENVELOPE_OTHER, "no eventID", ""},
+};
+
+static void test_envelope(void **state)
+{
+    const struct envelope_case *c = *state;
+    struct trail_record got;
+    char err[256] = "x";
+    enum trail_envelope kind =
+        trail_record_parse_envelope(c->input, strlen(c->input), &got, err, sizeof err);
+    if (kind != c->want)
+        fail_msg("%s: kind %d, want %d (%s)", c->name, kind, c->want, err);
+    assert_string_equal(err, c->err);
+    assert_string_equal(got.event_name, c->event_name);
+    if (kind == TRAIL_ENVELOPE_RECORD) {
+        assert_string_equal(got.event_id, "e-1");
+        assert_int_equal(got.outcome, TRAIL_DENIED);
+        assert_same_double(got.event_time, 1796032798, "eventTime");
+    }
+}
+
+static void test_envelope_cap(void **state)
+{
+    (void)state;
+    size_t n = TRAIL_ENVELOPE_MAX + 1;
+    char *big = malloc(n);
+    assert_non_null(big);
+    memset(big, ' ', n);
+    struct trail_record got;
+    char err[256];
+    assert_int_equal(trail_record_parse_envelope(big, n, &got, err, sizeof err),
+                     TRAIL_ENVELOPE_MALFORMED);
+    assert_string_equal(err, "message of 1048577 bytes is over the 1048576-byte cap");
+    free(big);
+}
+
+/* ---------------------------------------------------------------------------
  * Refused input: -1 and the exact reason.
  */
 
@@ -1079,6 +1197,9 @@ int main(void)
     ROWS(fixtures, test_fixture);
     ROWS(details, test_detail);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_eventbridge_envelope_refused);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_envelope_public_sample);
+    ROWS(envelopes, test_envelope);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_envelope_cap);
     ROWS(refused, test_refused);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_size_cap);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_deep_nesting);
