@@ -427,24 +427,6 @@ static void *fanout_worker(void *arg)
     }
 }
 
-/*
- * Whether a record found in a member's own history is a leave: every
- * LeaveOrganization, and an AcceptHandshake that transfers the member to
- * another organization, which AWS authorizes as organizations:AcceptHandshake
- * and organizations:LeaveOrganization: a successful one that accepted an
- * invitation (not a member approving all features, the other handshake a
- * member accepts), and a denied or failed one whose message names
- * LeaveOrganization (the part of the transfer the guardrail stops).
- */
-static bool member_leave_path(const struct trail_record *r)
-{
-    if (strcmp(r->event_name, "AcceptHandshake") != 0)
-        return true;
-    if (r->outcome == TRAIL_SUCCESS)
-        return r->handshake_action[0] == '\0' || strcasecmp(r->handshake_action, "INVITE") == 0;
-    return strstr(r->error_message, "LeaveOrganization") != NULL;
-}
-
 /* Looks up LeaveOrganization and AcceptHandshake (those of them watched) in
  * every member account being read, a few at a time, then counts what was
  * found (on this thread: counting is not shared). */
@@ -488,7 +470,7 @@ static void fanout(struct trail_state *s, double oldest, double now, const atomi
         for (size_t j = 0; j < m->nfound; j++) {
             const struct trail_record *r = &m->found[j];
             size_t q = strcmp(r->event_name, f.names[0]) == 0 ? 0 : 1;
-            if (member_leave_path(r))
+            if (trail_record_member_leave(r))
                 count(s, kof[q], TRAIL_SOURCE_MEMBER, r);
         }
         bool was_up = m->up || m->polled_at == 0;

@@ -10,6 +10,7 @@
 extern const struct collector_def organizations_collector;
 extern const struct collector_def cloudtrail_collector;
 extern const struct collector_def scp_collector;
+extern const struct collector_def eventbridge_collector;
 #ifdef EXPORTER_TESTING
 extern const struct collector_def testing_collector;
 #endif
@@ -18,6 +19,7 @@ static const struct collector_def *const table[] = {
     &organizations_collector,
     &cloudtrail_collector,
     &scp_collector,
+    &eventbridge_collector,
 #ifdef EXPORTER_TESTING
     &testing_collector,
 #endif

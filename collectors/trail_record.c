@@ -53,6 +53,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Returns the member at the path of keys (NULL-terminated) under root, or
@@ -557,4 +558,14 @@ enum trail_envelope trail_record_parse_envelope(const char *json, size_t len,
     }
     json_decref(root);
     return kind;
+}
+
+/* See trail_record.h. */
+bool trail_record_member_leave(const struct trail_record *r)
+{
+    if (strcmp(r->event_name, "AcceptHandshake") != 0)
+        return true;
+    if (r->outcome == TRAIL_SUCCESS)
+        return r->handshake_action[0] == '\0' || strcasecmp(r->handshake_action, "INVITE") == 0;
+    return strstr(r->error_message, "LeaveOrganization") != NULL;
 }

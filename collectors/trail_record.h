@@ -9,6 +9,7 @@
 #ifndef COLLECTORS_TRAIL_RECORD_H
 #define COLLECTORS_TRAIL_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* CloudTrail records are at most 256 KB; anything larger is refused. */
@@ -84,6 +85,17 @@ enum trail_envelope {
  */
 enum trail_envelope trail_record_parse_envelope(const char *json, size_t len,
                                                 struct trail_record *out, char *err, size_t errlen);
+
+/*
+ * Whether a record found in a member's own history is a leave: every
+ * LeaveOrganization, and an AcceptHandshake that transfers the member to
+ * another organization, which AWS authorizes as organizations:AcceptHandshake
+ * and organizations:LeaveOrganization: a successful one that accepted an
+ * invitation (not a member approving all features, the other handshake a
+ * member accepts), and a denied or failed one whose message names
+ * LeaveOrganization (the part of the transfer the guardrail stops).
+ */
+bool trail_record_member_leave(const struct trail_record *r);
 
 /* "success", "denied", "failed". */
 const char *trail_outcome_name(enum trail_outcome o);

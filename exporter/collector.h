@@ -30,6 +30,15 @@ struct collector_run {
      * CloudTrail counters): it is published, with up 0. Otherwise a failed
      * run's output is discarded and the last good snapshot stays. */
     bool publish_on_error;
+    /*
+     * Publishes what out holds now as the collector's snapshot, at once (the
+     * next scrape shows it and the live writers' current values), and gives
+     * the run an empty out for the rest: a long run (a queue consumer) shows
+     * each batch without ending. The collector's up, duration and last
+     * success change only when the run ends. Returns 0, or -1 when out
+     * overflowed or memory ran out (nothing published; out is emptied).
+     */
+    int (*publish)(struct collector_run *run);
 };
 
 /*
@@ -49,6 +58,9 @@ struct collector_def {
     const char *default_interval; /* a duration, e.g. "5m" */
     /* Optional: adds the collector's own flags (storage is the collector's). */
     int (*add_flags)(struct flagset *fs);
+    /* Optional: false when the flags do not give the collector what it needs
+     * (a queue URL): it is then off, enabled or not. */
+    bool (*configured)(void);
     /* Optional: called once after flag parsing; returns the state run gets,
      * or NULL with a reason in err (start-up then fails). */
     void *(*create)(char *err, size_t errlen);
@@ -56,6 +68,11 @@ struct collector_def {
     int (*run)(void *state, struct collector_run *run);
     /* Optional: frees what create returned. Accepts NULL. */
     void (*destroy)(void *state);
+    /* A consumer of a stream (a queue): run is started again as soon as it
+     * returns, without waiting for the interval, which then bounds how long
+     * one run consumes before it reports (up, duration). The run waits out
+     * its own back-off after errors. */
+    bool continuous;
     /* Optional: what this collector shares with others, NULL-terminated. */
     const struct collector_shared *const *shared;
 };

@@ -120,7 +120,10 @@ static int build_flags(struct flagset *fs, struct collector_opt *copts,
         snprintf(c->interval_name, sizeof c->interval_name, "collector.%s.interval",
                  table[i]->name);
         snprintf(c->interval_help, sizeof c->interval_help,
-                 "How often the %s collector refreshes its cached metrics.", table[i]->name);
+                 table[i]->continuous
+                     ? "How long one run of the %s collector consumes before it reports."
+                     : "How often the %s collector refreshes its cached metrics.",
+                 table[i]->name);
         struct flag en = {c->enable_name,
                           FLAG_BOOL,
                           table[i]->default_enabled ? "true" : "false",
@@ -323,6 +326,11 @@ int main(int argc, char **argv)
     }
     void **states = calloc(ncollectors + 1, sizeof *states);
     for (size_t i = 0; i < ncollectors; i++) {
+        if (copts[i].enabled && table[i]->configured != NULL && !table[i]->configured()) {
+            /* Enabled, but not given what it needs (its flags say how). */
+            copts[i].enabled = false;
+            log_debug("main", "collector off: not configured", "collector", table[i]->name);
+        }
         if (!copts[i].enabled)
             continue;
         if (table[i]->create != NULL) {

@@ -189,7 +189,8 @@ int registry_add_collector(struct registry *r, const struct collector_def *def, 
     s->interval_ms = interval_ms;
     char d[32];
     flags_format_duration(interval_ms, d, sizeof d);
-    snprintf(s->help_suffix, sizeof s->help_suffix, " (cached; refreshed every %s)", d);
+    if (!def->continuous) /* a consumer's families are as fresh as its last batch */
+        snprintf(s->help_suffix, sizeof s->help_suffix, " (cached; refreshed every %s)", d);
     return 0;
 }
 
@@ -203,53 +204,105 @@ int registry_add_live(struct registry *r, registry_live_fn fn, void *arg)
     return 0;
 }
 
+/* A run in progress: what its publish callback works on. */
+struct run_ctx {
+    struct collector_run run; /* first: the callback gets &ctx->run */
+    struct slot *slot;
+    struct buf buf;
+    struct expo expo;
+};
+
+/* Starts an empty buffer and writer for ctx, sized from the last snapshot
+ * (an eighth more): no doublings, and pages that stay untouched cost no
+ * memory. */
+static void run_ctx_open(struct run_ctx *ctx)
+{
+    struct registry *r = ctx->slot->reg;
+    buf_init(&ctx->buf, SNAPSHOT_MAX);
+    pthread_mutex_lock(&r->lock);
+    size_t hint = ctx->slot->snap ? ctx->slot->snap->len : 0;
+    pthread_mutex_unlock(&r->lock);
+    if (hint > 0 && hint < SNAPSHOT_MAX)
+        buf_reserve(&ctx->buf, hint + hint / 8 < SNAPSHOT_MAX ? hint + hint / 8 : hint);
+    expo_init(&ctx->expo, &ctx->buf);
+    ctx->expo.help_suffix = ctx->slot->help_suffix;
+    ctx->run.out = &ctx->expo;
+}
+
+/* Makes the text written so far a snapshot and swaps it into the slot
+ * (generation bumped, so the next scrape composes anew); frees the writer.
+ * Returns 0, or -1 with a reason in err (nothing swapped). */
+static int run_ctx_swap(struct run_ctx *ctx, char *err, size_t errlen)
+{
+    struct registry *r = ctx->slot->reg;
+    int rc = 0;
+    struct snapshot *snap = NULL;
+    if (expo_error(&ctx->expo) != NULL) {
+        snprintf(err, errlen, "%s", expo_error(&ctx->expo));
+        rc = -1;
+    } else {
+        size_t len;
+        char *text = buf_steal(&ctx->buf, &len);
+        snap = text ? snapshot_create(text, len) : NULL;
+        if (snap == NULL) {
+            snprintf(err, errlen, "out of memory while storing the snapshot");
+            rc = -1;
+        }
+    }
+    expo_free(&ctx->expo);
+    buf_free(&ctx->buf);
+    if (snap == NULL)
+        return rc;
+    pthread_mutex_lock(&r->lock);
+    struct snapshot *old = ctx->slot->snap;
+    ctx->slot->snap = snap;
+    r->generation++;
+    pthread_mutex_unlock(&r->lock);
+    snapshot_release(old);
+    return 0;
+}
+
+/* collector_run.publish: the snapshot so far, published mid-run. */
+static int run_publish(struct collector_run *run)
+{
+    struct run_ctx *ctx = (struct run_ctx *)run; /* run is ctx's first member */
+    char err[256];
+    int rc = run_ctx_swap(ctx, err, sizeof err);
+    if (rc != 0)
+        log_warn("registry", "cannot publish a collector's batch", "collector",
+                 ctx->slot->def->name, "err", err);
+    run_ctx_open(ctx);
+    return rc;
+}
+
 /* One run of a collector: render, snapshot, swap. */
 static void run_once(struct slot *s)
 {
     struct registry *r = s->reg;
     double t0 = registry_now_mono();
-    struct buf b;
-    buf_init(&b, SNAPSHOT_MAX);
-    /* Sized from the last snapshot (an eighth more): no doublings, and pages
-     * that stay untouched cost no memory. */
-    pthread_mutex_lock(&r->lock);
-    size_t hint = s->snap ? s->snap->len : 0;
-    pthread_mutex_unlock(&r->lock);
-    if (hint > 0 && hint < SNAPSHOT_MAX)
-        buf_reserve(&b, hint + hint / 8 < SNAPSHOT_MAX ? hint + hint / 8 : hint);
-    struct expo e;
-    expo_init(&e, &b);
-    e.help_suffix = s->help_suffix;
     char err[512] = "";
-    struct collector_run run = {&e, err, sizeof err, &r->stopping, s->interval_ms, false};
-    int rc = s->def->run(s->state, &run);
-    bool publish = rc == 0 || run.publish_on_error;
-    if (expo_error(&e) != NULL) {
-        if (rc == 0)
-            snprintf(err, sizeof err, "%s", expo_error(&e));
+    struct run_ctx ctx = {.slot = s};
+    ctx.run = (struct collector_run){NULL,          err,   sizeof err, &r->stopping,
+                                     s->interval_ms, false, run_publish};
+    run_ctx_open(&ctx);
+    int rc = s->def->run(s->state, &ctx.run);
+    if (rc == 0 && expo_error(&ctx.expo) != NULL)
+        snprintf(err, sizeof err, "%s", expo_error(&ctx.expo));
+    if (expo_error(&ctx.expo) != NULL)
         rc = -1;
-        publish = false;
-    }
-    expo_free(&e);
-    struct snapshot *snap = NULL;
-    if (publish) {
-        size_t len;
-        char *text = buf_steal(&b, &len);
-        snap = text ? snapshot_create(text, len) : NULL;
-        if (snap == NULL && rc == 0) {
-            snprintf(err, sizeof err, "out of memory while storing the snapshot");
+    if (rc == 0 || ctx.run.publish_on_error) {
+        char why[256];
+        if (run_ctx_swap(&ctx, why, sizeof why) != 0 && rc == 0) {
+            snprintf(err, sizeof err, "%s", why);
             rc = -1;
         }
+    } else {
+        expo_free(&ctx.expo);
+        buf_free(&ctx.buf);
     }
-    buf_free(&b);
     double t1 = registry_now_mono();
 
-    struct snapshot *old = NULL;
     pthread_mutex_lock(&r->lock);
-    if (snap != NULL) {
-        old = s->snap;
-        s->snap = snap;
-    }
     if (rc == 0)
         s->last_success = registry_now_wall();
     s->up = rc == 0;
@@ -257,7 +310,6 @@ static void run_once(struct slot *s)
     s->duration = t1 - t0;
     r->generation++;
     pthread_mutex_unlock(&r->lock);
-    snapshot_release(old);
 
     char dur[32];
     snprintf(dur, sizeof dur, "%.3f", t1 - t0);
@@ -281,6 +333,8 @@ static void *collector_thread(void *arg)
          * exporters started together do not call AWS in lock-step. */
         double jitter = ((double)rand_r(&seed) / RAND_MAX - 0.5) * 0.1;
         double due = started + (double)s->interval_ms / 1000.0 * (1.0 + jitter);
+        if (s->def->continuous)
+            continue; /* a consumer: at once again (it waits out its own back-off) */
         struct timespec ts = {(time_t)due, (long)((due - (double)(time_t)due) * 1e9)};
         pthread_mutex_lock(&r->lock);
         while (!atomic_load(&r->stopping) && registry_now_mono() < due)

@@ -30,6 +30,8 @@ static const struct {
                         "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
                         "application/x-amz-json-1.1", 2},
     [AWS_STS] = {"sts", "STS", NULL, "application/x-www-form-urlencoded; charset=utf-8", 10},
+    /* SQS's JSON protocol (JSON 1.0); a long poll is one call per 20 s at most. */
+    [AWS_SQS] = {"sqs", "SQS", "AmazonSQS", "application/x-amz-json-1.0", 50},
 };
 
 /* Seconds to add to the local clock when signing, learned from AWS's Date. */
@@ -162,10 +164,20 @@ static CURL *thread_handle(void)
 
 struct response {
     struct buf *body;
+    const atomic_bool *stopping; /* may be NULL: the transfer is cut when it is set */
     bool too_big;
     char date[64];       /* the Date header, for clock skew */
     char error_type[64]; /* x-amzn-ErrorType */
 };
+
+/* Cuts a transfer (a long poll) when the exporter is stopping. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const struct response *r = arg;
+    return atomic_load(r->stopping) ? 1 : 0;
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -232,6 +244,11 @@ static long transport(const char *method, const char *url, struct curl_slist *he
     curl_easy_setopt(h, CURLOPT_USERAGENT, "aws-org-exporter/" VERSION);
     if (ca_bundle != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle);
+    if (r->stopping != NULL) { /* called about once a second while idle */
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
@@ -245,6 +262,8 @@ static long transport(const char *method, const char *url, struct curl_slist *he
         const char *cls = "ConnectionError";
         if (r->too_big)
             cls = "ResponseTooLarge";
+        else if (rc == CURLE_ABORTED_BY_CALLBACK)
+            cls = "Cancelled";
         else if (rc == CURLE_OPERATION_TIMEDOUT)
             cls = "Timeout";
         else if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
@@ -597,7 +616,7 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
 
         struct buf resp;
         buf_init(&resp, c->cfg.max_body);
-        struct response r = {.body = &resp};
+        struct response r = {.body = &resp, .stopping = c->cfg.stopping};
         long status = transport("POST", url, list, body, body_len, c->cfg.connect_timeout,
                                 c->cfg.timeout, c->cfg.ca_bundle, &r, err);
         curl_slist_free_all(list);

@@ -1,7 +1,8 @@
 /*
  * client: calls to AWS the way the SDKs make them.
  *
- *   JSON 1.1 RPC (Organizations, CloudTrail): POST / with X-Amz-Target.
+ *   JSON 1.1 RPC (Organizations, CloudTrail), JSON 1.0 (SQS): POST / with
+ *   X-Amz-Target.
  *   Query protocol (STS): POST / with a form-encoded body, XML answers.
  *
  * Every call is paced per (account, region, operation) by ratelimit, signed
@@ -27,7 +28,7 @@
 
 struct aws_creds_provider;
 
-enum aws_service { AWS_ORGANIZATIONS, AWS_CLOUDTRAIL, AWS_STS, AWS_SERVICE_COUNT };
+enum aws_service { AWS_ORGANIZATIONS, AWS_CLOUDTRAIL, AWS_STS, AWS_SQS, AWS_SERVICE_COUNT };
 
 struct aws_error {
     long http_status; /* 0 when no HTTP answer came */
@@ -45,7 +46,7 @@ struct aws_config {
     const char *ca_bundle;       /* AWS_CA_BUNDLE, or NULL */
     double backoff_base;         /* seconds; the SDKs use 1 */
     double process_timeout;      /* seconds a credential_process may run; the SDKs use 60 */
-    const atomic_bool *stopping; /* may be NULL */
+    const atomic_bool *stopping; /* may be NULL; when set, a transfer in progress is cut */
 };
 
 /* Fills cfg with the defaults and the environment (AWS_MAX_ATTEMPTS,
