@@ -98,9 +98,9 @@ static const char *check_queue_url(const char *s)
 {
     if (*s == '\0')
         return NULL; /* the collector is off */
-    const char *p = strncmp(s, "https://", 8) == 0 ? s + 8
+    const char *p = strncmp(s, "https://", 8) == 0  ? s + 8
                     : strncmp(s, "http://", 7) == 0 ? s + 7
-                                                     : NULL;
+                                                    : NULL;
     if (p == NULL || strlen(s) > 1024)
         return "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/111111111111/name";
     const char *path = strchr(p, '/');
@@ -123,10 +123,10 @@ static const struct flag eb_flags[] = {
 struct eb_state {
     struct trail_ledger *ledger;
     struct aws_client *client;
-    char mgmt[16];     /* the management account's id: other accounts' records are members' */
-    bool checked;      /* the queue's attributes were read */
-    double retention;  /* the queue's MessageRetentionPeriod, seconds */
-    double backoff;    /* seconds the next run waits first; 0 after a good run */
+    char mgmt[16];    /* the management account's id: other accounts' records are members' */
+    bool checked;     /* the queue's attributes were read */
+    double retention; /* the queue's MessageRetentionPeriod, seconds */
+    double backoff;   /* seconds the next run waits first; 0 after a good run */
     uint64_t messages[NRESULTS];
 };
 
@@ -267,9 +267,9 @@ static enum result take(struct eb_state *s, json_t *m)
     const char *id = json_string_value(json_object_get(m, "MessageId"));
     struct trail_record rec;
     char why[256];
-    enum trail_envelope kind = body ? trail_record_parse_envelope(body, strlen(body), &rec, why,
-                                                                  sizeof why)
-                                    : TRAIL_ENVELOPE_MALFORMED;
+    enum trail_envelope kind =
+        body ? trail_record_parse_envelope(body, strlen(body), &rec, why, sizeof why)
+             : TRAIL_ENVELOPE_MALFORMED;
     if (kind == TRAIL_ENVELOPE_MALFORMED) {
         const char *n = json_string_value(
             json_object_get(json_object_get(m, "Attributes"), "ApproximateReceiveCount"));
@@ -280,8 +280,7 @@ static enum result take(struct eb_state *s, json_t *m)
                  body ? why : "no Body");
         return MALFORMED;
     }
-    if (kind == TRAIL_ENVELOPE_OTHER ||
-        strcmp(rec.event_source, TRAIL_ORGANIZATIONS_SOURCE) != 0)
+    if (kind == TRAIL_ENVELOPE_OTHER || strcmp(rec.event_source, TRAIL_ORGANIZATIONS_SOURCE) != 0)
         return IGNORED;
     int k = trail_ledger_find(s->ledger, rec.event_name);
     if (k < 0)
@@ -344,9 +343,10 @@ static int batch(struct eb_state *s, int wait, char *err, size_t errlen)
 {
     json_t *resp = NULL;
     if (sqs(s, "ReceiveMessage",
-            json_pack("{s:s,s:i,s:i,s:[s,s]}", "QueueUrl", opt.queue_url, "MaxNumberOfMessages",
-                      BATCH, "WaitTimeSeconds", wait, "AttributeNames", "ApproximateReceiveCount",
-                      "SentTimestamp"),
+            /* "All" message attributes (ApproximateReceiveCount is the one
+             * logged): the one value both SQS models accept in AttributeNames. */
+            json_pack("{s:s,s:i,s:i,s:[s]}", "QueueUrl", opt.queue_url, "MaxNumberOfMessages",
+                      BATCH, "WaitTimeSeconds", wait, "AttributeNames", "All"),
             &resp, err, errlen) != 0)
         return -1;
     json_t *msgs = json_object_get(resp, "Messages");
@@ -402,6 +402,10 @@ static int run(void *p, struct collector_run *r)
     if (s->backoff > 0)
         pause_for(s->backoff, r->stopping);
     int rc = setup(s, r);
+    if (rc == 0) { /* reachable: up (and ready) before the first long poll ends */
+        write_metrics(s, r->out);
+        r->publish(r);
+    }
     double end = wall() + (double)r->interval_ms / 1000.0;
     while (rc == 0 && !atomic_load(r->stopping)) {
         double left = end - wall();

@@ -34,8 +34,9 @@ struct collector_run {
      * Publishes what out holds now as the collector's snapshot, at once (the
      * next scrape shows it and the live writers' current values), and gives
      * the run an empty out for the rest: a long run (a queue consumer) shows
-     * each batch without ending. The collector's up, duration and last
-     * success change only when the run ends. Returns 0, or -1 when out
+     * each batch without ending. A publish is a checkpoint of a healthy run:
+     * the collector is up (and ready), with its last success now; its
+     * duration changes when the run ends. Returns 0, or -1 when out
      * overflowed or memory ran out (nothing published; out is emptied).
      */
     int (*publish)(struct collector_run *run);

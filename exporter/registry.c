@@ -262,15 +262,24 @@ static int run_ctx_swap(struct run_ctx *ctx, char *err, size_t errlen)
     return 0;
 }
 
-/* collector_run.publish: the snapshot so far, published mid-run. */
+/* collector_run.publish: the snapshot so far, published mid-run; a
+ * checkpoint of a healthy run (up, completed, last success now). */
 static int run_publish(struct collector_run *run)
 {
     struct run_ctx *ctx = (struct run_ctx *)run; /* run is ctx's first member */
     char err[256];
     int rc = run_ctx_swap(ctx, err, sizeof err);
-    if (rc != 0)
+    if (rc != 0) {
         log_warn("registry", "cannot publish a collector's batch", "collector",
                  ctx->slot->def->name, "err", err);
+    } else {
+        struct registry *r = ctx->slot->reg;
+        pthread_mutex_lock(&r->lock);
+        ctx->slot->up = true;
+        ctx->slot->completed = true;
+        ctx->slot->last_success = registry_now_wall();
+        pthread_mutex_unlock(&r->lock);
+    }
     run_ctx_open(ctx);
     return rc;
 }
@@ -282,7 +291,7 @@ static void run_once(struct slot *s)
     double t0 = registry_now_mono();
     char err[512] = "";
     struct run_ctx ctx = {.slot = s};
-    ctx.run = (struct collector_run){NULL,          err,   sizeof err, &r->stopping,
+    ctx.run = (struct collector_run){NULL,           err,   sizeof err, &r->stopping,
                                      s->interval_ms, false, run_publish};
     run_ctx_open(&ctx);
     int rc = s->def->run(s->state, &ctx.run);

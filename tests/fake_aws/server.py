@@ -31,6 +31,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape as xml_escape
 
+import sqs as sqs_service
+
 import botocore.session
 import botocore.validate
 from botocore.auth import SigV4Auth
@@ -38,6 +40,7 @@ from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 ORG_TARGET_PREFIX = 'AWSOrganizationsV20161128.'
+SQS = sqs_service.Sqs()   # its own lock: a long poll never holds STATE.lock
 CT_TARGET_PREFIX = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.'
 STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/'
 SIGV4_TIMESTAMP = '%Y%m%dT%H%M%SZ'
@@ -244,6 +247,7 @@ class State:
                     for e in evs:
                         self._normalise_event(e)
             self.scenario = sc
+            SQS.load(sc.get('sqs'))
             # static keys replace the old static keys; issued keys survive
             self.creds = {k: v for k, v in self.creds.items() if v['source'] != 'static'}
             for c in sc['credentials']:
@@ -923,8 +927,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             d = {'__type': err.code, 'message': err.message}
             d.update(err.extra)
-            self.send(err.status, json.dumps(d), 'application/x-amz-json-1.1',
-                      extra_headers={'x-amzn-ErrorType': err.code})
+            headers = {'x-amzn-ErrorType': err.code}
+            query = d.pop('_query', None)
+            if query:   # SQS: the query protocol's code, for SDKs of either protocol
+                headers['x-amzn-query-error'] = '%s;Sender' % query
+            self.send(err.status, json.dumps(d), 'application/x-amz-json-1.1', extra_headers=headers)
 
     # routing ------------------------------------------------------------
     def do_GET(self):
@@ -961,6 +968,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path == '/_fake/stats' and self.command == 'GET':
                 return self.send_json(200, STATE.stats())
+            if path == '/_fake/sqs' and self.command == 'GET':
+                return self.send_json(200, SQS.stats())
             if self.command != 'POST':
                 return self.send_json(405, {'error': 'method not allowed'})
             data = json.loads(body or b'null')
@@ -975,6 +984,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == '/_fake/patch':
                 apply_patch(data if isinstance(data, list) else [data])
                 return self.send_json(200, {'ok': True})
+            if path == '/_fake/sqs':
+                return self.send_json(200, SQS.control(data))
             if path == '/_fake/faults':
                 STATE.set_faults(data)
                 return self.send_json(200, {'ok': True})
@@ -997,6 +1008,9 @@ class Handler(BaseHTTPRequestHandler):
             service, proto, op, form = 'organizations', 'json', target[len(ORG_TARGET_PREFIX):], None
         elif target.startswith(CT_TARGET_PREFIX):
             service, proto, op, form = 'cloudtrail', 'json', target[len(CT_TARGET_PREFIX):], None
+        elif target.startswith(sqs_service.TARGET_PREFIX) and \
+                target[len(sqs_service.TARGET_PREFIX):] in sqs_service.OPERATIONS:
+            service, proto, op, form = 'sqs', 'json', target[len(sqs_service.TARGET_PREFIX):], None
         elif target:
             self.record_unidentified(target)
             return self.aws_error('json', AwsError('UnknownOperationException', 'Unknown target %s' % target))
@@ -1041,6 +1055,8 @@ class Handler(BaseHTTPRequestHandler):
                 except ValueError:
                     raise AwsError('SerializationException', 'Unable to parse request body as JSON.', invalid=True)
                 validate_params(service, op, params)
+                if service == 'sqs':
+                    return self.sqs(op, params, rule)
                 with STATE.lock:
                     if service == 'organizations':
                         res = org_dispatch(op, params, caller)
@@ -1083,6 +1099,17 @@ class Handler(BaseHTTPRequestHandler):
             self.aws_error(proto, e)
         finally:
             STATE.record(service, op, account, region, status, code)
+
+    def sqs(self, op, params, rule):
+        """An SQS call (outside STATE.lock: a long poll waits here)."""
+        try:
+            res = SQS.dispatch(op, params)
+        except sqs_service.SqsError as e:
+            raise AwsError(e.code, e.message, status=e.status,
+                           extra={'__type': 'com.amazonaws.sqs#' + e.code, '_query': e.query_code})
+        if rule and rule['kind'] == 'malformed':
+            return self.send(200, '{"Messages": [{"Body": "1234<html>not json', sqs_service.CONTENT_TYPE)
+        self.send(200, json.dumps(res), sqs_service.CONTENT_TYPE)
 
     def record_unidentified(self, op):
         STATE.observe('unknown', op, None, None)
@@ -1372,6 +1399,7 @@ def main(argv=None):
     # load the models before the first request
     service_model('organizations')
     service_model('cloudtrail')
+    service_model('sqs')
     srv = Server(('127.0.0.1', args.port), Handler)
 
     def stop(signum, frame):
