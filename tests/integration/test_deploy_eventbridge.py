@@ -517,3 +517,30 @@ class ValidateCfn(unittest.TestCase):
                 expected += [l for l in ok_lines(path, text) if l.split()[2] not in failing[path]]
         self.assertEqual(ok, expected)
         self.assertIn('ok %s ForwardingRole AWS::IAM::Role' % at(s, short, '  ForwardingRole:', 1), ok)
+
+
+class Readme(unittest.TestCase):
+    """deploy/README.md's commands name the templates' real parameters and outputs."""
+
+    def test_commands_and_outputs_exist(self):
+        text = read(os.path.join('deploy', 'README.md'))
+        section = text[text.index('## EventBridge fast path'):text.index('## Kubernetes')]
+        management, member = load_template(MANAGEMENT), load_template(MEMBER)
+        # The command's lines, joined where they end with a backslash.
+        command = re.search(r'--parameter-overrides (?:[^\n]*\\\n)*[^\n]*', section).group(0)
+        overrides = command.split(' ', 1)[1]
+        names = re.findall(r'([A-Za-z]+)=', overrides)
+        self.assertEqual(names, ['ExporterRoleName', 'CreateCentralEventBus', 'OrganizationId'])
+        for n in names:
+            self.assertIn(n, management['Parameters'])
+        self.assertEqual(re.findall(r'ParameterKey=([A-Za-z]+)', section), list(member['Parameters']))
+        for rel in re.findall(r'file://(\S+)|--template-file (\S+)', section):
+            self.assertTrue(os.path.isfile(os.path.join(ROOT, ''.join(rel))), rel)
+        outputs = set(re.findall(r'`([A-Za-z]+)`\s+output|<([A-Za-z]+) output>', section))
+        outputs = {a or b for a, b in outputs}
+        self.assertEqual(sorted(outputs), ['CentralEventBusArn', 'ExporterFlag', 'ExporterPolicyArn'])
+        self.assertLessEqual(outputs, set(management['Outputs']))
+        for name in ('QueueUrl', 'QueueArn', 'DeadLetterQueueUrl'):
+            self.assertIn('`%s`' % name, section)
+        self.assertIn('RetainStacksOnAccountRemoval=true', section)
+        self.assertIn('--region us-east-1', section)
