@@ -48,7 +48,8 @@ const RESOURCE_KEYS = new Set(['Type', 'Properties', 'Condition', 'DependsOn', '
 const DELETION_POLICIES = new Set(['Delete', 'Retain', 'RetainExceptOnCreate', 'Snapshot']);
 const PARAMETER_KEYS = new Set(['Type', 'Default', 'AllowedValues', 'AllowedPattern', 'ConstraintDescription',
     'Description', 'MaxLength', 'MaxValue', 'MinLength', 'MinValue', 'NoEcho']);
-const PARAMETER_TYPES = /^(String|Number|List<Number>|CommaDelimitedList|AWS::[A-Za-z0-9:]+|List<AWS::[A-Za-z0-9:]+>|AWS::SSM::Parameter::Value<[^>]+>)$/;
+const PARAMETER_TYPES = new RegExp('^(String|Number|List<Number>|CommaDelimitedList|AWS::[A-Za-z0-9:]+'
+    + '|List<AWS::[A-Za-z0-9:]+>|AWS::SSM::Parameter::Value<[^>]+>)$');
 const OUTPUT_KEYS = new Set(['Description', 'Value', 'Export', 'Condition']);
 const PSEUDO = new Set(['AWS::AccountId', 'AWS::NotificationARNs', 'AWS::NoValue', 'AWS::Partition',
     'AWS::Region', 'AWS::StackId', 'AWS::StackName', 'AWS::URLSuffix']);
@@ -76,15 +77,9 @@ function toLongForms(doc) {
             if (short === null || !SHORT_FORMS.includes(short)) {
                 return undefined;
             }
-            node.tag = undefined;
-            let value = node;
-            if (short === 'GetAtt' && node instanceof Scalar && typeof node.value === 'string') {
-                const dot = node.value.indexOf('.');
-                value = doc.createNode([node.value.slice(0, dot), node.value.slice(dot + 1)]);
-                value.range = node.range;
-            }
+            node.tag = undefined; // !GetAtt A.B stays "A.B", which getAttArgs reads
             const map = new YAMLMap();
-            map.items.push(new Pair(new Scalar(LONG_FORM(short)), value));
+            map.items.push(new Pair(new Scalar(LONG_FORM(short)), node));
             map.range = node.range;
             return map;
         },
@@ -104,7 +99,17 @@ function intrinsic(v) {
     return keys[0] === 'Ref' || keys[0] === 'Condition' || keys[0].startsWith('Fn::') ? keys[0] : null;
 }
 
-const kindOf = (v) => (Array.isArray(v) ? 'list' : v === null ? 'null' : typeof v === 'object' ? 'mapping' : typeof v);
+const kindOf = (v) => (Array.isArray(v) ? 'list'
+    : v === null ? 'null' : typeof v === 'object' ? 'mapping' : typeof v);
+
+// [resource, attribute] of the argument of a Fn::GetAtt ("A.B" or [A, B]).
+function getAttArgs(arg) {
+    if (typeof arg === 'string') {
+        const dot = arg.indexOf('.');
+        return dot < 0 ? [arg, undefined] : [arg.slice(0, dot), arg.slice(dot + 1)];
+    }
+    return Array.isArray(arg) ? arg : [undefined, undefined];
+}
 
 class Checker {
     constructor(template, report) {
@@ -147,8 +152,7 @@ class Checker {
                 this.report(at, `no condition ${JSON.stringify(arg)} in Conditions`);
             }
         } else if (fn === 'Fn::GetAtt') {
-            const [res, attr] = typeof arg === 'string' ? [arg.slice(0, arg.indexOf('.')), arg.slice(arg.indexOf('.') + 1)]
-                : Array.isArray(arg) ? arg : [undefined, undefined];
+            const [res, attr] = getAttArgs(arg);
             this.getAtt(res, attr, at, known);
         } else if (fn === 'Fn::Sub') {
             this.sub(arg, at, known, section);
@@ -197,7 +201,8 @@ class Checker {
     }
 
     sub(arg, at, known, section) {
-        const [text, vars] = typeof arg === 'string' ? [arg, {}] : Array.isArray(arg) ? arg : [undefined, undefined];
+        const [text, vars] = typeof arg === 'string' ? [arg, {}]
+            : Array.isArray(arg) ? arg : [undefined, undefined];
         if (typeof text !== 'string' || !isMap(vars)) {
             this.report(at, 'Fn::Sub takes a string or [string, {name: value}]');
             return;
@@ -209,7 +214,8 @@ class Checker {
                 continue;
             }
             if (name.includes('.')) {
-                this.getAtt(name.slice(0, name.indexOf('.')), name.slice(name.indexOf('.') + 1), at, known);
+                const [res, attr] = getAttArgs(name);
+                this.getAtt(res, attr, at, known);
             } else {
                 this.refName(name, at, known, section);
             }
@@ -284,8 +290,7 @@ class Checker {
                 : v.Ref === 'AWS::NotificationARNs' ? 'list' : 'scalar';
         }
         if (fn === 'Fn::GetAtt') {
-            const a = v[fn];
-            const [res, attr] = typeof a === 'string' ? [a.slice(0, a.indexOf('.')), a.slice(a.indexOf('.') + 1)] : a;
+            const [res, attr] = getAttArgs(v[fn]);
             const spec = this.specOfResource(res);
             const attrSpec = spec?.Attributes?.[attr];
             return attrSpec === undefined ? 'any' : attrSpec.Type === 'List' ? 'list' : 'scalar';
@@ -446,7 +451,8 @@ class Checker {
                 const n = Number(d);
                 if (d.trim() === '' || Number.isNaN(n)) {
                     this.report([...path, 'Default'], `${shown(d)} is not a number`);
-                } else if ((p.MinValue !== undefined && n < p.MinValue) || (p.MaxValue !== undefined && n > p.MaxValue)) {
+                } else if ((p.MinValue !== undefined && n < p.MinValue)
+                           || (p.MaxValue !== undefined && n > p.MaxValue)) {
                     this.report([...path, 'Default'], `${d} is outside [${p.MinValue}, ${p.MaxValue}]`);
                 }
             }
@@ -480,7 +486,7 @@ class Checker {
                     this.report([...path, k], `${shown(r[k])} is not one of ${[...DELETION_POLICIES].join(', ')}`);
                 }
             }
-            const deps = r.DependsOn === undefined ? [] : Array.isArray(r.DependsOn) ? r.DependsOn : [r.DependsOn];
+            const deps = [r.DependsOn ?? []].flat();
             deps.forEach((d) => {
                 if (!Object.hasOwn(this.resources, d)) {
                     this.report([...path, 'DependsOn'], `DependsOn ${JSON.stringify(d)}: no such resource`);
@@ -521,7 +527,8 @@ function where(path) {
 
 function checkFile(path, text, report) {
     const lineCounter = new LineCounter();
-    const docs = parseAllDocuments(text, { version: '1.1', uniqueKeys: true, lineCounter, customTags: CUSTOM_TAGS });
+    const docs = parseAllDocuments(text,
+        { version: '1.1', uniqueKeys: true, lineCounter, customTags: CUSTOM_TAGS });
     if (!Array.isArray(docs) || docs.length !== 1) {
         report(`${path}: a template is one YAML or JSON document`);
         return;
@@ -564,4 +571,5 @@ function checkFile(path, text, report) {
     }
 }
 
-process.exitCode = await checkerMain('node tests/deploy/validate-cfn.mjs FILE...', process.argv.slice(2), checkFile);
+process.exitCode = await checkerMain('node tests/deploy/validate-cfn.mjs FILE...', process.argv.slice(2),
+    checkFile);

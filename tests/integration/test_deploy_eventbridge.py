@@ -131,8 +131,9 @@ def not_watched(account):
            'awsRegion': 'us-east-1', 'eventType': 'AwsApiCall',
            'requestParameters': {'policyArn': 'arn:aws:iam::%s:policy/p' % account}}
     forged = dict(envelope(iam, account), source='aws.organizations')
-    listing = {'eventVersion': '1.08', 'eventSource': 'organizations.amazonaws.com', 'eventName': 'ListAccounts',
-               'awsRegion': 'us-east-1', 'eventType': 'AwsApiCall', 'readOnly': True}
+    listing = {'eventVersion': '1.08', 'eventSource': 'organizations.amazonaws.com',
+               'eventName': 'ListAccounts', 'awsRegion': 'us-east-1', 'eventType': 'AwsApiCall',
+               'readOnly': True}
     tag = {'eventVersion': '1.08', 'eventSource': 'organizations.amazonaws.com',
            'eventName': 'TagResource', 'awsRegion': 'us-east-1', 'eventType': 'AwsApiCall'}
     console = dict(envelope(records_of('LeaveOrganization')[0], account),
@@ -144,6 +145,13 @@ def not_watched(account):
             ('LeaveOrganization as a console sign-in', console)]
 
 
+DLQ_ARN = {'Fn::GetAtt': ['DeadLetterQueue', 'Arn']}
+
+
+def pattern_of(template, rule):
+    return template['Resources'][rule]['Properties']['EventPattern']
+
+
 def rules(template):
     return {n: r for n, r in template['Resources'].items() if r['Type'] == 'AWS::Events::Rule'}
 
@@ -151,7 +159,7 @@ def rules(template):
 def rule_problems(template, name, expected, events, others, context):
     """What is wrong with rule name's pattern: the expected event names it
     misses, the other events it takes. [] when none."""
-    pattern = event_pattern.resolve(rules(template)[name]['Properties']['EventPattern'], context)
+    pattern = event_pattern.resolve(pattern_of(template, name), context)
     taken = {n for n, e in events if event_pattern.matches(pattern, e)}
     problems = ['%s misses %s' % (name, n) for n in sorted(set(expected) - taken)]
     problems += ['%s takes %s' % (name, n) for n in sorted(taken - set(expected))]
@@ -272,8 +280,7 @@ class EventPatterns(unittest.TestCase):
     def test_a_pattern_without_leave_organization_is_rejected(self):
         context = {'AWS::AccountId': MANAGEMENT_ACCOUNT}
         broken = copy.deepcopy(self.management)
-        names = broken['Resources']['ManagementAccountRule']['Properties']['EventPattern']['detail']['eventName']
-        names.remove('LeaveOrganization')
+        pattern_of(broken, 'ManagementAccountRule')['detail']['eventName'].remove('LeaveOrganization')
         events = events_of(self.watched, MANAGEMENT_ACCOUNT)
         self.assertEqual(rule_problems(broken, 'ManagementAccountRule', self.watched, events,
                                        not_watched(MANAGEMENT_ACCOUNT), context),
@@ -281,15 +288,15 @@ class EventPatterns(unittest.TestCase):
         for template, name, context in ((self.member, 'ForwardLeaveOrganizationRule', MEMBER_ACCOUNT),
                                         (self.management, 'CentralEventBusRule', MANAGEMENT_ACCOUNT)):
             broken = copy.deepcopy(template)
-            broken['Resources'][name]['Properties']['EventPattern']['detail']['eventName'].remove('LeaveOrganization')
-            self.assertEqual(rule_problems(broken, name, MEMBER_FORWARDED, events_of(self.watched, MEMBER_ACCOUNT),
-                                           [], {'AWS::AccountId': context}),
+            pattern_of(broken, name)['detail']['eventName'].remove('LeaveOrganization')
+            events = events_of(self.watched, MEMBER_ACCOUNT)
+            self.assertEqual(rule_problems(broken, name, MEMBER_FORWARDED, events, [], {'AWS::AccountId': context}),
                              ['%s misses LeaveOrganization' % name])
         # Without the eventSource clause, IAM's DeletePolicy gets through once
         # its source claims Organizations; without the detail-type of service
         # events, the departures are missed.
         broken = copy.deepcopy(self.management)
-        pattern = broken['Resources']['ManagementAccountRule']['Properties']['EventPattern']
+        pattern = pattern_of(broken, 'ManagementAccountRule')
         del pattern['detail']['eventSource']
         pattern['detail-type'].remove(SERVICE_EVENT)
         self.assertEqual(rule_problems(broken, 'ManagementAccountRule', self.watched, events,
@@ -298,7 +305,7 @@ class EventPatterns(unittest.TestCase):
                          + ['ManagementAccountRule takes iam DeletePolicy with source aws.organizations'])
         # A member rule without its account clause forwards another account's.
         broken = copy.deepcopy(self.member)
-        del broken['Resources']['ForwardLeaveOrganizationRule']['Properties']['EventPattern']['account']
+        del pattern_of(broken, 'ForwardLeaveOrganizationRule')['account']
         others = [('%s of %s' % (n, OTHER_MEMBER), e) for n, e in events_of(MEMBER_FORWARDED, OTHER_MEMBER)]
         self.assertEqual(
             rule_problems(broken, 'ForwardLeaveOrganizationRule', MEMBER_FORWARDED,
@@ -320,10 +327,11 @@ class TemplateContents(unittest.TestCase):
         q, dlq = self.r['Queue']['Properties'], self.r['DeadLetterQueue']['Properties']
         for props in (q, dlq):
             # SSE-SQS unless a KMS key is given, then that key.
-            self.assertEqual(props['SqsManagedSseEnabled'], {'Fn::If': ['UseKmsKey', {'Ref': 'AWS::NoValue'}, True]})
+            self.assertEqual(props['SqsManagedSseEnabled'],
+                             {'Fn::If': ['UseKmsKey', {'Ref': 'AWS::NoValue'}, True]})
             self.assertEqual(props['KmsMasterKeyId'], {'Fn::If': ['UseKmsKey', {'Ref': 'KmsKeyArn'},
                                                                   {'Ref': 'AWS::NoValue'}]})
-        self.assertEqual(q['RedrivePolicy'], {'deadLetterTargetArn': {'Fn::GetAtt': ['DeadLetterQueue', 'Arn']},
+        self.assertEqual(q['RedrivePolicy'], {'deadLetterTargetArn': DLQ_ARN,
                                               'maxReceiveCount': {'Ref': 'MaxReceiveCount'}})
         self.assertEqual(self.m['Parameters']['MaxReceiveCount']['Default'], 5)
         self.assertEqual(dlq['MessageRetentionPeriod'], 14 * 86400)
@@ -336,9 +344,14 @@ class TemplateContents(unittest.TestCase):
             with self.subTest(rule=name):
                 (target,) = rule['Properties']['Targets']
                 self.assertEqual(target['Arn'], {'Fn::GetAtt': ['Queue', 'Arn']})
-                self.assertEqual(target['DeadLetterConfig'], {'Arn': {'Fn::GetAtt': ['DeadLetterQueue', 'Arn']}})
+                self.assertEqual(target['DeadLetterConfig'], {'Arn': DLQ_ARN})
                 self.assertNotIn('RoleArn', target)  # SQS: the queue policy authorises
                 self.assertEqual(rule['Properties']['State'], 'ENABLED')
+        # Rule names: at most 64 characters, with the longest QueueName allowed.
+        longest = int(re.search(r'\{1,(\d+)\}', self.m['Parameters']['QueueName']['AllowedPattern']).group(1))
+        for name, rule in rules(self.m).items():
+            full = rule['Properties']['Name']['Fn::Sub'].replace('${QueueName}', 'q' * longest)
+            self.assertLessEqual(len(full), 64, name)
         self.assertNotIn('EventBusName', self.r['ManagementAccountRule']['Properties'])  # the default bus
         self.assertEqual(self.r['CentralEventBusRule']['Properties']['EventBusName'], {'Ref': 'CentralEventBus'})
 
@@ -350,7 +363,7 @@ class TemplateContents(unittest.TestCase):
                          ('Allow', {'Service': 'events.amazonaws.com'}, 'sqs:SendMessage'))
         self.assertEqual(allow['Condition'], {'ArnEquals': {'aws:SourceArn': {'Fn::If': [
             'CreateCentralBus',
-            [{'Fn::GetAtt': [n, 'Arn']} for n in sorted(rules(self.m), key=lambda n: n != 'ManagementAccountRule')],
+            [{'Fn::GetAtt': [n, 'Arn']} for n in ('ManagementAccountRule', 'CentralEventBusRule')],
             [{'Fn::GetAtt': ['ManagementAccountRule', 'Arn']}]]}}})
         self.assertEqual((deny['Effect'], deny['Condition']),
                          ('Deny', {'Bool': {'aws:SecureTransport': 'false'}}))
@@ -359,8 +372,9 @@ class TemplateContents(unittest.TestCase):
         for name in ('CentralEventBus', 'CentralEventBusPolicy', 'CentralEventBusRule'):
             self.assertEqual(self.r[name]['Condition'], 'CreateCentralBus', name)
         st = self.r['CentralEventBusPolicy']['Properties']['Statement']
-        self.assertEqual((st['Effect'], st['Action'], st['Condition']),
-                         ('Allow', 'events:PutEvents', {'StringEquals': {'aws:PrincipalOrgID': {'Ref': 'OrganizationId'}}}))
+        self.assertEqual((st['Effect'], st['Principal'], st['Action'], st['Condition']),
+                         ('Allow', '*', 'events:PutEvents',
+                          {'StringEquals': {'aws:PrincipalOrgID': {'Ref': 'OrganizationId'}}}))
         self.assertEqual(self.m['Outputs']['CentralEventBusArn'],
                          {'Condition': 'CreateCentralBus', 'Description': mock_any(str),
                           'Value': {'Fn::GetAtt': ['CentralEventBus', 'Arn']}})
@@ -392,10 +406,12 @@ class TemplateContents(unittest.TestCase):
         self.assertEqual(sorted(res), ['ForwardLeaveOrganizationRule', 'ForwardingRole'])
         role = res['ForwardingRole']['Properties']
         (trust,) = role['AssumeRolePolicyDocument']['Statement']
-        self.assertEqual((trust['Principal'], trust['Action']), ({'Service': 'events.amazonaws.com'}, 'sts:AssumeRole'))
+        self.assertEqual((trust['Principal'], trust['Action']),
+                         ({'Service': 'events.amazonaws.com'}, 'sts:AssumeRole'))
         (policy,) = role['Policies']
         self.assertEqual(policy['PolicyDocument']['Statement'],
-                         [{'Effect': 'Allow', 'Action': 'events:PutEvents', 'Resource': {'Ref': 'CentralEventBusArn'}}])
+                         [{'Effect': 'Allow', 'Action': 'events:PutEvents',
+                           'Resource': {'Ref': 'CentralEventBusArn'}}])
         self.assertNotIn('ManagedPolicyArns', role)
         (target,) = res['ForwardLeaveOrganizationRule']['Properties']['Targets']
         self.assertEqual((target['Arn'], target['RoleArn']),
@@ -433,6 +449,13 @@ class ValidateCfn(unittest.TestCase):
                       expected)
         rc, out, err = self.validate(MANAGEMENT, MEMBER)
         self.assertEqual((rc, out.splitlines(), err), (0, expected, ''))
+
+    def test_a_json_template_is_read_too(self):
+        text = json.dumps(load_template(MEMBER), indent=2)
+        with tempfile.TemporaryDirectory() as d:
+            path = write(d, 'member.json', text)
+            rc, out, err = self.validate(path)
+        self.assertEqual((rc, out.splitlines(), err), (0, ok_lines(path, text), ''))
 
     maxDiff = None
 
@@ -482,7 +505,8 @@ class ValidateCfn(unittest.TestCase):
         self.assertEqual(problems, [
             '%s: Resources.Queue.Properties.MessageRetention: unknown property MessageRetention'
             % at(q, bad_queue, 'MessageRetention: 345600'),
-            '%s: Resources.Queue.Properties.ReceiveMessageWaitTimeSeconds: must be Integer, not string "twenty"'
+            '%s: Resources.Queue.Properties.ReceiveMessageWaitTimeSeconds: '
+            'must be Integer, not string "twenty"'
             % at(q, bad_queue, 'twenty'),
             '%s: Resources.Queue.Properties.RedrivePolicy.deadLetterTargetArn.Fn::GetAtt: '
             'Fn::GetAtt DeadLetterQueue.Url: AWS::SQS::Queue has no attribute Url'
@@ -499,7 +523,8 @@ class ValidateCfn(unittest.TestCase):
             % at(b, bad_bus, '- - Fn::GetAtt: [CentralEventBusRule'),
             '%s: Outputs.ExporterFlag.Value.Fn::Sub: Ref "Queues": no such parameter or resource'
             % at(b, bad_bus, '${Queues}'),
-            '%s: Resources.ForwardLeaveOrganizationRule.Properties.Description: must be String, not mapping {"x":1}'
+            '%s: Resources.ForwardLeaveOrganizationRule.Properties.Description: '
+            'must be String, not mapping {"x":1}'
             % at(s, short, 'Description: {x: 1}'),
             '%s: Resources.ForwardLeaveOrganizationRule.Properties.Enabled: unknown property Enabled'
             % at(s, short, 'Enabled: true'),
