@@ -244,15 +244,17 @@ class Checker {
             }
             return;
         }
-        const wantList = spec.Type === 'List';
         if (fn !== null) {
+            // No intrinsic function gives a mapping for sure (Fn::FindInMap
+            // and the like may give anything).
+            const want = spec.Type === 'List' ? 'list'
+                : spec.PrimitiveType !== undefined || spec.PrimitiveTypes !== undefined ? 'scalar' : 'mapping';
             const gives = this.gives(v, fn);
-            if (spec.PrimitiveType === 'Json' || gives === 'any' || gives === (wantList ? 'list' : 'scalar')
-                || (gives === 'scalar' && spec.Type === 'Map')) {
+            if (spec.PrimitiveType === 'Json' || gives === 'any' || gives === want) {
                 return;
             }
-            this.report(path, `${fn} gives a ${gives === 'list' ? 'list' : 'single value'}, `
-                + `${wantList ? 'a list' : 'not a list'} is expected`);
+            const what = { list: 'a list', scalar: 'a single value', mapping: 'a mapping' };
+            this.report(path, `${fn} gives ${what[gives]}, ${what[want]} is expected`);
             return;
         }
         if (spec.PrimitiveType !== undefined) {

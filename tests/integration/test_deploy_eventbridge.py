@@ -462,11 +462,13 @@ class ValidateCfn(unittest.TestCase):
     def test_broken_copies_are_rejected(self):
         management, member = read(MANAGEMENT), read(MEMBER)
         # An unknown property (the retention without its unit's name), a word
-        # for an integer, an attribute a queue does not have.
+        # for an integer, an attribute a queue does not have, one queue where a
+        # list of them is expected.
         bad_queue = edited(management, [
             ('      MessageRetentionPeriod: 345600\n', '      MessageRetention: 345600\n'),
             ('ReceiveMessageWaitTimeSeconds: 20', 'ReceiveMessageWaitTimeSeconds: twenty'),
-            ('[DeadLetterQueue, Arn]\n        maxReceiveCount', '[DeadLetterQueue, Url]\n        maxReceiveCount')])
+            ('[DeadLetterQueue, Arn]\n        maxReceiveCount', '[DeadLetterQueue, Url]\n        maxReceiveCount'),
+            ('      Queues:\n        - Ref: Queue\n        - Ref: DeadLetterQueue\n', '      Queues:\n        Ref: Queue\n')])
         # A missing required property, an unknown resource type, a conditional
         # rule named outside its condition (in the false branch of the Fn::If
         # on it), a Ref to nothing, a default that its parameter does not allow.
@@ -511,6 +513,8 @@ class ValidateCfn(unittest.TestCase):
             '%s: Resources.Queue.Properties.RedrivePolicy.deadLetterTargetArn.Fn::GetAtt: '
             'Fn::GetAtt DeadLetterQueue.Url: AWS::SQS::Queue has no attribute Url'
             % at(q, bad_queue, '[DeadLetterQueue, Url]'),
+            '%s: Resources.QueuePolicy.Properties.Queues: Ref gives a single value, a list is expected'
+            % at(q, bad_queue, '      Queues:', 1),
             '%s: Parameters.CreateCentralEventBus.Default: "no" is not in AllowedValues'
             % at(b, bad_bus, 'Default: "no"'),
             '%s: Resources.CentralEventBus.Type: unknown resource type "AWS::Events::Bus"'
@@ -534,7 +538,7 @@ class ValidateCfn(unittest.TestCase):
             '%s: YAML: Map keys must be unique' % at(t, twice, 'State: DISABLED'),
         ])
         # The resources without a problem still pass (the short form's too).
-        failing = {q: ['Queue'], b: ['CentralEventBus', 'CentralEventBusPolicy', 'QueuePolicy'],
+        failing = {q: ['Queue', 'QueuePolicy'], b: ['CentralEventBus', 'CentralEventBusPolicy', 'QueuePolicy'],
                    s: ['ForwardLeaveOrganizationRule'], t: None}
         expected = []
         for path, text in zip(paths, (bad_queue, bad_bus, short, twice)):
