@@ -32,8 +32,8 @@
 //    nor enumerated is a field the schema does not know. An object whose
 //    validator read none of its keys has a free-form schema (no properties,
 //    x-kubernetes-preserve-unknown-fields) and is not looked into.
-import { readFileSync } from 'node:fs';
 import { LineCounter, parseAllDocuments } from 'yaml';
+import { checkerMain } from './checker-main.mjs';
 
 const MODEL_PACKAGES = ['kubernetes-models', '@kubernetes-models/prometheus-operator'];
 const API_VERSION_RE = /^([a-z0-9]([a-z0-9.-]*[a-z0-9])?\/)?v[0-9]+((alpha|beta)[0-9]+)?$/;
@@ -165,14 +165,7 @@ function validate(cls, obj) {
     return [...new Set(problems)];
 }
 
-async function checkFile(path, report) {
-    let text;
-    try {
-        text = readFileSync(path, 'utf8');
-    } catch (e) {
-        report(`${path}: ${e.message}`);
-        return;
-    }
+async function checkFile(path, text, report) {
     const lineCounter = new LineCounter();
     const docs = parseAllDocuments(text, { version: '1.1', uniqueKeys: true, lineCounter });
     if (!Array.isArray(docs)) { // an empty stream
@@ -231,20 +224,4 @@ async function checkFile(path, report) {
     }
 }
 
-async function main(files) {
-    if (files.length === 0) {
-        console.error('usage: node tests/deploy/validate-k8s.mjs FILE...');
-        return 2;
-    }
-    let failed = 0;
-    const report = (line) => {
-        failed++;
-        console.log(line);
-    };
-    for (const f of files) {
-        await checkFile(f, report);
-    }
-    return failed > 0 ? 1 : 0;
-}
-
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await checkerMain('node tests/deploy/validate-k8s.mjs FILE...', process.argv.slice(2), checkFile);
