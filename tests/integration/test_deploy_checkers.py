@@ -4,7 +4,7 @@
   yamllint       every YAML file tracked by git, with the repository's .yamllint
   validate-ecs   deploy/ecs/task-definition.json against the input shape of ECS
                  RegisterTaskDefinition in botocore's model (tests/deploy/validate-ecs.py)
-  validate-k8s   deploy/kubernetes/*.yaml against the Kubernetes OpenAPI schemas and
+  validate-k8s   deploy/kubernetes/**/*.yaml against the Kubernetes OpenAPI schemas and
                  the prometheus-operator CRD schemas (tests/deploy/validate-k8s.mjs)
 
 Each one runs on the real files, which must pass, and on broken copies, which
@@ -246,9 +246,10 @@ class KubernetesManifests(unittest.TestCase):
         return run([self.node, VALIDATE_K8S] + list(paths))
 
     def test_manifests_are_valid(self):
+        # The default set and the variants in its subdirectories.
         files = sorted(os.path.relpath(p, ROOT) for p in
-                       glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '*.yaml'))
-                       + glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '*.yml')))
+                       glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '**', '*.yaml'), recursive=True)
+                       + glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '**', '*.yml'), recursive=True))
         self.assertGreaterEqual(len(files), 7)
         # What to expect, read independently (PyYAML): one line per object.
         expected = []
@@ -268,7 +269,7 @@ class KubernetesManifests(unittest.TestCase):
         deployment = read('deploy/kubernetes/deployment.yaml')
         monitor = read('deploy/kubernetes/servicemonitor.yaml')
         service = read('deploy/kubernetes/service.yaml')
-        account = read('deploy/kubernetes/serviceaccount-irsa.yaml')
+        account = read('deploy/kubernetes/irsa/serviceaccount.yaml')
         with tempfile.TemporaryDirectory() as d:
             # A typo of a field deep in the pod template, and a string count.
             bad_deployment = replace_once(replace_once(
