@@ -40,7 +40,7 @@ EXPECTED_FILES = [
     'kubernetes/irsa/serviceaccount.yaml', 'kubernetes/sidecar/sidecar.yaml',
     'ecs/task-definition.json',
     'compose/docker-compose.yml', 'compose/fake-aws/Dockerfile', 'compose/fake-aws/demo.py',
-    'compose/prometheus/prometheus.yml',
+    'compose/prometheus/prometheus.yml', 'compose/prometheus/Dockerfile',
     'iam/exporter-policy.json', 'iam/member-role-policy.json',
     'iam/member-role-trust-policy.json', 'iam/deny-leave-organization-scp.json',
 ]
