@@ -19,11 +19,15 @@ build=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libj
 runtime=(python3 python3-botocore)
 # What the unit and integration tests run: cmocka; promtool and prometheus;
 # PyYAML; openssl (the TLS tests' certificates); the checkers of what we ship
-# (shellcheck, yamllint, Node.js for the Kubernetes schemas).
-check=(libcmocka-dev prometheus python3-yaml openssl shellcheck yamllint nodejs)
+# (shellcheck, yamllint, Node.js for the Kubernetes schemas, docker-compose
+# for `docker-compose config`: --no-install-recommends keeps its recommended
+# Docker engine out).
+check=(libcmocka-dev prometheus python3-yaml openssl shellcheck yamllint nodejs docker-compose)
 # What only make test adds: the fuzzers (clang, its runtime), the format
-# check, the image test (curl) and the benchmark (wrk).
-full=(clang clang-format libclang-rt-14-dev curl wrk)
+# check, the image test (curl; podman-compose for the compose demo; the
+# image test installs podman, buildah, mmdebstrap, runc itself) and the
+# benchmark (wrk).
+full=(clang clang-format libclang-rt-14-dev curl podman-compose wrk)
 
 case "${1:-build}" in
 build) want=("${build[@]}") ;;

@@ -36,11 +36,11 @@ STATE_DIR = '/var/lib/aws-org-exporter'
 EXPECTED_FILES = [
     'README.md', 'gen-prometheusrule.py',
     'kubernetes/deployment.yaml', 'kubernetes/service.yaml', 'kubernetes/servicemonitor.yaml',
-    'kubernetes/prometheusrule.yaml', 'kubernetes/sidecar.yaml',
-    'kubernetes/serviceaccount-irsa.yaml', 'kubernetes/serviceaccount-pod-identity.yaml',
+    'kubernetes/prometheusrule.yaml', 'kubernetes/serviceaccount.yaml',
+    'kubernetes/irsa/serviceaccount.yaml', 'kubernetes/sidecar/sidecar.yaml',
     'ecs/task-definition.json',
     'compose/docker-compose.yml', 'compose/fake-aws/Dockerfile', 'compose/fake-aws/demo.py',
-    'compose/prometheus/prometheus.yml',
+    'compose/prometheus/prometheus.yml', 'compose/prometheus/Dockerfile',
     'iam/exporter-policy.json', 'iam/member-role-policy.json',
     'iam/member-role-trust-policy.json', 'iam/deny-leave-organization-scp.json',
 ]
@@ -79,9 +79,17 @@ def load_json(path):
         return json.load(f)
 
 
-def k8s_objects():
+def k8s_files(d=K8S, recursive=True):
+    """The manifests of d, as kubectl apply -f reads a directory (.yaml, .yml,
+    .json), with its subdirectories when recursive (kubectl's -R)."""
+    pattern = os.path.join(d, '**', '*') if recursive else os.path.join(d, '*')
+    return sorted(p for p in glob.glob(pattern, recursive=recursive)
+                  if p.endswith(('.yaml', '.yml', '.json')) and os.path.isfile(p))
+
+
+def k8s_objects(d=K8S, recursive=True):
     out = []
-    for path in sorted(glob.glob(os.path.join(K8S, '*.yaml')) + glob.glob(os.path.join(K8S, '*.yml'))):
+    for path in k8s_files(d, recursive):
         out += [(os.path.relpath(path, ROOT), d) for d in load_yaml_docs(path)]
     return out
 
@@ -177,11 +185,11 @@ class Kubernetes(unittest.TestCase):
     def test_workloads_found(self):
         kinds = sorted((p, o['kind'], o['metadata']['name']) for p, o, _ in self.workloads)
         self.assertEqual(kinds, [('deploy/kubernetes/deployment.yaml', 'Deployment', 'aws-org-exporter'),
-                                 ('deploy/kubernetes/sidecar.yaml', 'Deployment', 'security-tools')])
+                                 ('deploy/kubernetes/sidecar/sidecar.yaml', 'Deployment', 'security-tools')])
         exporters = [(p, c['name']) for p, _, s in self.workloads for c in s['containers']
                      if is_exporter(c)]
         self.assertEqual(exporters, [('deploy/kubernetes/deployment.yaml', 'aws-org-exporter'),
-                                     ('deploy/kubernetes/sidecar.yaml', 'aws-org-exporter')])
+                                     ('deploy/kubernetes/sidecar/sidecar.yaml', 'aws-org-exporter')])
         # The sidecar example has the workload beside the exporter.
         sidecar = [s for p, _, s in self.workloads if p.endswith('sidecar.yaml')][0]
         self.assertEqual([c['name'] for c in sidecar['containers']], ['app', 'aws-org-exporter'])
@@ -264,12 +272,12 @@ class Kubernetes(unittest.TestCase):
     def test_service_accounts(self):
         sas = [(p, o) for p, o in self.objects if o['kind'] == 'ServiceAccount']
         self.assertEqual(sorted(p for p, _ in sas),
-                         ['deploy/kubernetes/serviceaccount-irsa.yaml',
-                          'deploy/kubernetes/serviceaccount-pod-identity.yaml'])
+                         ['deploy/kubernetes/irsa/serviceaccount.yaml',
+                          'deploy/kubernetes/serviceaccount.yaml'])
         for p, o in sas:
             self.assertEqual(o['metadata']['name'], 'aws-org-exporter')
             ann = o['metadata'].get('annotations', {})
-            if p.endswith('irsa.yaml'):
+            if p.endswith('irsa/serviceaccount.yaml'):
                 self.assertRegex(ann['eks.amazonaws.com/role-arn'],
                                  r'^arn:aws:iam::\d{12}:role/aws-org-exporter$')
             else:
@@ -308,6 +316,54 @@ class Kubernetes(unittest.TestCase):
         self.assertEqual(self._port(exp, ep['port']), PORT)
         self.assertEqual(ep['path'], '/metrics')
 
+
+
+class KubernetesLayout(unittest.TestCase):
+    """`kubectl apply -f deploy/kubernetes/`, the quick start, reads the top
+    directory only (no -R): it must hold exactly one coherent set. The
+    variants live in subdirectories, which that command leaves alone."""
+
+    def test_default_directory_is_one_set(self):
+        objs = k8s_objects(recursive=False)
+        self.assertEqual(sorted((os.path.relpath(p, 'deploy/kubernetes'), o['kind'], o['metadata']['name'])
+                                for p, o in objs), [
+            ('deployment.yaml', 'Deployment', 'aws-org-exporter'),
+            ('prometheusrule.yaml', 'PrometheusRule', 'aws-org-exporter'),
+            ('service.yaml', 'Service', 'aws-org-exporter'),
+            ('serviceaccount.yaml', 'ServiceAccount', 'aws-org-exporter'),
+            ('servicemonitor.yaml', 'ServiceMonitor', 'aws-org-exporter'),
+        ])
+        by_kind = {o['kind']: o for _, o in objs}
+        self.assertEqual(pod_spec(by_kind['Deployment'])['serviceAccountName'],
+                         by_kind['ServiceAccount']['metadata']['name'])
+        # EKS Pod Identity: nothing to fill in on the ServiceAccount.
+        self.assertNotIn('annotations', by_kind['ServiceAccount']['metadata'])
+
+    def test_variants_in_subdirectories(self):
+        self.assertEqual(sorted(d for d in os.listdir(K8S) if os.path.isdir(os.path.join(K8S, d))),
+                         ['irsa', 'sidecar'])
+        (sa,) = [o for _, o in k8s_objects(recursive=False) if o['kind'] == 'ServiceAccount']
+        # IRSA: the same ServiceAccount, with the role's annotation and nothing else.
+        (irsa,) = [o for _, o in k8s_objects(os.path.join(K8S, 'irsa'))]
+        annotations = irsa['metadata'].pop('annotations')
+        self.assertEqual(list(annotations), ['eks.amazonaws.com/role-arn'])
+        self.assertEqual(irsa, sa)
+        # The sidecar example: its workload and PodMonitor, with the ServiceAccount of the set.
+        sidecar = k8s_objects(os.path.join(K8S, 'sidecar'))
+        self.assertEqual([o['kind'] for _, o in sidecar], ['Deployment', 'PodMonitor'])
+        self.assertEqual(pod_spec(sidecar[0][1])['serviceAccountName'], sa['metadata']['name'])
+
+    def test_readme_commands_name_existing_paths(self):
+        # Every path given to kubectl apply -f in README.md and deploy/README.md.
+        found = []
+        for readme in ('README.md', os.path.join('deploy', 'README.md')):
+            with open(os.path.join(ROOT, readme), encoding='utf-8') as f:
+                text = f.read().replace('\\\n', ' ')
+            for line in text.splitlines():
+                if re.match(r'\s*kubectl apply ', line):
+                    found += [(readme, p) for p in re.findall(r'-f (\S+)', line)]
+        self.assertIn(('README.md', 'deploy/kubernetes/'), found)
+        self.assertEqual([(r, p) for r, p in found if not os.path.exists(os.path.join(ROOT, p))], [])
 
 class PrometheusRule(unittest.TestCase):
 

@@ -4,8 +4,11 @@
   yamllint       every YAML file tracked by git, with the repository's .yamllint
   validate-ecs   deploy/ecs/task-definition.json against the input shape of ECS
                  RegisterTaskDefinition in botocore's model (tests/deploy/validate-ecs.py)
-  validate-k8s   deploy/kubernetes/*.yaml against the Kubernetes OpenAPI schemas and
+  validate-k8s   deploy/kubernetes/**/*.yaml against the Kubernetes OpenAPI schemas and
                  the prometheus-operator CRD schemas (tests/deploy/validate-k8s.mjs)
+  docker-compose deploy/compose/docker-compose.yml: `docker-compose config` (Debian's
+                 docker-compose 1.29) checks it against the Compose schema and
+                 resolves what it references (the image test runs the stack)
 
 Each one runs on the real files, which must pass, and on broken copies, which
 it must reject with the expected report: a checker that accepts everything
@@ -26,6 +29,8 @@ import yaml
 from harness import ROOT
 
 DEPLOY_TESTS = os.path.join(ROOT, 'tests', 'deploy')
+COMPOSE_DIR = os.path.join(ROOT, 'deploy', 'compose')
+COMPOSE_FILE = os.path.join('deploy', 'compose', 'docker-compose.yml')
 VALIDATE_ECS = os.path.join(DEPLOY_TESTS, 'validate-ecs.py')
 VALIDATE_K8S = os.path.join(DEPLOY_TESTS, 'validate-k8s.mjs')
 TASK_DEFINITION = os.path.join('deploy', 'ecs', 'task-definition.json')
@@ -44,8 +49,8 @@ def need(tool, how):
     return path
 
 
-def run(argv, cwd=ROOT):
-    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+def run(argv, cwd=ROOT, env=None):
+    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
     return r.returncode, r.stdout, r.stderr
 
 
@@ -246,9 +251,10 @@ class KubernetesManifests(unittest.TestCase):
         return run([self.node, VALIDATE_K8S] + list(paths))
 
     def test_manifests_are_valid(self):
+        # The default set and the variants in its subdirectories.
         files = sorted(os.path.relpath(p, ROOT) for p in
-                       glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '*.yaml'))
-                       + glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '*.yml')))
+                       glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '**', '*.yaml'), recursive=True)
+                       + glob.glob(os.path.join(ROOT, 'deploy', 'kubernetes', '**', '*.yml'), recursive=True))
         self.assertGreaterEqual(len(files), 7)
         # What to expect, read independently (PyYAML): one line per object.
         expected = []
@@ -268,7 +274,7 @@ class KubernetesManifests(unittest.TestCase):
         deployment = read('deploy/kubernetes/deployment.yaml')
         monitor = read('deploy/kubernetes/servicemonitor.yaml')
         service = read('deploy/kubernetes/service.yaml')
-        account = read('deploy/kubernetes/serviceaccount-irsa.yaml')
+        account = read('deploy/kubernetes/irsa/serviceaccount.yaml')
         with tempfile.TemporaryDirectory() as d:
             # A typo of a field deep in the pod template, and a string count.
             bad_deployment = replace_once(replace_once(
@@ -316,6 +322,70 @@ class KubernetesManifests(unittest.TestCase):
             '%s:1: v1 ConfigMap x: data.enabled: must be string' % cm,
         ])
 
+
+
+class ComposeConfig(unittest.TestCase):
+
+    def setUp(self):
+        self.compose = need('docker-compose', 'run scripts/deps.sh test '
+                            '(apt-get install --no-install-recommends docker-compose)')
+
+    def config(self, path, *args, **env):
+        # Only PATH and what the case sets: no variable of the caller's shell
+        # (PROMETHEUS_IMAGE, AWS_*...) changes what compose resolves.
+        return run([self.compose, '--project-directory', COMPOSE_DIR, '-f', path, 'config'] + list(args),
+                   env=dict(env, PATH=os.environ.get('PATH', '/usr/bin:/bin')))
+
+    def test_compose_file_is_valid(self):
+        self.assertEqual(self.config(COMPOSE_FILE, '-q'), (0, '', ''))
+        rc, out, err = self.config(COMPOSE_FILE, '--services')
+        self.assertEqual((rc, sorted(out.split()), err),
+                         (0, ['exporter', 'exporter-demo', 'fake-aws', 'grafana', 'prometheus'], ''))
+
+    def test_prometheus_image_default_and_local(self):
+        # The upstream image by default; a local one (deploy/compose/prometheus/
+        # Dockerfile, what the image test builds) when PROMETHEUS_IMAGE names it.
+        for env, want in (({}, 'prom/prometheus:v2.53.3'),
+                          ({'PROMETHEUS_IMAGE': 'aws-org-exporter-prometheus:local'},
+                           'aws-org-exporter-prometheus:local')):
+            with self.subTest(env=env):
+                rc, out, err = self.config(COMPOSE_FILE, **env)
+                self.assertEqual((rc, err), (0, ''))
+                self.assertEqual(yaml.safe_load(out)['services']['prometheus']['image'], want)
+
+    def test_broken_copies_are_rejected(self):
+        text = read(COMPOSE_FILE)
+        # (name, broken text, docker-compose's report after "is invalid because:" or alone)
+        cases = [
+            # A misspelt option of the fake's service (read_only).
+            ('unknown-option.yml', replace_once(text, '    read_only: true\n', '    readonly: true\n'),
+             ["Unsupported config option for services.fake-aws: 'readonly'"]),
+            # A string where the schema wants a list.
+            ('wrong-type.yml', replace_once(text, '    cap_drop: [ALL]\n', '    cap_drop: ALL\n'),
+             ['services.fake-aws.cap_drop contains an invalid type, it should be an array']),
+            # The demo exporter joins the network stack of a service that does not exist.
+            ('no-such-service.yml', replace_once(text, 'service:fake-aws', 'service:fake-awz'),
+             ["Service 'exporter-demo' uses the network stack of service 'fake-awz' which is undefined."]),
+            # A named volume that the volumes section does not declare.
+            ('undeclared-volume.yml',
+             replace_once(text, '      - exporter-demo-state:/', '      - exporter-demo-stat:/'),
+             ['Named volume "exporter-demo-stat:/var/lib/aws-org-exporter:rw" is used in service '
+              '"exporter-demo" but no declaration was found in the volumes section.']),
+            # A build context that is not there.
+            ('no-build-context.yml', replace_once(text, '  build:\n    context: ../..\n',
+                                                            '  build:\n    context: ../../nowhere\n'),
+             ['build path %s either does not exist, is not accessible, or is not a valid URL.'
+              % os.path.join(ROOT, 'nowhere')]),
+        ]
+        with tempfile.TemporaryDirectory() as d:
+            for name, broken, report in cases:
+                with self.subTest(case=name):
+                    path = write(d, name, broken)
+                    rc, out, err = self.config(path, '-q')
+                    lines = err.splitlines()
+                    if lines and lines[0] == "The Compose file '%s' is invalid because:" % path:
+                        lines = lines[1:]
+                    self.assertEqual((rc, out, lines), (1, '', report))
 
 if __name__ == '__main__':
     unittest.main()
