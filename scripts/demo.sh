@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 listen=${DEMO_LISTEN:-:9813}
 scenario=${DEMO_SCENARIO:-tests/fake_aws/scenarios/demo.json}
-fake_pid='' exporter_pid='' patch_pid=''
+fake_pid='' exporter_pid='' patch_pid='' queue_pid=''
 
 stop() {
     trap - INT TERM EXIT
@@ -16,7 +16,7 @@ stop() {
         kill -0 $exporter_pid $fake_pid 2>/dev/null || break
         sleep 0.1
     done
-    for pid in $patch_pid $exporter_pid $fake_pid; do
+    for pid in $queue_pid $patch_pid $exporter_pid $fake_pid; do
         kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -42,8 +42,17 @@ env -u AWS_PROFILE -u AWS_ROLE_ARN -u AWS_WEB_IDENTITY_TOKEN_FILE \
     AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
     ./aws-org-exporter --web.listen-address="$listen" --aws.endpoint-url="$fake" \
     --collector.organizations.interval=30s --collector.cloudtrail.interval=30s \
-    --collector.cloudtrail.member-role=aws-org-exporter-member &
+    --collector.cloudtrail.member-role=aws-org-exporter-member \
+    --collector.eventbridge.queue-url="$fake/111111111111/aws-org-exporter-events" &
 exporter_pid=$!
+
+host=${listen%:*}
+[ -z "$host" ] && host=localhost
+# Half a minute after start, a member tries to leave: EventBridge's rule puts
+# the denied call on the queue, and the exporter counts it within a second.
+(sleep 30 && /usr/bin/python3 scripts/demo-queue-event.py "$fake" \
+    "$fake/111111111111/aws-org-exporter-events" "http://$host:${listen##*:}/metrics" 100000000005) &
+queue_pid=$!
 
 # A minute after start, an account leaves the organization.
 (sleep 60 && /usr/bin/python3 -c "
@@ -53,9 +62,6 @@ req = urllib.request.Request('$fake/_fake/patch', method='POST',
 urllib.request.urlopen(req, timeout=5).read()
 " && echo "demo: account 100000000007 just left the organization") &
 patch_pid=$!
-
-host=${listen%:*}
-[ -z "$host" ] && host=localhost
 cat <<MSG
 
 aws-org-exporter demo: a fake organization of 25 accounts ($scenario)
@@ -65,7 +71,10 @@ aws-org-exporter demo: a fake organization of 25 accounts ($scenario)
              aws_org_account_departures_total      {last_state="ACTIVE"} goes to 1 after a minute
              aws_org_departed_account_info         names the account that left
              aws_org_cloudtrail_events_total       watched events: a denied leave attempt in
-                                                   member 222222222222, guardrail tampering
+                                                   member 222222222222, guardrail tampering;
+                                                   after 30 s another, from member 100000000005,
+                                                   through the EventBridge queue (the fast path)
+             aws_org_eventbridge_messages_total    what the queue delivered
              aws_org_account_leave_protection      protected / conditional / unprotected per account
              aws_org_collector_up, aws_org_api_requests_total
 Ctrl-C stops the demo.
