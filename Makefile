@@ -176,6 +176,7 @@ fuzz: deps-test $(FUZZ_BINS)
 test: deps-test deps-node format-check $(UNIT_BINS) $(TSAN_UNIT_BINS) $(INTEGRATION_BUILDS) $(TSAN_EXPORTERS) $(FUZZ_BINS)
 	@FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 	@tests/bench/run --smoke
+	@tests/bench/detect --smoke
 	@tests/image/run
 	@tests/run --tsan-exporter $(BUILD)/aws-org-exporter-tsan $(UNIT_BINS) $(TSAN_UNIT_BINS)
 
@@ -190,10 +191,13 @@ image-test: deps-test
 
 # --- benchmark (issue 10): about 8 minutes at 1,000 and 10,000 accounts; needs wrk.
 # make test runs its smoke mode (seconds, a small organization, no timing asserted).
+# tests/bench/detect (issue 17): time to detect on the EventBridge fast path.
 bench: deps-test aws-org-exporter
 	@tests/bench/run
+	@tests/bench/detect
 bench-smoke: deps-test aws-org-exporter
 	@tests/bench/run --smoke
+	@tests/bench/detect --smoke
 
 # --- running -----------------------------------------------------------------
 demo:
