@@ -409,12 +409,18 @@ int main(int argc, char **argv)
     log_info("main", "stopping: finishing the responses in flight", "signal", strsignal(sig));
 
     /* Stop accepting, let in-flight responses finish, then close the rest:
-     * the whole stop stays well inside 2 s. */
+     * the whole stop stays well inside 2 s. The collectors are told first,
+     * so that a long poll or a paced call ends while the responses finish. */
+    double told = registry_now_mono();
+    registry_stop(reg, 0);
     http_quiesce(http);
     if (!http_wait_idle(http, 1.2))
         log_warn("main", "responses still in flight at shutdown were cut short");
     http_stop(http);
-    registry_stop(reg, 0.5);
+    /* A transfer notices within about a second (libcurl's progress
+     * callback): the collectors get until 1.8 s after they were told. */
+    double left = 1.8 - (registry_now_mono() - told);
+    registry_stop(reg, left > 0.3 ? left : 0.3);
     log_info("main", "stopped");
     /* Collector threads may still be inside a call to AWS: exit without
      * freeing what they use. */
