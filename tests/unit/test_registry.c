@@ -82,6 +82,35 @@ static const struct collector_def def_dup = {.name = "dup", .help = "d", .run = 
 static const struct collector_def def_partial = {
     .name = "partial", .help = "p", .run = run_partial};
 
+/* A continuous collector (a queue consumer): publishes batch 1, waits for
+ * stream_step 1, publishes batch 2, waits for stream_step 2, returns. */
+static atomic_int stream_step, stream_runs;
+
+static void stream_wait(const struct collector_run *run, int step)
+{
+    while (atomic_load(&stream_step) < step && !atomic_load(run->stopping))
+        nanosleep(&(struct timespec){0, 1000000L}, NULL);
+}
+
+static int run_stream(void *state, struct collector_run *run)
+{
+    (void)state;
+    atomic_fetch_add(&stream_runs, 1);
+    for (int batch = 1; batch <= 2; batch++) {
+        expo_family(run->out, "stream_total", EXPO_COUNTER, "Batches.");
+        expo_sample(run->out, NULL, 0, batch);
+        if (run->publish(run) != 0)
+            return -1;
+        stream_wait(run, batch);
+    }
+    expo_family(run->out, "stream_total", EXPO_COUNTER, "Batches.");
+    expo_sample(run->out, NULL, 0, 3);
+    return 0;
+}
+
+static const struct collector_def def_stream = {
+    .name = "stream", .help = "s", .run = run_stream, .continuous = true};
+
 static char *gunzip(const unsigned char *gz, size_t len, size_t *out_len)
 {
     z_stream z;
@@ -266,6 +295,64 @@ static void test_publish_on_error(void **state)
     registry_destroy(r);
 }
 
+/* The body (plain) of r now; the caller frees it. */
+static char *body_now(struct registry *r)
+{
+    struct exposition *x = registry_exposition(r);
+    assert_non_null(x);
+    size_t len;
+    char *body = exposition_flatten(x, false, &len);
+    exposition_release(x);
+    return body;
+}
+
+static bool has_batch(struct registry *r, const char *line)
+{
+    char *body = body_now(r);
+    bool found = body != NULL && find_line(body, line) != NULL;
+    free(body);
+    return found;
+}
+
+static bool batch1_up(void *arg)
+{
+    return has_batch(arg, "stream_total 1\n") &&
+           has_batch(arg, "aws_org_collector_up{collector=\"stream\"} 1\n");
+}
+
+static bool batch2(void *arg)
+{
+    return has_batch(arg, "stream_total 2\n");
+}
+
+static bool ran_again(void *arg)
+{
+    (void)arg;
+    return atomic_load(&stream_runs) >= 3;
+}
+
+static void test_continuous_collector_publishes_each_batch(void **state)
+{
+    (void)state;
+    atomic_store(&stream_step, 0);
+    atomic_store(&stream_runs, 0);
+    struct registry *r = registry_create(0.0);
+    assert_int_equal(registry_add_collector(r, &def_stream, NULL, 3600000), 0);
+    assert_int_equal(registry_start(r), 0);
+    /* Mid-run: the first batch is served, the collector up and ready. */
+    wait_for(batch1_up, r);
+    assert_true(registry_ready(r, NULL));
+    char *body = body_now(r);
+    assert_non_null(find_line(body, "# HELP stream_total Batches.\n")); /* no "cached" note */
+    free(body);
+    atomic_store(&stream_step, 1);
+    wait_for(batch2, r);
+    /* The run returns; the next starts at once, though the interval is 1h. */
+    atomic_store(&stream_step, 2);
+    wait_for(ran_again, NULL);
+    registry_destroy(r);
+}
+
 static void test_exposition_is_reused(void **state)
 {
     (void)state;
@@ -292,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_failed_run_keeps_snapshot),
         cmocka_unit_test(test_publish_on_error),
         cmocka_unit_test(test_exposition_is_reused),
+        cmocka_unit_test(test_continuous_collector_publishes_each_batch),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }
