@@ -13,8 +13,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from harness import (MGMT_KEY, SCENARIOS, TESTING, TIME_SCALE, Exporter, FakeAWS, env_keys,
-                     parse_exposition, wait_until)
+from harness import (MGMT_KEY, SCENARIOS, TESTING, TIME_SCALE, Exporter, FakeAWS, Prometheus,
+                     env_keys, parse_exposition, wait_until)
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+RULE_FILES = [os.path.join(ROOT, 'dashboards', 'prometheus', f) for f in ('rules.yml', 'alerts.yml')]
 
 MGMT = '111111111111'
 MEMBER = '222222222222'
@@ -84,7 +87,9 @@ def up(body, collector):
     return None
 
 
-class EventBridgeTest(unittest.TestCase):
+class EventBridgeBase(unittest.TestCase):
+    """The fake AWS with a queue, an exporter consuming it, and helpers."""
+
     def setUp(self):
         self.fake = FakeAWS()
         self.queue_url = '%s/%s/%s' % (self.fake.url, MGMT, QUEUE)
@@ -124,6 +129,7 @@ class EventBridgeTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 30 * TIME_SCALE),
                         x.stderr())
 
+class EventBridgeTest(EventBridgeBase):
     def test_fast_path_counts_once_across_both_paths(self):
         now = time.time()
         self.fake.scenario(scenario())
@@ -307,6 +313,46 @@ class EventBridgeTest(unittest.TestCase):
                     'aws-org-exporter: error: invalid value "%s" for flag '
                     '--collector.eventbridge.queue-url: expected an SQS queue URL such as '
                     'https://sqs.us-east-1.amazonaws.com/111111111111/name; see --help' % bad)
+
+
+class EventBridgeAlertsTest(EventBridgeBase):
+    """Through the queue, the alerts of the polling path: a real Prometheus
+    evaluating the shipped rules every second."""
+
+    def test_queue_events_alert_like_the_history(self):
+        now = time.time()
+        self.fake.scenario(scenario())
+        leave = record('q-leave', 'LeaveOrganization', now - 3, account=None, recipient=MEMBER,
+                       error='AccessDenied', message='explicit deny: organizations:LeaveOrganization')
+        # A member accepting another organization's invitation: a transfer
+        # out, stopped by the guardrail.
+        transfer = record('q-transfer', 'AcceptHandshake', now - 2, account=None,
+                          recipient='333333333333', error='AccessDenied',
+                          message='not authorized to perform: organizations:LeaveOrganization')
+        # The management account's own AcceptHandshake (all features): no leave.
+        approve = record('q-approve', 'AcceptHandshake', now - 1, account=None,
+                         extra={'responseElements': {'handshake': {'action':
+                                                                   'APPROVE_ALL_FEATURES'}}})
+        with self.exporter(cloudtrail=False) as x, \
+                Prometheus(['127.0.0.1:%d' % x.port], rule_files=RULE_FILES) as prom:
+            self.ready(x)
+            self.assertTrue(wait_until(lambda: prom.query('up{job="aws-org-exporter"} == 1'),
+                                       60), prom.logs()[-2000:])
+            for r in (leave, transfer, approve):
+                self.send(envelope(r))
+            q = 'ALERTS{alertname="AwsOrgLeaveAttemptDenied",alertstate="firing"}'
+            self.assertTrue(wait_until(lambda: len(prom.query(q)) == 2, 30 * TIME_SCALE),
+                            prom.query('ALERTS'))
+            firing = sorted((a['metric']['event_id'], a['metric']['account_id'],
+                             a['metric']['source']) for a in prom.query(q))
+            self.assertEqual(firing, [('q-leave', MEMBER, 'member'),
+                                      ('q-transfer', '333333333333', 'member')])
+            time.sleep(3)  # a few more evaluations: nothing else pages
+            pages = [a['metric']['alertname'] for a in prom.query('ALERTS')
+                     if a['metric'].get('severity') in ('critical', 'high')]
+            self.assertEqual(sorted(pages), ['AwsOrgLeaveAttemptDenied'] * 2)
+            self.assertEqual(results(self.body(x)),
+                             {'counted': 3, 'duplicate': 0, 'ignored': 0, 'malformed': 0})
 
 
 if __name__ == '__main__':
