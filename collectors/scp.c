@@ -31,6 +31,7 @@
 
 #include "../exporter/collector.h"
 #include "../exporter/log.h"
+#include "aws/pager.h"
 #include "aws_session.h"
 #include "organizations.h"
 #include "policy_types.h"
@@ -41,7 +42,8 @@ extern const struct collector_shared aws_shared;
 #define ACTION "organizations:LeaveOrganization"
 #define MAX_POLICIES 10000
 #define MAX_OUS 20000
-#define MAX_ITEMS 500000 /* entries of any one listing */
+#define MAX_ITEMS 500000                 /* entries of any one listing */
+#define MAX_PAGES (MAX_ITEMS / 20 + 100) /* pages of 20, and some empty ones */
 
 static struct {
     uint64_t policy_refresh_ms; /* deprecated, ignored; 0 when not given */
@@ -159,69 +161,16 @@ static double wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/*
- * Calls a paginated operation and hands each item of array `key` to fn.
- * request is borrowed (NextToken is set on it). Returns 0, or -1 with err.
- */
-static int each_page(struct aws_client *c, const char *op, json_t *request, const char *key,
-                     int (*fn)(void *arg, json_t *item), void *arg, char *err, size_t errlen)
+/* Every page of op (an Organizations listing) with request (borrowed), each
+ * item of array `key` handed to fn; base gives the client, the caps and the
+ * stopping flag. Returns 0, or -1 with err. */
+static int each_page(const struct aws_pager *base, const char *op, json_t *request, const char *key,
+                     aws_pager_item_fn fn, void *arg, char *err, size_t errlen)
 {
-    size_t items = 0;
-    char *prev = NULL;
-    for (int page = 1;; page++) {
-        json_t *resp = NULL;
-        struct aws_error e;
-        if (aws_json_call(c, AWS_ORGANIZATIONS, op, request, &resp, &e) != 0) {
-            if (strcmp(e.code, "AccessDeniedException") == 0)
-                snprintf(err, errlen,
-                         "%s: access denied: the exporter's role needs "
-                         "organizations:%s",
-                         op, op);
-            else
-                snprintf(err, errlen, "%s: %s: %s", op, e.code, e.message);
-            free(prev);
-            return -1;
-        }
-        json_t *list = json_object_get(resp, key);
-        json_t *next = json_object_get(resp, "NextToken");
-        if (!json_is_array(list) || (next && !json_is_null(next) && !json_is_string(next))) {
-            snprintf(err, errlen, "%s: malformed page %d", op, page);
-            json_decref(resp);
-            free(prev);
-            return -1;
-        }
-        size_t i;
-        json_t *item;
-        json_array_foreach(list, i, item)
-        {
-            err[0] = '\0';
-            if (++items > MAX_ITEMS || fn(arg, item) != 0) {
-                if (err[0] == '\0') /* else the item's handler said why */
-                    snprintf(err, errlen, "%s: malformed or too many items on page %d", op, page);
-                json_decref(resp);
-                free(prev);
-                return -1;
-            }
-        }
-        const char *t = json_string_value(next);
-        if (t == NULL || *t == '\0') {
-            json_decref(resp);
-            break;
-        }
-        if (prev != NULL && strcmp(prev, t) == 0) {
-            snprintf(err, errlen, "%s: NextToken repeated on page %d", op, page);
-            json_decref(resp);
-            free(prev);
-            return -1;
-        }
-        free(prev);
-        prev = strdup(t);
-        json_object_set_new(request, "NextToken", json_string(t));
-        json_decref(resp);
-    }
-    free(prev);
-    json_object_del(request, "NextToken");
-    return 0;
+    struct aws_pager p = *base;
+    p.operation = op;
+    p.items = key;
+    return aws_pager_run(&p, request, fn, arg, NULL, err, errlen);
 }
 
 /* --- the structure ------------------------------------------------------ */
@@ -327,8 +276,10 @@ static void tree_free(struct tree *t)
     free(t->nodes);
 }
 
-static int on_root(void *arg, json_t *item)
+static int on_root(void *arg, json_t *item, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     struct tree *t = arg;
     const char *id = json_string_value(json_object_get(item, "Id"));
     json_t *types = json_object_get(item, "PolicyTypes");
@@ -360,8 +311,10 @@ struct child_ctx {
     size_t *nqueue;
 };
 
-static int on_child(void *arg, json_t *item)
+static int on_child(void *arg, json_t *item, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     struct child_ctx *c = arg;
     const char *id = json_string_value(json_object_get(item, "Id"));
     if (id == NULL)
@@ -449,8 +402,8 @@ static int tree_from_paths(struct tree *t, const struct org_listing *l, char *er
 /* The parents of every OU and account: from Paths when every account has a
  * well-formed one (the API has given them since 2026-03-31), else by walking
  * the OU tree from the root. */
-static int read_tree(struct aws_client *c, struct tree *t, const struct org_listing *l, char *err,
-                     size_t errlen)
+static int read_tree(const struct aws_pager *c, struct tree *t, const struct org_listing *l,
+                     char *err, size_t errlen)
 {
     bool paths = l->n > 0;
     char buf[1024], *el[MAX_PATH_ELEMENTS];
@@ -535,8 +488,10 @@ static int read_document(struct aws_client *c, struct policy *p, char *err, size
 }
 
 /* Adds a listed SCP (its id only; the document is read with its targets). */
-static int on_policy(void *arg, json_t *item)
+static int on_policy(void *arg, json_t *item, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     struct policies *ps = arg;
     const char *id = json_string_value(json_object_get(item, "Id"));
     if (id == NULL || strlen(id) >= SCP_ID_MAX || ps->n == MAX_POLICIES)
@@ -594,8 +549,10 @@ struct target_ctx {
     const struct policy *p;
 };
 
-static int on_target(void *arg, json_t *item)
+static int on_target(void *arg, json_t *item, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     struct target_ctx *c = arg;
     const char *id = json_string_value(json_object_get(item, "TargetId"));
     if (id == NULL)
@@ -785,17 +742,15 @@ static struct org_listing *wait_listing(const atomic_bool *stopping)
 static int run(void *p, struct collector_run *r)
 {
     struct scp_state *s = p;
-    if (s->client == NULL) {
-        if (aws_session_setup(r->err, r->errlen) != 0)
-            return -1;
-        struct aws_config cfg = *aws_session_config();
-        cfg.stopping = r->stopping;
-        s->client = aws_client_create(&cfg, aws_session_creds(), "default");
-        if (s->client == NULL) {
-            snprintf(r->err, r->errlen, "out of memory");
-            return -1;
-        }
-    }
+    if (aws_session_run_client(&s->client, NULL, NULL, NULL, r) == NULL)
+        return -1;
+    const struct aws_pager pager = {
+        .client = s->client,
+        .service = AWS_ORGANIZATIONS,
+        .max_pages = MAX_PAGES,
+        .max_items = MAX_ITEMS,
+        .stopping = r->stopping,
+    };
     struct org_listing *l = wait_listing(r->stopping);
     if (l == NULL) {
         snprintf(r->err, r->errlen,
@@ -808,7 +763,7 @@ static int run(void *p, struct collector_run *r)
     struct verdict *v = NULL;
     int rc = -1;
     json_t *req = json_object();
-    if (each_page(s->client, "ListRoots", req, "Roots", on_root, &t, r->err, r->errlen) != 0)
+    if (each_page(&pager, "ListRoots", req, "Roots", on_root, &t, r->err, r->errlen) != 0)
         goto out;
     if (t.root[0] == '\0') {
         snprintf(r->err, r->errlen, "ListRoots: no root");
@@ -817,7 +772,7 @@ static int run(void *p, struct collector_run *r)
     if (t.scp_enabled) {
         json_t *lp = json_pack("{s:s}", "Filter", "SERVICE_CONTROL_POLICY");
         int lrc =
-            each_page(s->client, "ListPolicies", lp, "Policies", on_policy, &ps, r->err, r->errlen);
+            each_page(&pager, "ListPolicies", lp, "Policies", on_policy, &ps, r->err, r->errlen);
         json_decref(lp);
         if (lrc != 0)
             goto out;
@@ -837,14 +792,14 @@ static int run(void *p, struct collector_run *r)
                 warn_unparsed(&s->broken, &ps.v[i]);
             json_t *tq = json_pack("{s:s}", "PolicyId", ps.v[i].id);
             struct target_ctx tc = {&t, &ps.v[i]};
-            int trc = each_page(s->client, "ListTargetsForPolicy", tq, "Targets", on_target, &tc,
+            int trc = each_page(&pager, "ListTargetsForPolicy", tq, "Targets", on_target, &tc,
                                 r->err, r->errlen);
             json_decref(tq);
             if (trc != 0)
                 goto out;
         }
         keep_broken(&s->broken, &ps);
-        if (read_tree(s->client, &t, l, r->err, r->errlen) != 0)
+        if (read_tree(&pager, &t, l, r->err, r->errlen) != 0)
             goto out;
     }
     v = calloc(l->n + 1, sizeof *v);
