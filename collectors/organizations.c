@@ -240,17 +240,13 @@ int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen
 /* Explains the errors a person has to act on. */
 static void explain(const struct aws_error *e, const char *op, char *err, size_t errlen)
 {
-    if (strcmp(e->code, "AccessDeniedException") == 0)
-        snprintf(err, errlen,
-                 "%s: access denied: the exporter's role needs organizations:%s (AWS said: %s)", op,
-                 op, e->message);
-    else if (strcmp(e->code, "AWSOrganizationsNotInUseException") == 0)
+    if (strcmp(e->code, "AWSOrganizationsNotInUseException") == 0)
         snprintf(err, errlen,
                  "%s: this account is not a member of an organization: run the exporter with "
                  "credentials of the management account or a delegated administrator",
                  op);
     else
-        snprintf(err, errlen, "%s: %s: %s", op, e->code, e->message);
+        aws_pager_explain(e, AWS_ORGANIZATIONS, op, op, err, errlen);
 }
 
 /* The organization (DescribeOrganization) into a new listing of no account

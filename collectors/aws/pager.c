@@ -45,21 +45,27 @@ static int tokens_check(struct tokens *t, const char *s)
     return 0;
 }
 
-/* The reason of a failed call, the way every listing words it: a message
- * from AWS too long for err is cut, the page stays at the end. */
+void aws_pager_explain(const struct aws_error *e, enum aws_service svc, const char *operation,
+                       const char *label, char *out, size_t outlen)
+{
+    int n;
+    if (strcmp(e->code, "AccessDeniedException") == 0)
+        n = snprintf(out, outlen,
+                     "%s: access denied: the exporter's role needs %s:%s (AWS said: %s)", label,
+                     aws_service_name(svc), operation, e->message);
+    else
+        n = snprintf(out, outlen, "%s: %s: %s", label, e->code, e->message);
+    if (n < 0 && outlen > 0)
+        out[0] = '\0';
+}
+
+/* The reason of a failed call: explained, with the page at the end (a
+ * message from AWS too long for err is cut, the page stays). */
 static void call_failed(const struct aws_pager *p, const char *label, const struct aws_error *e,
                         size_t page, char *err, size_t errlen)
 {
     char msg[768], where[48];
-    int n;
-    if (strcmp(e->code, "AccessDeniedException") == 0)
-        n = snprintf(msg, sizeof msg,
-                     "%s: access denied: the exporter's role needs %s:%s (AWS said: %s)", label,
-                     aws_service_name(p->service), p->operation, e->message);
-    else
-        n = snprintf(msg, sizeof msg, "%s: %s: %s", label, e->code, e->message);
-    if (n < 0)
-        msg[0] = '\0';
+    aws_pager_explain(e, p->service, p->operation, label, msg, sizeof msg);
     snprintf(where, sizeof where, " (page %zu)", page);
     size_t keep = strlen(msg), wlen = strlen(where);
     if (errlen > wlen && keep > errlen - 1 - wlen)

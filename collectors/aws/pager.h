@@ -76,6 +76,15 @@ struct aws_pager_status {
 };
 
 /*
+ * Words a failed call's error for a log line or a collector's reason:
+ * "<label>: <code>: <message>", or for an access denied "<label>: access
+ * denied: the exporter's role needs <service>:<operation> (AWS said: ...)".
+ * The message from AWS is cut to fit out (of outlen bytes).
+ */
+void aws_pager_explain(const struct aws_error *e, enum aws_service svc, const char *operation,
+                       const char *label, char *out, size_t outlen);
+
+/*
  * Takes every page of p->operation with request (borrowed: NextToken is set
  * on it for each page after the first, and removed at the end), handing each
  * item of p->items to on_item. Returns 0, or -1 with a one-line reason in err

@@ -290,13 +290,32 @@ static void test_long_message_cut(void **state)
     assert_int_equal(strlen(small), sizeof small - 1);
 }
 
+/* The wording of a failed call outside a listing too. */
+static void test_explain(void **state)
+{
+    (void)state;
+    struct aws_error e = {403, "AccessDeniedException", "no"};
+    char out[160];
+    aws_pager_explain(&e, AWS_CLOUDTRAIL, "LookupEvents", "LookupEvents LeaveOrganization", out,
+                      sizeof out);
+    assert_string_equal(out, "LookupEvents LeaveOrganization: access denied: the exporter's role "
+                             "needs cloudtrail:LookupEvents (AWS said: no)");
+    e = (struct aws_error){0, "Timeout", "timed out after 30s"};
+    aws_pager_explain(&e, AWS_ORGANIZATIONS, "DescribeOrganization", "DescribeOrganization", out,
+                      sizeof out);
+    assert_string_equal(out, "DescribeOrganization: Timeout: timed out after 30s");
+    char small[12];
+    aws_pager_explain(&e, AWS_ORGANIZATIONS, "DescribeOrganization", "DescribeOrganization", small,
+                      sizeof small);
+    assert_string_equal(small, "DescribeOrg");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_endings),
-        cmocka_unit_test(test_token_passing),
-        cmocka_unit_test(test_default_page_cap),
-        cmocka_unit_test(test_long_message_cut),
+        cmocka_unit_test(test_endings),          cmocka_unit_test(test_token_passing),
+        cmocka_unit_test(test_default_page_cap), cmocka_unit_test(test_long_message_cut),
+        cmocka_unit_test(test_explain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
