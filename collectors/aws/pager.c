@@ -73,86 +73,108 @@ static void call_failed(const struct aws_pager *p, const char *label, const stru
     snprintf(err, errlen, "%.*s%s", (int)keep, msg, where);
 }
 
+/* One listing under way: what aws_pager_run's steps share. */
+struct listing {
+    const struct aws_pager *p;
+    const char *label;
+    aws_pager_item_fn on_item;
+    void *arg;
+    struct aws_pager_status *st;
+    char *err;
+    size_t errlen;
+};
+
+/*
+ * Hands the items of answered page number `page` (resp, borrowed) to the
+ * caller's handler and sets *next to its NextToken (resp's; NULL when it is
+ * the last). Returns AWS_PAGER_OK, or how the listing ends, with err set.
+ */
+static enum aws_pager_result take_page(struct listing *ls, json_t *resp, size_t page,
+                                       const char **next)
+{
+    json_t *list = json_object_get(resp, ls->p->items);
+    json_t *token = json_object_get(resp, "NextToken");
+    if (!json_is_array(list) || (token != NULL && !json_is_null(token) && !json_is_string(token))) {
+        snprintf(ls->err, ls->errlen, "%s: malformed page %zu", ls->label, page);
+        return AWS_PAGER_MALFORMED;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        if (ls->p->max_items != 0 && ls->st->items == ls->p->max_items) {
+            snprintf(ls->err, ls->errlen, "%s: more than %zu items", ls->label, ls->p->max_items);
+            return AWS_PAGER_TOO_MANY_ITEMS;
+        }
+        char why[512] = "";
+        if (ls->on_item(ls->arg, item, why, sizeof why) != 0) {
+            if (why[0] != '\0') /* the handler said why */
+                snprintf(ls->err, ls->errlen, "%s", why);
+            else
+                snprintf(ls->err, ls->errlen, "%s: malformed item on page %zu", ls->label, page);
+            return AWS_PAGER_ITEM_REJECTED;
+        }
+        ls->st->items++;
+    }
+    const char *t = json_string_value(token);
+    *next = t != NULL && *t != '\0' ? t : NULL;
+    return AWS_PAGER_OK;
+}
+
+/* Takes pages until the last, or until the listing ends otherwise. */
+static enum aws_pager_result take_pages(struct listing *ls, json_t *request, struct tokens *seen)
+{
+    const struct aws_pager *p = ls->p;
+    size_t max_pages = p->max_pages ? p->max_pages : AWS_PAGER_MAX_PAGES;
+    aws_pager_call_fn call = p->call ? p->call : aws_json_call;
+    for (size_t page = 1;; page++) {
+        if (p->stopping != NULL && atomic_load(p->stopping)) {
+            snprintf(ls->err, ls->errlen, "%s: stopping", ls->label);
+            return AWS_PAGER_STOPPED;
+        }
+        if (page > max_pages) {
+            snprintf(ls->err, ls->errlen, "%s: more than %zu pages", ls->label, max_pages);
+            return AWS_PAGER_TOO_MANY_PAGES;
+        }
+        json_t *resp = NULL;
+        if (call(p->client, p->service, p->operation, request, &resp, &ls->st->error) != 0) {
+            call_failed(p, ls->label, &ls->st->error, page, ls->err, ls->errlen);
+            return AWS_PAGER_CALL_FAILED;
+        }
+        ls->st->pages = page;
+        const char *next = NULL;
+        enum aws_pager_result result = take_page(ls, resp, page, &next);
+        if (result == AWS_PAGER_OK && next != NULL) {
+            int known = tokens_check(seen, next);
+            if (known == 1) {
+                snprintf(ls->err, ls->errlen, "%s: NextToken repeated on page %zu", ls->label,
+                         page);
+                result = AWS_PAGER_REPEATED_TOKEN;
+            } else if (known != 0 ||
+                       json_object_set_new(request, "NextToken", json_string(next)) != 0) {
+                snprintf(ls->err, ls->errlen, "%s: out of memory", ls->label);
+                result = AWS_PAGER_OUT_OF_MEMORY;
+            }
+        }
+        json_decref(resp);
+        if (result != AWS_PAGER_OK || next == NULL)
+            return result;
+    }
+}
+
 int aws_pager_run(const struct aws_pager *p, json_t *request, aws_pager_item_fn on_item, void *arg,
                   struct aws_pager_status *status, char *err, size_t errlen)
 {
     struct aws_pager_status st_local;
     struct aws_pager_status *st = status ? status : &st_local;
     memset(st, 0, sizeof *st);
-    const char *label = p->label ? p->label : p->operation;
-    size_t max_pages = p->max_pages ? p->max_pages : AWS_PAGER_MAX_PAGES;
-    aws_pager_call_fn call = p->call ? p->call : aws_json_call;
+    struct listing ls = {p, p->label ? p->label : p->operation, on_item, arg, st, err, errlen};
     struct tokens seen;
     buf_init(&seen.text, TOKENS_MAX_BYTES);
     buf_init(&seen.index, TOKENS_MAX_BYTES);
-    enum aws_pager_result result = AWS_PAGER_OK;
-    for (size_t page = 1;; page++) {
-        if (p->stopping != NULL && atomic_load(p->stopping)) {
-            snprintf(err, errlen, "%s: stopping", label);
-            result = AWS_PAGER_STOPPED;
-            break;
-        }
-        if (page > max_pages) {
-            snprintf(err, errlen, "%s: more than %zu pages", label, max_pages);
-            result = AWS_PAGER_TOO_MANY_PAGES;
-            break;
-        }
-        json_t *resp = NULL;
-        if (call(p->client, p->service, p->operation, request, &resp, &st->error) != 0) {
-            call_failed(p, label, &st->error, page, err, errlen);
-            result = AWS_PAGER_CALL_FAILED;
-            break;
-        }
-        st->pages = page;
-        json_t *list = json_object_get(resp, p->items);
-        json_t *next = json_object_get(resp, "NextToken");
-        if (!json_is_array(list) ||
-            (next != NULL && !json_is_null(next) && !json_is_string(next))) {
-            snprintf(err, errlen, "%s: malformed page %zu", label, page);
-            json_decref(resp);
-            result = AWS_PAGER_MALFORMED;
-            break;
-        }
-        size_t i;
-        json_t *item;
-        json_array_foreach(list, i, item)
-        {
-            if (p->max_items != 0 && st->items == p->max_items) {
-                snprintf(err, errlen, "%s: more than %zu items", label, p->max_items);
-                result = AWS_PAGER_TOO_MANY_ITEMS;
-                break;
-            }
-            char why[512] = "";
-            if (on_item(arg, item, why, sizeof why) != 0) {
-                if (why[0] != '\0') /* the handler said why */
-                    snprintf(err, errlen, "%s", why);
-                else
-                    snprintf(err, errlen, "%s: malformed item on page %zu", label, page);
-                result = AWS_PAGER_ITEM_REJECTED;
-                break;
-            }
-            st->items++;
-        }
-        const char *t = json_string_value(next);
-        if (result != AWS_PAGER_OK || t == NULL || *t == '\0') {
-            json_decref(resp);
-            break;
-        }
-        int known = tokens_check(&seen, t);
-        if (known == 1) {
-            snprintf(err, errlen, "%s: NextToken repeated on page %zu", label, page);
-            result = AWS_PAGER_REPEATED_TOKEN;
-        } else if (known != 0 || json_object_set_new(request, "NextToken", json_string(t)) != 0) {
-            snprintf(err, errlen, "%s: out of memory", label);
-            result = AWS_PAGER_OUT_OF_MEMORY;
-        }
-        json_decref(resp);
-        if (result != AWS_PAGER_OK)
-            break;
-    }
+    st->result = take_pages(&ls, request, &seen);
     json_object_del(request, "NextToken");
     buf_free(&seen.text);
     buf_free(&seen.index);
-    st->result = result;
-    return result == AWS_PAGER_OK ? 0 : -1;
+    return st->result == AWS_PAGER_OK ? 0 : -1;
 }
