@@ -114,6 +114,36 @@ struct aws_client *aws_session_client(void)
     return aws_client_create(&cfg, creds, "default");
 }
 
+struct aws_config aws_session_config_for(const char *region_, const atomic_bool *stopping)
+{
+    struct aws_config c = cfg;
+    if (region_ != NULL && region_[0] != '\0')
+        c.region = region_;
+    c.stopping = stopping;
+    return c;
+}
+
+struct aws_client *aws_session_run_client(struct aws_client **client,
+                                          struct aws_creds_provider **role, const char *region_,
+                                          const char *role_arn, const struct collector_run *r)
+{
+    if (*client != NULL)
+        return *client;
+    if (aws_session_setup(r->err, r->errlen) != 0)
+        return NULL;
+    struct aws_config c = aws_session_config_for(region_, r->stopping);
+    struct aws_creds_provider *signer = creds;
+    if (role_arn != NULL && role_arn[0] != '\0') {
+        if (*role == NULL)
+            *role = aws_creds_assume_role(creds, &c, role_arn, NULL, "aws-org-exporter", 0);
+        signer = *role;
+    }
+    *client = signer ? aws_client_create(&c, signer, "default") : NULL;
+    if (*client == NULL)
+        snprintf(r->err, r->errlen, "out of memory");
+    return *client;
+}
+
 struct walk {
     struct expo *e;
     int pass;

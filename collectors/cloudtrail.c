@@ -38,6 +38,7 @@
 
 #include "../exporter/collector.h"
 #include "../exporter/log.h"
+#include "aws/pager.h"
 #include "aws_session.h"
 #include "organizations.h"
 #include "trail_account.h"
@@ -183,6 +184,37 @@ static void count_into(void *arg, const struct trail_record *r)
 /* Where lookup() hands each record of the watched name it queried. */
 typedef void (*record_sink)(void *arg, const struct trail_record *r);
 
+/* Where lookup()'s pages go: the name queried, and the sink of its records. */
+struct lookup_ctx {
+    const char *name;
+    record_sink sink;
+    void *arg;
+};
+
+/* Hands one event of a LookupEvents page to the sink, if it is a readable
+ * record of the name queried, from Organizations (aws_pager_item_fn). */
+static int on_event(void *arg, json_t *ev, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct lookup_ctx *c = arg;
+    const char *raw = json_string_value(json_object_get(ev, "CloudTrailEvent"));
+    struct trail_record r;
+    char why[256];
+    if (raw == NULL || trail_record_parse(raw, strlen(raw), &r, why, sizeof why) != 0) {
+        const char *id = json_string_value(json_object_get(ev, "EventId"));
+        log_warn("cloudtrail", "skipping an unreadable CloudTrail record", "event_id", id ? id : "",
+                 "err", raw ? why : "no CloudTrailEvent");
+        return 0;
+    }
+    if (strcmp(r.event_name, c->name) != 0)
+        return 0; /* the lookup attribute is the contract; a stray record is not */
+    if (strcmp(r.event_source, TRAIL_ORGANIZATIONS_SOURCE) != 0)
+        return 0; /* the same name in another service (IAM's DeletePolicy...) */
+    c->sink(c->arg, &r);
+    return 0;
+}
+
 /* All pages of LookupEvents for one event name since `since`, on client c. */
 static int lookup(struct aws_client *c, const char *name, double since, double until,
                   const atomic_bool *stopping, record_sink sink, void *arg, char *err,
@@ -193,73 +225,28 @@ static int lookup(struct aws_client *c, const char *name, double since, double u
      * and until is now (the caller's), finite. */
     if (!(since <= until))
         since = until;
-    char *token = NULL;
-    int rc = 0;
-    for (int page = 0;; page++) {
-        if (page == MAX_PAGES_PER_QUERY || (stopping != NULL && atomic_load(stopping))) {
-            snprintf(err, errlen, "LookupEvents %s: too many pages, or stopping", name);
-            rc = -1;
-            break;
-        }
-        json_t *req = json_pack("{s:[{s:s,s:s}],s:I,s:I,s:i}", "LookupAttributes", "AttributeKey",
-                                "EventName", "AttributeValue", name, "StartTime", (json_int_t)since,
-                                "EndTime", (json_int_t)ceil(until), "MaxResults", 50);
-        if (token != NULL)
-            json_object_set_new(req, "NextToken", json_string(token));
-        json_t *resp = NULL;
-        struct aws_error e;
-        int call = aws_json_call(c, AWS_CLOUDTRAIL, "LookupEvents", req, &resp, &e);
-        json_decref(req);
-        if (call != 0) {
-            /* Cut to the caller's buffer on purpose: the message is AWS's. */
-            if (snprintf(err, errlen, "LookupEvents %s: %s: %s", name, e.code, e.message) < 0)
-                err[0] = '\0';
-            rc = -1;
-            break;
-        }
-        json_t *events = json_object_get(resp, "Events");
-        json_t *next = json_object_get(resp, "NextToken");
-        if (!json_is_array(events) ||
-            (next != NULL && !json_is_null(next) && !json_is_string(next))) {
-            snprintf(err, errlen, "LookupEvents %s: malformed page %d", name, page + 1);
-            json_decref(resp);
-            rc = -1;
-            break;
-        }
-        size_t i;
-        json_t *ev;
-        json_array_foreach(events, i, ev)
-        {
-            const char *raw = json_string_value(json_object_get(ev, "CloudTrailEvent"));
-            struct trail_record r;
-            char why[256];
-            if (raw == NULL || trail_record_parse(raw, strlen(raw), &r, why, sizeof why) != 0) {
-                const char *id = json_string_value(json_object_get(ev, "EventId"));
-                log_warn("cloudtrail", "skipping an unreadable CloudTrail record", "event_id",
-                         id ? id : "", "err", raw ? why : "no CloudTrailEvent");
-                continue;
-            }
-            if (strcmp(r.event_name, name) != 0)
-                continue; /* the lookup attribute is the contract; a stray record is not */
-            if (strcmp(r.event_source, TRAIL_ORGANIZATIONS_SOURCE) != 0)
-                continue; /* the same name in another service (IAM's DeletePolicy...) */
-            sink(arg, &r);
-        }
-        const char *t = json_string_value(next);
-        char *again = t && *t ? strdup(t) : NULL;
-        bool repeated = again && token && strcmp(again, token) == 0;
-        free(token);
-        token = again;
-        json_decref(resp);
-        if (repeated) {
-            snprintf(err, errlen, "LookupEvents %s: NextToken repeated", name);
-            rc = -1;
-            break;
-        }
-        if (token == NULL)
-            break;
+    char label[160];
+    if (snprintf(label, sizeof label, "LookupEvents %s", name) < 0)
+        label[0] = '\0';
+    const struct aws_pager pager = {
+        .client = c,
+        .service = AWS_CLOUDTRAIL,
+        .operation = "LookupEvents",
+        .items = "Events",
+        .label = label,
+        .max_pages = MAX_PAGES_PER_QUERY,
+        .stopping = stopping,
+    };
+    json_t *req = json_pack("{s:[{s:s,s:s}],s:I,s:I,s:i}", "LookupAttributes", "AttributeKey",
+                            "EventName", "AttributeValue", name, "StartTime", (json_int_t)since,
+                            "EndTime", (json_int_t)ceil(until), "MaxResults", 50);
+    if (req == NULL) {
+        snprintf(err, errlen, "%s: out of memory", label);
+        return -1;
     }
-    free(token);
+    struct lookup_ctx ctx = {name, sink, arg};
+    int rc = aws_pager_run(&pager, req, on_event, &ctx, NULL, err, errlen);
+    json_decref(req);
     return rc;
 }
 
@@ -290,9 +277,7 @@ static int member_init(struct member *m, const char *id, const char *partition,
     snprintf(m->id, sizeof m->id, "%s", id);
     char arn[512];
     snprintf(arn, sizeof arn, "arn:%s:iam::%s:role/%s", partition, id, opt.member_role);
-    struct aws_config cfg = *aws_session_config();
-    cfg.region = trail_ledger_region();
-    cfg.stopping = stopping;
+    struct aws_config cfg = aws_session_config_for(trail_ledger_region(), stopping);
     /* The shortest session STS grants: deleting the role ends nothing already
      * issued, so the session's length bounds how long a deleted role goes
      * unnoticed (a refresh every ~10 minutes per member). */
@@ -510,23 +495,10 @@ static int run(void *p, struct collector_run *r)
 {
     struct trail_state *s = p;
     r->publish_on_error = true;
-    if (s->client == NULL) {
-        if (aws_session_setup(r->err, r->errlen) != 0) {
-            write_metrics(s, r->out); /* the zeros, from the start */
-            return -1;
-        }
-        struct aws_config cfg = *aws_session_config();
-        cfg.stopping = r->stopping;
-        cfg.region = trail_ledger_region();
-        if (opt.role_arn[0] != '\0' && s->role == NULL)
-            s->role = aws_creds_assume_role(aws_session_creds(), &cfg, opt.role_arn, NULL,
-                                            "aws-org-exporter", 0);
-        struct aws_creds_provider *creds = opt.role_arn[0] != '\0' ? s->role : aws_session_creds();
-        s->client = creds ? aws_client_create(&cfg, creds, "default") : NULL;
-        if (s->client == NULL) {
-            snprintf(r->err, r->errlen, "out of memory");
-            return -1;
-        }
+    if (aws_session_run_client(&s->client, &s->role, trail_ledger_region(), opt.role_arn, r) ==
+        NULL) {
+        write_metrics(s, r->out); /* the zeros, from the start */
+        return -1;
     }
     /* LookupEvents reads the caller's own account: anything but the
      * management account's history misses the membership events. */

@@ -203,11 +203,9 @@ static int setup(struct eb_state *s, struct collector_run *r)
     if (s->client == NULL) {
         if (aws_session_setup(r->err, r->errlen) != 0)
             return -1;
-        struct aws_config cfg = *aws_session_config();
         char region[32];
-        if (queue_region(opt.queue_url, region, sizeof region))
-            cfg.region = region; /* copied by the client */
-        cfg.stopping = r->stopping;
+        struct aws_config cfg = aws_session_config_for(
+            queue_region(opt.queue_url, region, sizeof region) ? region : NULL, r->stopping);
         if (cfg.timeout < WAIT_SECONDS + 10)
             cfg.timeout = WAIT_SECONDS + 10; /* a long poll is an answer 20 s late */
         s->client = aws_client_create(&cfg, aws_session_creds(), "default");

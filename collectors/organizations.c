@@ -23,10 +23,11 @@
 
 #include "../exporter/collector.h"
 #include "../exporter/log.h"
+#include "aws/pager.h"
 #include "aws_session.h"
 
 #define MAX_ACCOUNTS 200000
-#define MAX_PAGES (MAX_ACCOUNTS / 20 + 100)
+#define MAX_PAGES (MAX_ACCOUNTS / 20 + 100) /* pages of 20, and some empty ones */
 
 extern const struct collector_shared aws_shared;
 static const struct collector_shared *const aws_shared_only[] = {&aws_shared, NULL};
@@ -240,22 +241,18 @@ int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen
 /* Explains the errors a person has to act on. */
 static void explain(const struct aws_error *e, const char *op, char *err, size_t errlen)
 {
-    if (strcmp(e->code, "AccessDeniedException") == 0)
-        snprintf(err, errlen,
-                 "%s: access denied: the exporter's role needs organizations:%s (AWS said: %s)", op,
-                 op, e->message);
-    else if (strcmp(e->code, "AWSOrganizationsNotInUseException") == 0)
+    if (strcmp(e->code, "AWSOrganizationsNotInUseException") == 0)
         snprintf(err, errlen,
                  "%s: this account is not a member of an organization: run the exporter with "
                  "credentials of the management account or a delegated administrator",
                  op);
     else
-        snprintf(err, errlen, "%s: %s: %s", op, e->code, e->message);
+        aws_pager_explain(e, AWS_ORGANIZATIONS, op, op, err, errlen);
 }
 
-/* Takes a complete listing, or returns NULL with err set. */
-static struct org_listing *take_listing(struct aws_client *c, const atomic_bool *stopping,
-                                        char *err, size_t errlen)
+/* The organization (DescribeOrganization) into a new listing of no account
+ * yet (the caller's, one reference), or NULL with err set. */
+static struct org_listing *describe_organization(struct aws_client *c, char *err, size_t errlen)
 {
     struct aws_error e;
     json_t *resp = NULL;
@@ -283,99 +280,47 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
     l->feature_set = dup_or_empty(fs);
     l->management_account_id = dup_or_empty(mgmt);
     json_decref(resp);
-
-    size_t cap = 0;
-    char *token = NULL;
-    struct buf seen; /* every NextToken so far: a repeated one would loop forever */
-    buf_init(&seen, 64u << 20);
-    bool ok = l->org_id && l->org_arn && l->feature_set && l->management_account_id;
-    if (!ok)
+    if (!l->org_id || !l->org_arn || !l->feature_set || !l->management_account_id) {
         snprintf(err, errlen, "out of memory");
-    for (size_t page = 0; ok; page++) {
-        if (stopping != NULL && atomic_load(stopping)) {
-            snprintf(err, errlen, "stopping");
-            ok = false;
-            break;
-        }
-        if (page == MAX_PAGES) {
-            snprintf(err, errlen, "ListAccounts: more than %d pages", MAX_PAGES);
-            ok = false;
-            break;
-        }
-        json_t *req = json_pack("{s:i}", "MaxResults", 20);
-        if (token != NULL)
-            json_object_set_new(req, "NextToken", json_string(token));
-        int rc = aws_json_call(c, AWS_ORGANIZATIONS, "ListAccounts", req, &resp, &e);
-        json_decref(req);
-        if (rc != 0) {
-            explain(&e, "ListAccounts", err, errlen);
-            char where[64];
-            snprintf(where, sizeof where, " (page %zu)", page + 1);
-            strncat(err, where, errlen - strlen(err) - 1);
-            ok = false;
-            break;
-        }
-        json_t *accounts = json_object_get(resp, "Accounts");
-        json_t *next = json_object_get(resp, "NextToken");
-        if (!json_is_array(accounts) ||
-            (next != NULL && !json_is_null(next) && !json_is_string(next))) {
-            snprintf(err, errlen, "ListAccounts: malformed page %zu", page + 1);
-            json_decref(resp);
-            ok = false;
-            break;
-        }
-        size_t i;
-        json_t *a;
-        json_array_foreach(accounts, i, a)
-        {
-            if (l->n == MAX_ACCOUNTS) {
-                snprintf(err, errlen, "ListAccounts: more than %d accounts", MAX_ACCOUNTS);
-                ok = false;
-                break;
-            }
-            if (l->n == cap) {
-                cap = cap ? cap * 2 : 64;
-                struct org_account *v = realloc(l->accounts, cap * sizeof *v);
-                if (v == NULL) {
-                    snprintf(err, errlen, "out of memory");
-                    ok = false;
-                    break;
-                }
-                l->accounts = v;
-            }
-            if (org_account_parse(a, &l->accounts[l->n], err, errlen) != 0) {
-                org_account_free(&l->accounts[l->n]);
-                ok = false;
-                break;
-            }
-            l->n++;
-        }
-        free(token);
-        token = NULL;
-        const char *t = json_string_value(next);
-        if (ok && t != NULL && *t != '\0') {
-            for (size_t off = 0; off < seen.len; off += strlen(seen.data + off) + 1) {
-                if (strcmp(seen.data + off, t) == 0) {
-                    snprintf(err, errlen, "ListAccounts: NextToken repeated on page %zu", page + 1);
-                    ok = false;
-                    break;
-                }
-            }
-            buf_append(&seen, t, strlen(t) + 1);
-            token = strdup(t);
-        }
-        json_decref(resp);
-        if (!ok || token == NULL)
-            break;
-    }
-    free(token);
-    buf_free(&seen);
-    if (!ok) {
         org_listing_release(l);
         return NULL;
     }
-    /* Sorted by id; an account listed twice (the listing moved while it was
-     * paged) is kept once. */
+    return l;
+}
+
+/* The listing being filled by ListAccounts' pages. */
+struct accounts_ctx {
+    struct org_listing *l;
+    size_t cap;
+};
+
+/* Adds one account of a ListAccounts page (aws_pager_item_fn). */
+static int on_account(void *arg, json_t *item, char *err, size_t errlen)
+{
+    struct accounts_ctx *ctx = arg;
+    struct org_listing *l = ctx->l;
+    if (l->n == ctx->cap) {
+        size_t cap = ctx->cap ? ctx->cap * 2 : 64;
+        struct org_account *v = realloc(l->accounts, cap * sizeof *v);
+        if (v == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        l->accounts = v;
+        ctx->cap = cap;
+    }
+    if (org_account_parse(item, &l->accounts[l->n], err, errlen) != 0) {
+        org_account_free(&l->accounts[l->n]);
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+/* Sorts the accounts by id; an account listed twice (the listing moved
+ * while it was paged) is kept once. */
+static void sort_unique(struct org_listing *l)
+{
     qsort(l->accounts, l->n, sizeof *l->accounts, cmp_account);
     size_t w = 0;
     for (size_t r = 0; r < l->n; r++) {
@@ -386,6 +331,35 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
         l->accounts[w++] = l->accounts[r];
     }
     l->n = w;
+}
+
+/* Takes a complete listing, or returns NULL with err set. */
+static struct org_listing *take_listing(struct aws_client *c, const atomic_bool *stopping,
+                                        char *err, size_t errlen)
+{
+    struct org_listing *l = describe_organization(c, err, errlen);
+    if (l == NULL)
+        return NULL;
+    const struct aws_pager pager = {
+        .client = c,
+        .service = AWS_ORGANIZATIONS,
+        .operation = "ListAccounts",
+        .items = "Accounts",
+        .max_pages = MAX_PAGES,
+        .max_items = MAX_ACCOUNTS,
+        .stopping = stopping,
+    };
+    struct accounts_ctx ctx = {l, 0};
+    json_t *req = json_pack("{s:i}", "MaxResults", 20);
+    int rc = req ? aws_pager_run(&pager, req, on_account, &ctx, NULL, err, errlen) : -1;
+    if (req == NULL)
+        snprintf(err, errlen, "out of memory");
+    json_decref(req);
+    if (rc != 0) {
+        org_listing_release(l);
+        return NULL;
+    }
+    sort_unique(l);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     l->taken_at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -674,19 +648,8 @@ static void write_metrics(const struct org_state *s, const struct org_listing *l
 static int run(void *p, struct collector_run *r)
 {
     struct org_state *s = p;
-    if (s->client == NULL) {
-        /* Set up at the first run, not at start: without credentials the
-         * exporter still serves, with up 0 and the reason in the log. */
-        if (aws_session_setup(r->err, r->errlen) != 0)
-            return -1;
-        struct aws_config cfg = *aws_session_config();
-        cfg.stopping = r->stopping;
-        s->client = aws_client_create(&cfg, aws_session_creds(), "default");
-        if (s->client == NULL) {
-            snprintf(r->err, r->errlen, "out of memory");
-            return -1;
-        }
-    }
+    if (aws_session_run_client(&s->client, NULL, NULL, NULL, r) == NULL)
+        return -1;
     struct org_listing *l = take_listing(s->client, r->stopping, r->err, r->errlen);
     if (l == NULL)
         return -1; /* the previous snapshot stays; nothing is counted */

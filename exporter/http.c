@@ -566,6 +566,129 @@ static char *landing_page(const char *path)
     return body;
 }
 
+/* The responses every request shares, with the web configuration's headers
+ * (s->web set). Returns 0, or -1 when out of memory (http_stop frees what
+ * was made). */
+static int make_shared_responses(struct http_server *s)
+{
+    char *landing = landing_page(s->telemetry_path);
+    if (landing != NULL) {
+        s->landing =
+            MHD_create_response_from_buffer(strlen(landing), landing, MHD_RESPMEM_MUST_FREE);
+        if (s->landing == NULL)
+            free(landing);
+        else
+            MHD_add_response_header(s->landing, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    "text/html; charset=utf-8");
+    }
+    s->healthy = static_response("healthy\n", "text/plain; charset=utf-8");
+    s->not_found = static_response("404 page not found\n", "text/plain; charset=utf-8");
+    s->not_allowed = static_response("405 method not allowed\n", "text/plain; charset=utf-8");
+    s->busy = static_response("503 too many concurrent scrapes; raise --web.max-requests\n",
+                              "text/plain; charset=utf-8");
+    s->failed = static_response("500 the metrics could not be composed; see the exporter's log\n",
+                                "text/plain; charset=utf-8");
+    if (s->landing == NULL || s->healthy == NULL || s->not_found == NULL ||
+        s->not_allowed == NULL || s->busy == NULL || s->failed == NULL)
+        return -1;
+    s->unauthorized = static_response("401 unauthorized\n", "text/plain; charset=utf-8");
+    s->forbidden = static_response("403 a client certificate for client authentication, signed "
+                                   "by the configured CA, is required\n",
+                                   "text/plain; charset=utf-8");
+    s->auth_busy =
+        static_response("503 too many password checks in progress\n", "text/plain; charset=utf-8");
+    if (s->unauthorized == NULL || s->forbidden == NULL || s->auth_busy == NULL)
+        return -1;
+    /* Shared responses are never changed once serving starts (MHD's queue
+     * calls that add headers, such as MHD_queue_basic_auth_fail_response,
+     * would add one per request, from several threads). */
+    MHD_add_response_header(s->unauthorized, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            "Basic realm=\"aws-org-exporter\"");
+    MHD_add_response_header(s->not_allowed, MHD_HTTP_HEADER_ALLOW, ALLOWED_METHODS);
+    MHD_add_response_header(s->busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    MHD_add_response_header(s->auth_busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    struct MHD_Response *shared[] = {s->landing,      s->healthy,   s->not_found,
+                                     s->not_allowed,  s->busy,      s->failed,
+                                     s->unauthorized, s->forbidden, s->auth_busy};
+    for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+        add_web_headers(s, shared[i]);
+    return 0;
+}
+
+/*
+ * The address to listen on: host and port resolved into *ss, or, when host
+ * is "" (":port"), none (*have_addr false: every address). Adds
+ * MHD_USE_IPv6 to *flags for an IPv6 address. Returns 0, or -1 with err set.
+ */
+static int resolve_listen_address(const struct http_config *cfg, const char *host, unsigned port,
+                                  struct sockaddr_storage *ss, bool *have_addr, unsigned *flags,
+                                  char *err, size_t errlen)
+{
+    memset(ss, 0, sizeof *ss);
+    *have_addr = false;
+    if (host[0] != '\0') {
+        struct addrinfo hints = {0}, *ai = NULL;
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        char ps[8];
+        snprintf(ps, sizeof ps, "%u", port);
+        int gai = getaddrinfo(host, ps, &hints, &ai);
+        if (gai != 0 || ai == NULL) {
+            snprintf(err, errlen, "cannot resolve listen address \"%s\": %s", cfg->listen_address,
+                     gai_strerror(gai));
+            return -1;
+        }
+        memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+        freeaddrinfo(ai);
+        *have_addr = true;
+        if (ss->ss_family == AF_INET6)
+            *flags |= MHD_USE_IPv6;
+    }
+    return 0;
+}
+
+/* Starts MHD's daemon into s->daemon (NULL when it cannot listen) with the
+ * configuration's limits and, when tls, the web configuration's TLS. */
+static void start_daemon(struct http_server *s, const struct http_config *cfg, unsigned port,
+                         unsigned flags, bool have_addr, struct sockaddr_storage *ss, bool tls)
+{
+    unsigned threads = cfg->threads ? cfg->threads : 1;
+    for (int attempt = 0; attempt < 2 && s->daemon == NULL; attempt++) {
+        unsigned f = flags;
+        if (!have_addr && attempt == 0)
+            f |= MHD_USE_DUAL_STACK; /* ":port": every IPv6 and IPv4 address */
+        struct MHD_OptionItem opts[] = {
+            {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s},
+            {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+            {cfg->max_connections_per_ip ? MHD_OPTION_PER_IP_CONNECTION_LIMIT : MHD_OPTION_END,
+             cfg->max_connections_per_ip, NULL},
+            {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
+            {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+            {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+            {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
+            {have_addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, ss},
+            {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, tls ? s->web->key_pem : NULL},
+            {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls ? s->web->cert_pem : NULL},
+            {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+             tls ? s->web->priorities : NULL},
+            {tls && s->web->client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+             tls ? s->web->client_ca_pem : NULL},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        /* MHD_OPTION_END in the middle ends the list early: move it last. */
+        size_t n = 0;
+        struct MHD_OptionItem list[sizeof opts / sizeof opts[0]];
+        for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+            if (opts[i].option != MHD_OPTION_END)
+                list[n++] = opts[i];
+        list[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+        s->daemon = MHD_start_daemon(f, (uint16_t)port, NULL, NULL, handle, s, MHD_OPTION_ARRAY,
+                                     list, MHD_OPTION_END);
+        if (have_addr)
+            break;
+    }
+}
+
 struct http_server *http_start(const struct http_config *cfg, struct registry *reg, char *err,
                                size_t errlen)
 {
@@ -587,58 +710,15 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
     pthread_mutex_init(&s->web_lock, NULL);
     pthread_mutex_init(&s->auth_lock, NULL);
     pthread_cond_init(&s->auth_cond, NULL);
-
-    char *landing = landing_page(s->telemetry_path);
-    if (landing != NULL) {
-        s->landing =
-            MHD_create_response_from_buffer(strlen(landing), landing, MHD_RESPMEM_MUST_FREE);
-        if (s->landing == NULL)
-            free(landing);
-        else
-            MHD_add_response_header(s->landing, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                    "text/html; charset=utf-8");
-    }
-    s->healthy = static_response("healthy\n", "text/plain; charset=utf-8");
-    s->not_found = static_response("404 page not found\n", "text/plain; charset=utf-8");
-    s->not_allowed = static_response("405 method not allowed\n", "text/plain; charset=utf-8");
-    s->busy = static_response("503 too many concurrent scrapes; raise --web.max-requests\n",
-                              "text/plain; charset=utf-8");
-    s->failed = static_response("500 the metrics could not be composed; see the exporter's log\n",
-                                "text/plain; charset=utf-8");
-    if (s->landing == NULL || s->healthy == NULL || s->not_found == NULL ||
-        s->not_allowed == NULL || s->busy == NULL || s->failed == NULL) {
-        snprintf(err, errlen, "out of memory");
-        http_stop(s);
-        return NULL;
-    }
-    s->unauthorized = static_response("401 unauthorized\n", "text/plain; charset=utf-8");
-    s->forbidden = static_response("403 a client certificate for client authentication, signed "
-                                   "by the configured CA, is required\n",
-                                   "text/plain; charset=utf-8");
-    s->auth_busy =
-        static_response("503 too many password checks in progress\n", "text/plain; charset=utf-8");
-    if (s->unauthorized == NULL || s->forbidden == NULL || s->auth_busy == NULL) {
-        snprintf(err, errlen, "out of memory");
-        http_stop(s);
-        return NULL;
-    }
-    /* Shared responses are never changed once serving starts (MHD's queue
-     * calls that add headers, such as MHD_queue_basic_auth_fail_response,
-     * would add one per request, from several threads). */
-    MHD_add_response_header(s->unauthorized, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                            "Basic realm=\"aws-org-exporter\"");
-    MHD_add_response_header(s->not_allowed, MHD_HTTP_HEADER_ALLOW, ALLOWED_METHODS);
-    MHD_add_response_header(s->busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    MHD_add_response_header(s->auth_busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (cfg->web != NULL) {
         web_config_ref(cfg->web);
         s->web = cfg->web;
     }
-    struct MHD_Response *shared[] = {s->landing,      s->healthy,   s->not_found,
-                                     s->not_allowed,  s->busy,      s->failed,
-                                     s->unauthorized, s->forbidden, s->auth_busy};
-    for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
-        add_web_headers(s, shared[i]);
+    if (make_shared_responses(s) != 0) {
+        snprintf(err, errlen, "out of memory");
+        http_stop(s);
+        return NULL;
+    }
     bool tls = s->web != NULL && s->web->cert_pem != NULL;
     s->require_client_cert = tls && s->web->require_client_cert;
 
@@ -654,62 +734,12 @@ struct http_server *http_start(const struct http_config *cfg, struct registry *r
     if (tls)
         flags |= MHD_USE_TLS;
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    bool have_addr = false;
-    if (host[0] != '\0') {
-        struct addrinfo hints = {0}, *ai = NULL;
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        char ps[8];
-        snprintf(ps, sizeof ps, "%u", port);
-        int gai = getaddrinfo(host, ps, &hints, &ai);
-        if (gai != 0 || ai == NULL) {
-            snprintf(err, errlen, "cannot resolve listen address \"%s\": %s", cfg->listen_address,
-                     gai_strerror(gai));
-            http_stop(s);
-            return NULL;
-        }
-        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-        freeaddrinfo(ai);
-        have_addr = true;
-        if (ss.ss_family == AF_INET6)
-            flags |= MHD_USE_IPv6;
+    bool have_addr;
+    if (resolve_listen_address(cfg, host, port, &ss, &have_addr, &flags, err, errlen) != 0) {
+        http_stop(s);
+        return NULL;
     }
-    unsigned threads = cfg->threads ? cfg->threads : 1;
-    for (int attempt = 0; attempt < 2 && s->daemon == NULL; attempt++) {
-        unsigned f = flags;
-        if (!have_addr && attempt == 0)
-            f |= MHD_USE_DUAL_STACK; /* ":port": every IPv6 and IPv4 address */
-        struct MHD_OptionItem opts[] = {
-            {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s},
-            {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
-            {cfg->max_connections_per_ip ? MHD_OPTION_PER_IP_CONNECTION_LIMIT : MHD_OPTION_END,
-             cfg->max_connections_per_ip, NULL},
-            {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
-            {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-            {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-            {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
-            {have_addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, &ss},
-            {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, tls ? s->web->key_pem : NULL},
-            {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls ? s->web->cert_pem : NULL},
-            {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
-             tls ? s->web->priorities : NULL},
-            {tls && s->web->client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
-             tls ? s->web->client_ca_pem : NULL},
-            {MHD_OPTION_END, 0, NULL},
-        };
-        /* MHD_OPTION_END in the middle ends the list early: move it last. */
-        size_t n = 0;
-        struct MHD_OptionItem list[sizeof opts / sizeof opts[0]];
-        for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-            if (opts[i].option != MHD_OPTION_END)
-                list[n++] = opts[i];
-        list[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-        s->daemon = MHD_start_daemon(f, (uint16_t)port, NULL, NULL, handle, s, MHD_OPTION_ARRAY,
-                                     list, MHD_OPTION_END);
-        if (have_addr)
-            break;
-    }
+    start_daemon(s, cfg, port, flags, have_addr, &ss, tls);
     if (s->daemon == NULL) {
         snprintf(err, errlen,
                  "cannot listen on \"%s\" (address in use, or not an address of this host)",

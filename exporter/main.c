@@ -263,48 +263,46 @@ static void *signal_thread(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
+/*
+ * Parses the command line into fs (built here, the caller frees it) and
+ * copts (the caller's, one per collector). Returns -1 when the exporter is
+ * to run, else the exit code: after --help, --version, a flag error (2), or
+ * --health-probe.
+ */
+static int parse_command_line(int argc, char **argv, struct flagset *fs,
+                              struct collector_opt *copts, const struct collector_def *const *table,
+                              size_t ncollectors)
 {
-    size_t ncollectors;
-    const struct collector_def *const *table = collector_table(&ncollectors);
-    struct collector_opt *copts = calloc(ncollectors + 1, sizeof *copts);
-    struct flagset fs = {0};
-    if (copts == NULL || build_flags(&fs, copts, table, ncollectors) != 0) {
+    if (build_flags(fs, copts, table, ncollectors) != 0) {
         fprintf(stderr, "aws-org-exporter: out of memory\n");
         return 1;
     }
     char err[512];
-    int rc = flags_parse(&fs, argc, argv, err, sizeof err);
-    if (rc != FLAGS_OK) {
-        if (rc == FLAGS_HELP) {
-            printf("aws-org-exporter %s: a Prometheus exporter for AWS Organizations "
-                   "membership, leave attempts and leave-protection coverage.\n\n",
-                   VERSION);
-            flags_usage(&fs, stdout, "aws-org-exporter");
-        } else if (rc == FLAGS_VERSION) {
-            printf("aws-org-exporter, version %s (revision: %s)\n  libcurl: %s\n  "
-                   "libmicrohttpd: %s\n  jansson: %s\n",
-                   VERSION, REVISION, curl_version_info(CURLVERSION_NOW)->version,
-                   MHD_get_version(), jansson_version_str());
-        } else {
-            fprintf(stderr, "aws-org-exporter: error: %s; see --help\n", err);
-        }
-        flagset_free(&fs);
-        free(copts);
-        return rc == FLAGS_ERROR ? 2 : 0;
-    }
-    if (opt.health_probe[0] != '\0') {
-        flagset_free(&fs);
-        free(copts);
+    int rc = flags_parse(fs, argc, argv, err, sizeof err);
+    if (rc == FLAGS_HELP) {
+        printf("aws-org-exporter %s: a Prometheus exporter for AWS Organizations "
+               "membership, leave attempts and leave-protection coverage.\n\n",
+               VERSION);
+        flags_usage(fs, stdout, "aws-org-exporter");
+    } else if (rc == FLAGS_VERSION) {
+        printf("aws-org-exporter, version %s (revision: %s)\n  libcurl: %s\n  "
+               "libmicrohttpd: %s\n  jansson: %s\n",
+               VERSION, REVISION, curl_version_info(CURLVERSION_NOW)->version, MHD_get_version(),
+               jansson_version_str());
+    } else if (rc != FLAGS_OK) {
+        fprintf(stderr, "aws-org-exporter: error: %s; see --help\n", err);
+    } else if (opt.health_probe[0] != '\0') {
         return health_probe(opt.health_probe);
+    } else {
+        return -1;
     }
-    enum log_level level;
-    enum log_format format;
-    log_parse_level(opt.log_level, &level);
-    log_parse_format(opt.log_format, &format);
-    log_setup(level, format, 60.0);
+    return rc == FLAGS_ERROR ? 2 : 0;
+}
 
-    /* Before any thread: signals go to the signal thread only. */
+/* Blocks the signals in every thread to come and starts the thread that
+ * takes them. Call before any other thread starts. Returns 0 or -1. */
+static int start_signal_thread(void)
+{
     signal(SIGPIPE, SIG_IGN);
     static sigset_t set;
     sigemptyset(&set);
@@ -313,18 +311,18 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     pthread_t sig_thread;
-    if (pthread_create(&sig_thread, NULL, signal_thread, &set) != 0) {
-        log_error("main", "cannot start the signal thread");
-        return 1;
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return pthread_create(&sig_thread, NULL, signal_thread, &set) == 0 ? 0 : -1;
+}
 
-    struct registry *reg = registry_create(1.0);
-    if (reg == NULL) {
-        log_error("main", "out of memory");
-        return 1;
-    }
-    void **states = calloc(ncollectors + 1, sizeof *states);
+/*
+ * Creates each enabled collector and adds it to reg, then the live metrics:
+ * those of what the enabled collectors share (once each), the build info and
+ * the process metrics. The collectors' states stay with reg until exit.
+ * Returns 0, or -1 after logging why.
+ */
+static int add_collectors(struct registry *reg, const struct collector_def *const *table,
+                          const struct collector_opt *copts, size_t ncollectors)
+{
     for (size_t i = 0; i < ncollectors; i++) {
         if (copts[i].enabled && table[i]->configured != NULL && !table[i]->configured()) {
             /* Enabled, but not given what it needs (its flags say how). */
@@ -333,19 +331,19 @@ int main(int argc, char **argv)
         }
         if (!copts[i].enabled)
             continue;
+        void *state = NULL;
         if (table[i]->create != NULL) {
-            err[0] = '\0';
-            states[i] = table[i]->create(err, sizeof err);
-            if (states[i] == NULL) {
+            char err[512] = "";
+            state = table[i]->create(err, sizeof err);
+            if (state == NULL) {
                 log_error("main", "cannot set up collector", "collector", table[i]->name, "err",
                           err);
-                return 1;
+                return -1;
             }
         }
-        registry_add_collector(reg, table[i], states[i], copts[i].interval_ms);
+        registry_add_collector(reg, table[i], state, copts[i].interval_ms);
         log_info("main", "collector enabled", "collector", table[i]->name);
     }
-    /* The live metrics of what the enabled collectors share, once each. */
     size_t nshared;
     const struct collector_shared *const *shared = collector_shared_table(&nshared);
     for (size_t s = 0; s < nshared; s++) {
@@ -358,13 +356,20 @@ int main(int argc, char **argv)
     }
     registry_add_live(reg, build_info_write, NULL);
     registry_add_live(reg, process_metrics_write, NULL);
+    return 0;
+}
 
+/* Starts the HTTP server on reg with the flags and the web configuration
+ * file. Returns it, or NULL after logging why. */
+static struct http_server *start_http(struct registry *reg)
+{
+    char err[512];
     struct web_config *web = NULL;
     if (opt.web_config_file[0] != '\0') {
         web = web_config_load(opt.web_config_file, err, sizeof err);
         if (web == NULL) {
             log_error("main", "invalid web configuration file", "err", err);
-            return 1;
+            return NULL;
         }
     }
     struct http_config hc = {
@@ -382,17 +387,19 @@ int main(int argc, char **argv)
     web_config_release(web); /* the server holds its own reference */
     if (http == NULL) {
         log_error("main", "cannot start the web server", "err", err);
-        return 1;
+        return NULL;
     }
     char port[16];
     snprintf(port, sizeof port, "%u", http_port(http));
     log_info("main", "listening", "address", opt.listen_address, "port", port, "version", VERSION,
              "telemetry_path", opt.telemetry_path);
-    if (registry_start(reg) != 0) {
-        log_error("main", "cannot start the collector threads");
-        return 1;
-    }
+    return http;
+}
 
+/* Waits for SIGINT or SIGTERM, reloading the web configuration on each
+ * SIGHUP meanwhile. Returns the stopping signal. */
+static int wait_for_stop(struct http_server *http)
+{
     pthread_mutex_lock(&stop_lock);
     while (stop_signal == 0) {
         if (!reload_pending) {
@@ -406,6 +413,53 @@ int main(int argc, char **argv)
     }
     int sig = stop_signal;
     pthread_mutex_unlock(&stop_lock);
+    return sig;
+}
+
+int main(int argc, char **argv)
+{
+    size_t ncollectors;
+    const struct collector_def *const *table = collector_table(&ncollectors);
+    struct collector_opt *copts = calloc(ncollectors + 1, sizeof *copts);
+    struct flagset fs = {0};
+    if (copts == NULL) {
+        fprintf(stderr, "aws-org-exporter: out of memory\n");
+        return 1;
+    }
+    int rc = parse_command_line(argc, argv, &fs, copts, table, ncollectors);
+    if (rc >= 0) {
+        flagset_free(&fs);
+        free(copts);
+        return rc;
+    }
+    enum log_level level;
+    enum log_format format;
+    log_parse_level(opt.log_level, &level);
+    log_parse_format(opt.log_format, &format);
+    log_setup(level, format, 60.0);
+
+    /* Before any thread: signals go to the signal thread only. */
+    if (start_signal_thread() != 0) {
+        log_error("main", "cannot start the signal thread");
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    struct registry *reg = registry_create(1.0);
+    if (reg == NULL) {
+        log_error("main", "out of memory");
+        return 1;
+    }
+    if (add_collectors(reg, table, copts, ncollectors) != 0)
+        return 1;
+    struct http_server *http = start_http(reg);
+    if (http == NULL)
+        return 1;
+    if (registry_start(reg) != 0) {
+        log_error("main", "cannot start the collector threads");
+        return 1;
+    }
+    int sig = wait_for_stop(http);
     log_info("main", "stopping: finishing the responses in flight", "signal", strsignal(sig));
 
     /* Stop accepting, let in-flight responses finish, then close the rest:

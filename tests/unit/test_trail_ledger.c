@@ -201,7 +201,8 @@ static void test_older_state_file(void **state)
         text, "aws_org_cloudtrail_event_delay_seconds_bucket{source=\"lookup\",le=\"60\"} 1\n"));
     assert_non_null(line(
         text, "aws_org_cloudtrail_event_delay_seconds_bucket{source=\"lookup\",le=\"3600\"} 2\n"));
-    assert_non_null(line(text, "aws_org_cloudtrail_event_delay_seconds_sum{source=\"lookup\"} 1500\n"));
+    assert_non_null(
+        line(text, "aws_org_cloudtrail_event_delay_seconds_sum{source=\"lookup\"} 1500\n"));
     free(text);
     trail_ledger_release(l);
 }
