@@ -321,7 +321,7 @@ static int start_signal_thread(void)
  * Returns 0, or -1 after logging why.
  */
 static int add_collectors(struct registry *reg, const struct collector_def *const *table,
-                          const struct collector_opt *copts, size_t ncollectors)
+                          struct collector_opt *copts, size_t ncollectors)
 {
     for (size_t i = 0; i < ncollectors; i++) {
         if (copts[i].enabled && table[i]->configured != NULL && !table[i]->configured()) {
