@@ -19,8 +19,9 @@ build=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libj
 runtime=(python3 python3-botocore)
 # What the unit and integration tests run: cmocka; promtool and prometheus;
 # PyYAML; openssl (the TLS tests' certificates); the checkers of what we ship
-# (shellcheck, yamllint, Node.js for the Kubernetes schemas).
-check=(libcmocka-dev prometheus python3-yaml openssl shellcheck yamllint nodejs)
+# (shellcheck, yamllint, Node.js for the Kubernetes and Grafana schemas);
+# jsonnet (the mixin's render check).
+check=(libcmocka-dev prometheus python3-yaml openssl shellcheck yamllint nodejs jsonnet)
 # What only make test adds: the fuzzers (clang, its runtime), the format
 # check, the image test (curl) and the benchmark (wrk).
 full=(clang clang-format libclang-rt-14-dev curl wrk)
