@@ -49,9 +49,10 @@ deps:
 deps-test:
 	@scripts/deps.sh test
 
-# npm packages of the deployment checks (tests/deploy/validate-k8s.mjs), at the
-# versions of tests/deploy/package-lock.json, into tests/deploy/node_modules:
-# installed again only when package.json or the lock file changes.
+# npm packages of the deployment checks (tests/deploy/validate-k8s.mjs and
+# validate-grafana.mjs), at the versions of tests/deploy/package-lock.json,
+# into tests/deploy/node_modules: installed again only when package.json or
+# the lock file changes.
 NODE_DEPS := tests/deploy/node_modules/.installed
 $(NODE_DEPS): tests/deploy/package.json tests/deploy/package-lock.json | deps-test
 	cd tests/deploy && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
