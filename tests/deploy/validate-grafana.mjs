@@ -114,7 +114,8 @@ function typeErrors(files, texts) {
         const i = virtual.get(d.file.fileName);
         const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
         const jsonLine = line - PRELUDE_LINES + 1;
-        const col = character + 1 - (jsonLine === 1 ? PRELUDE_LAST : 0);
+        // (Before the JSON's first character: the whole value; column 1.)
+        const col = Math.max(1, character + 1 - (jsonLine === 1 ? PRELUDE_LAST : 0));
         out.push([i, jsonLine, col, pathAt(d.file, d.start), message]);
     }
     return out.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
@@ -172,7 +173,11 @@ function main(files) {
     files.forEach((f, i) => {
         try {
             texts.push(readFileSync(f, 'utf8'));
-            parsed.push(JSON.parse(texts[i]));
+            const d = JSON.parse(texts[i]);
+            if (d === null || typeof d !== 'object' || Array.isArray(d)) {
+                throw new Error('not a JSON object');
+            }
+            parsed.push(d);
         } catch (e) {
             texts[i] = texts[i] === undefined ? 'null' : texts[i];
             parsed.push(undefined);
