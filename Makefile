@@ -9,6 +9,7 @@
 #   make golden-update  rewrite tests/data/golden/metrics.txt from this build
 #   make demo     the exporter on a demo organization served by the bundled fake AWS
 #   make format   clang-format the C sources
+#   make mixin    render the dashboard and the rules from mixin/ (make generate)
 
 CC      ?= cc
 PKGS    := libmicrohttpd libcurl jansson zlib libcrypto yaml-0.1 libxcrypt gnutls
@@ -38,7 +39,7 @@ OBJ   = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
            $(BUILD)/tsan-release/%.o
 
 .PHONY: all deps deps-test deps-node deps-check check test test-asan unit integration golden-update \
-        demo format format-check clean fuzz bench bench-smoke image-test
+        demo format format-check clean fuzz bench bench-smoke image-test mixin generate
 
 all: deps aws-org-exporter
 
@@ -49,9 +50,9 @@ deps-test:
 	@scripts/deps.sh test
 
 # npm packages of the deployment checks (tests/deploy/validate-k8s.mjs and
-# validate-cfn.mjs), at the versions of tests/deploy/package-lock.json, into
-# tests/deploy/node_modules:
-# installed again only when package.json or the lock file changes.
+# validate-cfn.mjs, validate-grafana.mjs), at the versions of
+# tests/deploy/package-lock.json, into tests/deploy/node_modules: installed
+# again only when package.json or the lock file changes.
 NODE_DEPS := tests/deploy/node_modules/.installed
 $(NODE_DEPS): tests/deploy/package.json tests/deploy/package-lock.json | deps-test
 	cd tests/deploy && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
@@ -204,6 +205,12 @@ demo:
 	@scripts/deps.sh demo
 	@$(MAKE) --no-print-directory aws-org-exporter
 	@scripts/demo.sh
+
+# The monitoring mixin (mixin/, Debian's jsonnet) renders the shipped dashboard,
+# Grafana alert rules, Prometheus rules and PrometheusRule; tests/integration/
+# test_mixin.py fails when a committed one differs from a fresh render.
+mixin generate:
+	@scripts/mixin.sh
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -19,10 +19,10 @@ build=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libj
 runtime=(python3 python3-botocore)
 # What the unit and integration tests run: cmocka; promtool and prometheus;
 # PyYAML; openssl (the TLS tests' certificates); the checkers of what we ship
-# (shellcheck, yamllint, Node.js for the Kubernetes schemas, docker-compose
-# for `docker-compose config`: --no-install-recommends keeps its recommended
-# Docker engine out).
-check=(libcmocka-dev prometheus python3-yaml openssl shellcheck yamllint nodejs docker-compose)
+# (shellcheck, yamllint, Node.js for the Kubernetes and Grafana schemas,
+# docker-compose for `docker-compose config`: --no-install-recommends keeps its
+# recommended Docker engine out); jsonnet (the mixin's render check).
+check=(libcmocka-dev prometheus python3-yaml openssl shellcheck yamllint nodejs docker-compose jsonnet)
 # What only make test adds: the fuzzers (clang, its runtime), the format
 # check, the image test (curl; podman-compose for the compose demo; the
 # image test installs podman, buildah, mmdebstrap, runc itself) and the

@@ -4,12 +4,12 @@ the ECS task definition and the compose stack hold together; the exporter's
 IAM policy lists exactly the actions the exporter called in a full run
 against the fake AWS, and the member role's policy exactly those it called
 with the member role; the deny-leave SCP is what the SCP collector counts as
-protection; the PrometheusRule is a fresh generation from the rule files;
+protection; the PrometheusRule holds the groups of the rule files (both are
+rendered from mixin/: test_mixin.py checks that they are a fresh render);
 every exporter command line in deploy/ is accepted by the binary.
 
 Needs PyYAML (Debian: python3-yaml)."""
 import glob
-import importlib.util
 import json
 import os
 import re
@@ -34,7 +34,7 @@ PORT = 9813
 STATE_DIR = '/var/lib/aws-org-exporter'
 
 EXPECTED_FILES = [
-    'README.md', 'gen-prometheusrule.py',
+    'README.md',
     'kubernetes/deployment.yaml', 'kubernetes/service.yaml', 'kubernetes/servicemonitor.yaml',
     'kubernetes/prometheusrule.yaml', 'kubernetes/serviceaccount.yaml',
     'kubernetes/irsa/serviceaccount.yaml', 'kubernetes/sidecar/sidecar.yaml',
@@ -130,14 +130,6 @@ def call_to_action(call):
     """'organizations.ListAccounts' -> 'organizations:ListAccounts'."""
     service, op = call.split('.', 1)
     return '%s:%s' % (service, op)
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location('gen_prometheusrule',
-                                                  os.path.join(DEPLOY, 'gen-prometheusrule.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def compose_interpolate(s):
@@ -367,18 +359,8 @@ class KubernetesLayout(unittest.TestCase):
 
 class PrometheusRule(unittest.TestCase):
 
-    def test_committed_file_is_a_fresh_generation(self):
-        gen = load_generator()
-        with open(os.path.join(K8S, 'prometheusrule.yaml'), encoding='utf-8') as f:
-            committed = f.read()
-        self.assertEqual(committed, gen.generate(),
-                         'stale: run /usr/bin/python3 deploy/gen-prometheusrule.py')
-        r = subprocess.run(['/usr/bin/python3', os.path.join(DEPLOY, 'gen-prometheusrule.py'),
-                            '--check'], capture_output=True, text=True, timeout=30)
-        self.assertEqual((r.returncode, r.stderr), (0, ''))
-
     def test_groups_equal_the_rule_files(self):
-        # Independent of the generator: the parsed spec holds every group of
+        # Independent of the mixin's render: the parsed spec holds every group of
         # every rule file of dashboards/prometheus/, unchanged, in name order.
         expected = []
         files = sorted(glob.glob(os.path.join(ROOT, 'dashboards', 'prometheus', '*.yml')))

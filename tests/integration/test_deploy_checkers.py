@@ -9,6 +9,9 @@
   docker-compose deploy/compose/docker-compose.yml: `docker-compose config` (Debian's
                  docker-compose 1.29) checks it against the Compose schema and
                  resolves what it references (the image test runs the stack)
+  validate-grafana  dashboards/grafana/*.json against the Dashboard type of
+                 @grafana/schema, with TypeScript's compiler, and every panel's
+                 data source the ${datasource} variable (tests/deploy/validate-grafana.mjs)
 
 Each one runs on the real files, which must pass, and on broken copies, which
 it must reject with the expected report: a checker that accepts everything
@@ -33,6 +36,8 @@ COMPOSE_DIR = os.path.join(ROOT, 'deploy', 'compose')
 COMPOSE_FILE = os.path.join('deploy', 'compose', 'docker-compose.yml')
 VALIDATE_ECS = os.path.join(DEPLOY_TESTS, 'validate-ecs.py')
 VALIDATE_K8S = os.path.join(DEPLOY_TESTS, 'validate-k8s.mjs')
+VALIDATE_GRAFANA = os.path.join(DEPLOY_TESTS, 'validate-grafana.mjs')
+DASHBOARD = os.path.join('dashboards', 'grafana', 'leave-watch.json')
 TASK_DEFINITION = os.path.join('deploy', 'ecs', 'task-definition.json')
 SHEBANG_SHELL = re.compile(rb'^#!\s*(/usr/bin/env\s+)?(\S*/)?(sh|bash|dash|ksh)(\s|$)')
 
@@ -52,6 +57,26 @@ def need(tool, how):
 def run(argv, cwd=ROOT, env=None):
     r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
     return r.returncode, r.stdout, r.stderr
+
+
+def need_node_packages():
+    """The path of node; fails the calling test unless the npm packages of
+    tests/deploy are installed at their pinned versions."""
+    node = need('node', 'run scripts/deps.sh test (apt-get install nodejs)')
+    with open(os.path.join(DEPLOY_TESTS, 'package.json'), encoding='utf-8') as f:
+        pinned = json.load(f)['dependencies']
+    installed = {}
+    for pkg in pinned:
+        try:
+            with open(os.path.join(DEPLOY_TESTS, 'node_modules', pkg, 'package.json'),
+                      encoding='utf-8') as f:
+                installed[pkg] = json.load(f)['version']
+        except OSError:
+            installed[pkg] = None
+    if installed != pinned:
+        raise AssertionError('npm packages of tests/deploy: %s installed, %s pinned: run make deps-node'
+                             % (installed, pinned))
+    return node
 
 
 def tracked_files():
@@ -228,27 +253,19 @@ class EcsTaskDefinition(unittest.TestCase):
         self.assertEqual(lines[-1], '%s: duplicate key "family"' % paths[-1])
 
 
-class KubernetesManifests(unittest.TestCase):
+class NodeChecker(unittest.TestCase):
+    """A checker of tests/deploy run by Node.js: CHECKER on files."""
+    CHECKER = None
 
     def setUp(self):
-        self.node = need('node', 'run scripts/deps.sh test (apt-get install nodejs)')
-        # The packages must be there, at the pinned versions.
-        with open(os.path.join(DEPLOY_TESTS, 'package.json'), encoding='utf-8') as f:
-            pinned = json.load(f)['dependencies']
-        installed = {}
-        for pkg in pinned:
-            try:
-                with open(os.path.join(DEPLOY_TESTS, 'node_modules', pkg, 'package.json'),
-                          encoding='utf-8') as f:
-                    installed[pkg] = json.load(f)['version']
-            except OSError:
-                installed[pkg] = None
-        if installed != pinned:
-            raise AssertionError('npm packages of tests/deploy: %s installed, %s pinned: run make deps-node'
-                                 % (installed, pinned))
+        self.node = need_node_packages()
 
     def validate(self, *paths):
-        return run([self.node, VALIDATE_K8S] + list(paths))
+        return run([self.node, self.CHECKER] + list(paths))
+
+
+class KubernetesManifests(NodeChecker):
+    CHECKER = VALIDATE_K8S
 
     def test_manifests_are_valid(self):
         # The default set and the variants in its subdirectories.
@@ -386,6 +403,94 @@ class ComposeConfig(unittest.TestCase):
                     if lines and lines[0] == "The Compose file '%s' is invalid because:" % path:
                         lines = lines[1:]
                     self.assertEqual((rc, out, lines), (1, '', report))
+
+
+class GrafanaDashboards(NodeChecker):
+    CHECKER = VALIDATE_GRAFANA
+
+    def test_dashboards_are_valid(self):
+        files = sorted(os.path.relpath(p, ROOT) for p in
+                       glob.glob(os.path.join(ROOT, 'dashboards', 'grafana', '*.json')))
+        self.assertEqual(files, [DASHBOARD])
+        self.assertEqual(self.validate(*files), (0, 'ok %s\n' % DASHBOARD, ''))
+
+    def test_broken_copies_are_rejected(self):
+        text = read(DASHBOARD)
+        real = json.loads(text)
+        index = {p['title']: i for i, p in enumerate(real['panels']) if p['type'] != 'row'}
+        hard_coded = {'type': 'prometheus', 'uid': 'P1809F7CD0C75ACF3'}
+
+        def panel(d, title):
+            return d['panels'][index[title]]
+
+        def unknown_field(d):
+            # A typo of a panel's field, and one of its field config.
+            p = panel(d, 'Accounts by state')
+            p['descripton'] = p.pop('description')
+            panel(d, 'Last success age')['fieldConfig']['defaults']['units'] = 's'
+
+        def wrong_type(d):
+            # A width as a string; a refresh interval in seconds.
+            panel(d, 'Collector duration')['gridPos']['w'] = '8'
+            d['refresh'] = 60
+
+        def not_in_enum(d):
+            # An enum of the schema (ThresholdsMode), misspelt.
+            panel(d, 'Leave attempts stopped')['fieldConfig']['defaults']['thresholds']['mode'] = 'absolut'
+
+        def hard_coded_datasource(d):
+            # An export from one Grafana: its data source's uid, in a panel
+            # and in one query of another; a panel without one.
+            panel(d, 'Newest events')['datasource'] = hard_coded
+            panel(d, 'Retries and throttles')['targets'][1]['datasource'] = hard_coded
+            del panel(d, 'Exporter')['datasource']
+
+        with tempfile.TemporaryDirectory() as d:
+            texts, paths = {}, []
+            for name, mutate in [('unknown-field.json', unknown_field), ('wrong-type.json', wrong_type),
+                                 ('not-in-enum.json', not_in_enum),
+                                 ('hard-coded-datasource.json', hard_coded_datasource)]:
+                doc = copy.deepcopy(real)
+                mutate(doc)
+                texts[name] = json.dumps(doc, indent=2, ensure_ascii=False) + '\n'
+                paths.append(write(d, name, texts[name]))
+            # A key given twice: JSON.parse would keep the second one silently.
+            texts['duplicate-key.json'] = replace_once(text, '"schemaVersion": 39,',
+                                                       '"schemaVersion": 39,\n  "schemaVersion": 40,')
+            paths.append(write(d, 'duplicate-key.json', texts['duplicate-key.json']))
+            rc, out, err = self.validate(*paths)
+        unknown, wrong, enum, hard, dup = paths
+
+        def at(path, needle):
+            """path:line:column of the one line of its text holding needle."""
+            t = texts[os.path.basename(path)]
+            line = line_of(t, needle)
+            return '%s:%d:%d' % (path, line, t.splitlines()[line - 1].index(needle) + 1)
+
+        def ds(title, where=''):
+            return 'panels[%d] "%s"%s' % (index[title], title, where)
+
+        self.assertEqual((rc, err), (1, ''))
+        self.assertEqual(out.splitlines(), [
+            "%s: panels[%d].descripton: unknown field: not in Grafana's schema"
+            % (at(unknown, '"descripton"'), index['Accounts by state']),
+            "%s: panels[%d].fieldConfig.defaults.units: unknown field: not in Grafana's schema"
+            % (at(unknown, '"units"'), index['Last success age']),
+            "%s: panels[%d].gridPos.w: Type 'string' is not assignable to type 'number'."
+            % (at(wrong, '"w": "8"'), index['Collector duration']),
+            "%s: refresh: Type 'number' is not assignable to type 'string'." % at(wrong, '"refresh": 60'),
+            "%s: panels[%d].fieldConfig.defaults.thresholds.mode: Type '\"absolut\"' is not assignable "
+            "to type '\"absolute\" | \"percentage\"'. Did you mean '\"absolute\"'?"
+            % (at(enum, '"mode": "absolut"'), index['Leave attempts stopped']),
+            '%s: %s: datasource {"type":"prometheus","uid":"P1809F7CD0C75ACF3"}, not the variable '
+            '${datasource}' % (hard, ds('Newest events')),
+            '%s: %s: datasource {"type":"prometheus","uid":"P1809F7CD0C75ACF3"}, not the variable '
+            '${datasource}' % (hard, ds('Retries and throttles', '.targets[1]')),
+            '%s: %s: datasource missing, not the variable ${datasource}' % (hard, ds('Exporter')),
+            '%s: schemaVersion: An object literal cannot have multiple properties with the same name.'
+            % at(dup, '"schemaVersion": 40'),
+        ])
+
 
 if __name__ == '__main__':
     unittest.main()
