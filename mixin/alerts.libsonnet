@@ -317,6 +317,22 @@ local fold = promql.fold;
           },
         }),
 
+        // The fast path's queue held a message that looked like an Organizations
+        // record but could not be read: it is left for the dead-letter queue,
+        // and may be a leave attempt that only the polling path will count.
+        alert('AwsOrgEventBridgeMessageUnreadable', 'warning', {
+          expr: 'increase(aws_org_eventbridge_messages_total{%(s)sresult="malformed"}[15m]) > 0' % sel,
+          annotations: {
+            summary: 'The EventBridge queue of {{ $labels.instance }} holds messages it cannot read',
+            description: fold(|||
+              The eventbridge collector received messages that it could not read as CloudTrail
+              records of Organizations in the last 15 minutes; they stay on the queue for its
+              dead-letter queue. Read them there, and check the exporter's log (it names each
+              message id and why).
+            |||),
+          },
+        }),
+
         alert('AwsOrgCollectorStale', 'warning', {
           expr: |||
             time() - aws_org_collector_last_success_timestamp_seconds%(b)s > %(stale)d
