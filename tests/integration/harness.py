@@ -317,3 +317,35 @@ class Prometheus:
                 self.proc.wait()
         self.log.close()
         self.dir.cleanup()
+
+
+def family_text(body, name):
+    """The exact text of one metric family as the exporter wrote it: its HELP
+    and TYPE lines and every sample line up to the next family; '' when the
+    family is absent. body: bytes or str."""
+    text = body.decode('utf-8') if isinstance(body, bytes) else body
+    start = text.find('# HELP %s ' % name)
+    if start < 0:
+        return ''
+    end = text.find('\n# HELP ', start)
+    return text[start:] if end < 0 else text[start:end + 1]
+
+
+# What changes from run to run (the timestamp) or from edit to edit (the
+# caller's line number) in a logfmt line; the rest is compared exactly.
+_LOG_VOLATILE = re.compile(r'^ts=\S+ |(?<=caller=)([\w./-]+):\d+', re.M)
+
+
+def log_lines(log, msg=None):
+    """The exporter's logfmt lines with the ts field dropped and the caller's
+    line number masked ("caller=main.c"); with msg, only the lines of that
+    message."""
+    out = []
+    quoted = ('msg="%s"' % msg.replace('"', '\\"')) if msg and ' ' in msg else 'msg=%s' % msg
+    for line in log.split('\n'):
+        if not line:
+            continue
+        line = _LOG_VOLATILE.sub(lambda m: m.group(1) or '', line)
+        if msg is None or (' %s ' % quoted) in line + ' ':
+            out.append(line)
+    return out
