@@ -349,3 +349,13 @@ def log_lines(log, msg=None):
         if msg is None or (' %s ' % quoted) in line + ' ':
             out.append(line)
     return out
+
+
+RUN_FAILED = 'collector run failed, keeping its last good snapshot'
+
+
+def run_failed(collector, err):
+    """The line (as log_lines gives it) of a failed run of collector; err as
+    the collector wrote it, quoted here as the log quotes it."""
+    return ('level=warn caller=registry.c module=registry msg="%s" collector=%s err="%s"'
+            % (RUN_FAILED, collector, err.replace('\\', '\\\\').replace('"', '\\"')))

@@ -10,13 +10,15 @@ import tempfile
 import time
 import unittest
 
-from harness import (MGMT_KEY, PROBE, TESTING, Exporter, FakeAWS, clean_env, env_keys,
-                     metric_values, wait_until)
+from harness import (MGMT_KEY, PROBE, RUN_FAILED, TESTING, Exporter, FakeAWS, clean_env,
+                     env_keys, log_lines, metric_values, run_failed, wait_until)
 
 WEB_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.fake-irsa-token.signature'
 CONTAINER_TOKEN = 'fake-container-token'
 ROLE = 'arn:aws:iam::111111111111:role/aws-org-exporter'
 SHORT_ROLE = 'arn:aws:iam::111111111111:role/aws-org-exporter-short'
+SESSION_READY = ('level=info caller=aws_session.c module=aws msg="AWS session ready" '
+                 'region=us-east-1 credentials=%s role_arn=%s')
 SECRETS = [MGMT_KEY[1], WEB_TOKEN, CONTAINER_TOKEN, 'fakeMemberSecretKey/22222222222222222222']
 
 
@@ -35,7 +37,7 @@ class CredentialSourcesTest(unittest.TestCase):
             f.write(text)
         return path
 
-    def run_exporter(self, env, *args, expect_source=None):
+    def run_exporter(self, env, *args, expect_source=None, role_arn='""'):
         """Starts the exporter on the fake; waits for a good listing; returns its log."""
         with Exporter('--aws.endpoint-url=' + self.fake.url, '--log.level=debug',
                       '--no-collector.testing', *args,
@@ -50,7 +52,8 @@ class CredentialSourcesTest(unittest.TestCase):
         self.assertEqual(stats['bad_signatures'], 0, stats['requests'][-5:])
         self.assertEqual(stats['invalid_requests'], 0)
         if expect_source:
-            self.assertIn('credentials=%s ' % expect_source, log)
+            self.assertEqual(log_lines(log, 'AWS session ready'),
+                             [SESSION_READY % (expect_source, role_arn)])
         for secret in SECRETS:
             self.assertNotIn(secret, log)
         return stats, log
@@ -81,8 +84,14 @@ class CredentialSourcesTest(unittest.TestCase):
     def test_missing_profile_is_reported(self):
         with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=['organizations'],
                       env={'AWS_PROFILE': 'nope'}) as x:
-            self.assertTrue(wait_until(lambda: 'profile \\"nope\\" not found' in x.stderr(), 10),
-                            x.stderr())
+            self.assertTrue(self.wait_run_failed(
+                x, 'profile "nope" not found in the AWS config or credentials files'), x.stderr())
+
+    @staticmethod
+    def wait_run_failed(x, err):
+        """True once the organizations collector's failed runs logged err, and only err."""
+        want = {run_failed('organizations', err)}
+        return wait_until(lambda: set(log_lines(x.stderr(), RUN_FAILED)) == want, 10)
 
     def test_web_identity(self):
         token = self.write('token', WEB_TOKEN + '\n')
@@ -105,9 +114,11 @@ class CredentialSourcesTest(unittest.TestCase):
         # refused before any request is made.
         with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=['organizations'],
                       env={'AWS_CONTAINER_CREDENTIALS_FULL_URI': 'http://example.com/creds'}) as x:
-            self.assertTrue(wait_until(lambda: 'AWS_CONTAINER_CREDENTIALS_FULL_URI must use https'
-                                       in x.stderr(), 10))
-            self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', x.get()[2])
+            self.assertTrue(self.wait_run_failed(
+                x, 'AWS_CONTAINER_CREDENTIALS_FULL_URI must use https, or http to loopback, '
+                '169.254.170.2, 169.254.170.23 or fd00:ec2::23'), x.stderr())
+            self.assertEqual(metric_values(x.get()[2], 'aws_org_collector_up')
+                             ['{collector="organizations"}'], 0)
 
     def test_imdsv2(self):
         stats, _ = self.run_exporter({'AWS_EC2_METADATA_SERVICE_ENDPOINT': self.fake.url,
@@ -118,8 +129,7 @@ class CredentialSourcesTest(unittest.TestCase):
 
     def test_role_arn_flag_on_environment(self):
         stats, log = self.run_exporter(env_keys(), '--aws.role-arn=' + ROLE,
-                                       expect_source='environment')
-        self.assertIn('role_arn=%s' % ROLE, log)
+                                       expect_source='environment', role_arn=ROLE)
         self.assertEqual(stats['calls'].get('sts.AssumeRole'), 1)
 
     def test_role_arn_with_external_id(self):
@@ -154,15 +164,19 @@ class CredentialSourcesTest(unittest.TestCase):
             ok = wait_until(lambda: len(self.fake.stats()['credentials_issued']) >= 2, 20, 0.5)
             self.assertTrue(ok)
             time.sleep(1.5)
-            self.assertIn(b'aws_org_collector_up{collector="organizations"} 1\n', x.get()[2])
+            self.assertEqual(metric_values(x.get()[2], 'aws_org_collector_up')
+                             ['{collector="organizations"}'], 1)
         self.assertIn('ExpiredTokenException', self.fake.stats()['errors_returned'])
 
     def test_no_credentials_is_reported_not_fatal(self):
         with Exporter('--aws.endpoint-url=' + self.fake.url, binary=TESTING, aws=['organizations']) as x:
-            self.assertTrue(wait_until(lambda: 'no AWS credentials' in x.stderr(), 10))
+            self.assertTrue(self.wait_run_failed(
+                x, 'no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, '
+                'web identity or container variables (IMDS is disabled)'), x.stderr())
             status, _, body = x.get()
             self.assertEqual(status, 200)
-            self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', body)
+            self.assertEqual(metric_values(body, 'aws_org_collector_up')
+                             ['{collector="organizations"}'], 0)
         self.assertEqual(self.fake.stats()['calls'], {})
 
 
@@ -291,8 +305,12 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
             self.assertLess(duration['{collector="cloudtrail"}'], 4.0)
             self.assertEqual(x.get('/-/ready')[0], 200)
             log = x.stderr()
-            self.assertIn('msg="credential_process timed out after 2s and was killed" '
-                          'profile=helper stderr_bytes=%d\n' % len(HELPER_STDERR), log)
+            # Once per timed-out fetch: a set of one line.
+            self.assertEqual(set(log_lines(log, 'credential_process timed out after 2s and was '
+                                                'killed')),
+                             {'level=warn caller=creds.c module=aws msg="credential_process timed '
+                              'out after 2s and was killed" profile=helper stderr_bytes=%d'
+                              % len(HELPER_STDERR)})
             # The whole group of the timed-out helper is gone: the helper and
             # the sleep it left in the background (each call logs both pids).
             first_call = self.helper_pids()[:2]
@@ -346,9 +364,12 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
         # before expiry may end a moment after it).
         last = metric_values(body, 'aws_org_collector_last_success_timestamp_seconds')
         self.assertLess(max(last.values()), expiration + 1)
-        self.assertIn('msg="refreshing credentials failed; using the current ones until they '
-                      'expire" source=process code=CredentialsError err="credential_process '
-                      'timed out after 5s and was killed"', log)
+        self.assertEqual(set(log_lines(log, 'refreshing credentials failed; using the current '
+                                            'ones until they expire')),
+                         {'level=warn caller=creds.c module=aws msg="refreshing credentials '
+                          'failed; using the current ones until they expire" source=process '
+                          'code=CredentialsError err="credential_process timed out after 5s and '
+                          'was killed"'})
         # Each failure names the helper's timeout: the fetch that timed out,
         # or (a thread that waited for that fetch) the wait.
         timed_out = 'CredentialsError: credential_process timed out after 5s and was killed'
@@ -391,14 +412,13 @@ class ProbeTest(unittest.TestCase):
             lines, _ = self.probe(fake, '--probe.op=organizations.DescribeOrganization',
                                   '--probe.calls=12', '--aws.max-attempts=3')
             stats = fake.stats()
-        self.assertEqual(lines[:12], ['ok'] * 12)
-        retries = [l for l in lines if l.startswith('retries ')]
-        self.assertEqual(len(retries), 1)
-        n_retries = int(retries[0].split()[-1])
-        self.assertGreaterEqual(n_retries, 5)  # 12 calls + retries, every 3rd throttled
-        self.assertIn('requests organizations DescribeOrganization TooManyRequestsException %d'
-                      % n_retries, lines)
-        self.assertIn('requests organizations DescribeOrganization OK 12', lines)
+        # 12 calls in sequence, every 3rd request throttled and retried: the
+        # 3rd, 6th, ..., 15th of 17.
+        n_retries = 5
+        self.assertEqual(lines, ['ok'] * 12 + [
+            'requests organizations DescribeOrganization OK 12',
+            'requests organizations DescribeOrganization TooManyRequestsException %d' % n_retries,
+            'retries organizations DescribeOrganization %d' % n_retries])
         self.assertEqual(stats['calls']['organizations.DescribeOrganization'], 12 + n_retries)
         self.assertEqual(stats['bad_signatures'], 0)
 
@@ -424,7 +444,8 @@ class ProbeTest(unittest.TestCase):
             lines, _ = self.probe(fake, '--probe.op=organizations.ListAccounts',
                                   '--probe.body={"MaxResults":21}')
             stats = fake.stats()
-        self.assertEqual(lines[0], 'ValidationException')
+        self.assertEqual(lines, ['ValidationException',
+                                 'requests organizations ListAccounts ValidationException 1'])
         self.assertEqual(stats['calls']['organizations.ListAccounts'], 1)
 
     def test_5xx_retried_up_to_max_attempts(self):
@@ -433,16 +454,25 @@ class ProbeTest(unittest.TestCase):
             lines, _ = self.probe(fake, '--probe.op=organizations.DescribeOrganization',
                                   '--aws.max-attempts=2')
             stats = fake.stats()
-        self.assertEqual(lines[0], 'InternalFailure')
+        self.assertEqual(lines, ['InternalFailure',
+                                 'requests organizations DescribeOrganization InternalFailure 2',
+                                 'retries organizations DescribeOrganization 1'])
         self.assertEqual(stats['calls']['organizations.DescribeOrganization'], 2)
-        self.assertIn('retries organizations DescribeOrganization 1', lines)
 
     def test_clock_skew_is_corrected(self):
         with FakeAWS() as fake:
             fake.faults([{'operation': '*', 'kind': 'skew', 'count': 1}])
             lines, err = self.probe(fake, '--probe.op=organizations.DescribeOrganization')
-        self.assertEqual(lines[0], 'ok')
-        self.assertIn('msg="clock skew: correcting the signing time', err)
+        self.assertEqual(lines, ['ok',
+                                 'requests organizations DescribeOrganization '
+                                 'InvalidSignatureException 1',
+                                 'retries organizations DescribeOrganization 1',
+                                 'requests organizations DescribeOrganization OK 1'])
+        # The date is the fake's clock, skewed: masked.
+        self.assertEqual([re.sub(r' date="[^"]*"$', ' date=DATE', l) for l in log_lines(
+            err, "clock skew: correcting the signing time from the server's Date")],
+            ['level=warn caller=client.c module=aws msg="clock skew: correcting the signing time '
+             'from the server\'s Date" service=organizations date=DATE'])
 
     def test_transport_faults_are_classified(self):
         cases = [('reset', 'ConnectionReset'), ('truncate', 'ConnectionReset'),

@@ -13,7 +13,7 @@ import time
 import unittest
 
 from harness import (RELEASE, ROOT, TESTING, TIME_SCALE, Exporter, check_exposition, clean_env,
-                     family_text, log_lines, wait_until)
+                     RUN_FAILED, family_text, log_lines, run_failed, wait_until)
 
 with open(os.path.join(ROOT, 'VERSION'), encoding='utf-8') as f:
     VERSION = f.read().strip()
@@ -196,11 +196,8 @@ class LifecycleTest(unittest.TestCase):
                                  TESTING_SERIES.replace('every 1h', 'every 1s'))
                 check_exposition(self, body)
                 # Each failed run logs it once: a set of one line.
-                self.assertEqual(set(log_lines(x.stderr(), 'collector run failed, keeping its '
-                                               'last good snapshot')),
-                                 {'level=warn caller=registry.c module=registry msg="collector run '
-                                  'failed, keeping its last good snapshot" collector=testing '
-                                  'err="failing because %s exists"' % flag})
+                self.assertEqual(set(log_lines(x.stderr(), RUN_FAILED)),
+                                 {run_failed('testing', 'failing because %s exists' % flag)})
                 os.unlink(flag)
                 self.assertTrue(wait_until(
                     lambda: b'aws_org_collector_up{collector="testing"} 1\n' in x.get()[2], 10))

@@ -3,13 +3,12 @@ with hostile names, departures and arrivals, and listings that fail
 part-way without ever counting a departure."""
 import json
 import os
-import re
 import subprocess
 import time
 import unittest
 
 from harness import (CHECKER, RELEASE, SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys,
-                     parse_exposition, wait_until)
+                     RUN_FAILED, log_lines, parse_exposition, run_failed, wait_until)
 
 STATES = ['PENDING_ACTIVATION', 'ACTIVE', 'SUSPENDED', 'PENDING_CLOSURE', 'CLOSED']
 FORGED = 'x"} 1\naws_org_account_departures_total 0\n#'
@@ -68,6 +67,11 @@ class OrganizationsTest(unittest.TestCase):
         return Exporter('--aws.endpoint-url=' + self.fake.url, *args,
                         binary=binary, aws=['organizations'], env=env_keys())
 
+    def wait_run_failed(self, x, err, timeout):
+        """True once the exporter's log holds exactly one run failure, err."""
+        return wait_until(lambda: log_lines(x.stderr(), RUN_FAILED) ==
+                          [run_failed('organizations', err)], timeout)
+
     def wait_up(self, x, up=1, timeout=20):
         line = ('aws_org_collector_up{collector="organizations"} %d\n' % up).encode()
         return wait_until(lambda: line in x.get()[2], timeout, 0.1)
@@ -85,17 +89,20 @@ class OrganizationsTest(unittest.TestCase):
         info = samples(body, 'aws_org_account_info')
         self.assertEqual(len(info), 137)
         by_id = {l['account_id']: l for l, _ in info}
-        for a in self.doc['accounts']:
-            self.assertEqual(by_id[a['id']]['name'], a['name'])
-            self.assertEqual(by_id[a['id']]['state'], a['state'])
-            self.assertEqual(by_id[a['id']]['joined_method'], a['joined_method'])
-            self.assertNotIn('email', by_id[a['id']])
+        for a in self.doc['accounts']:  # no email label unless asked
+            self.assertEqual(by_id[a['id']], {'account_id': a['id'], 'name': a['name'],
+                                              'state': a['state'],
+                                              'joined_method': a['joined_method']})
         self.assertEqual(value(body, 'aws_org_account_joined_timestamp_seconds',
                                account_id='300000000007'), 1700000007)
         # The forged name is one label value: the counter it imitates exists once.
         self.assertEqual(samples(body, 'aws_org_account_departures_total'),
                          [({'last_state': st}, 0.0) for st in API_STATES])
-        self.assertIn(b'name="x\\"} 1\\naws_org_account_departures_total 0\\n#"', body)
+        self.assertEqual([l for l in body.split(b'\n')
+                          if l.startswith(b'aws_org_account_info{account_id="300000000006",')],
+                         [b'aws_org_account_info{account_id="300000000006",name="x\\"} 1\\n'
+                          b'aws_org_account_departures_total 0\\n#",state="ACTIVE",'
+                          b'joined_method="CREATED"} 1'])
         self.assertEqual(value(body, 'aws_org_info', organization_id='o-a1b2c3d4e5',
                                management_account_id='111111111111', feature_set='ALL'), 1)
         self.assertEqual(self.fake.stats()['calls']['organizations.ListAccounts'], 7)
@@ -143,10 +150,15 @@ class OrganizationsTest(unittest.TestCase):
             self.assertEqual(departed['300000000003'][0], 'new\nline')
             self.assertLess(abs(departed['300000000050'][1] - time.time()), 10)
             self.assertEqual(len(samples(body, 'aws_org_account_info')), 133)
-            log = x.stderr()
-            self.assertIn('level=warn caller=organizations.c', log)
-            self.assertIn('msg="account departed the organization" account_id=300000000050 '
-                          'name=member-050 last_state=PENDING_ACTIVATION', log)
+            departed_lines = ['level=warn caller=organizations.c module=organizations '
+                              'msg="account departed the organization" account_id=%s name=%s '
+                              'last_state=%s' % (i, n, st) for i, n, st in (
+                                  ('300000000003', '"new\\nline"', 'PENDING_CLOSURE'),
+                                  ('300000000004', '"brace } name"', 'CLOSED'),
+                                  ('300000000050', 'member-050', 'PENDING_ACTIVATION'),
+                                  ('300000000100', 'member-100', 'PENDING_ACTIVATION'))]
+            self.assertEqual(log_lines(x.stderr(), 'account departed the organization'),
+                             departed_lines)
             self.fake.patch([{'op': 'add_account', 'account': {
                 'id': '40000000000%d' % i, 'name': 'new-%d' % i, 'email': 'n%d@example.com' % i,
                 'state': 'ACTIVE', 'joined_method': 'INVITED', 'joined_timestamp': 1790000000,
@@ -157,8 +169,11 @@ class OrganizationsTest(unittest.TestCase):
             body = x.get()[2]
             self.assertEqual(departed_total(body), 4)
             self.assertEqual(value(body, 'aws_org_account_arrivals_total'), 2)
-            self.assertIn('msg="account joined the organization" account_id=400000000001',
-                          x.stderr())
+            self.assertEqual(log_lines(x.stderr(), 'account joined the organization'),
+                             ['level=info caller=organizations.c module=organizations '
+                              'msg="account joined the organization" account_id=40000000000%d '
+                              'name=new-%d state=ACTIVE joined_method=INVITED' % (i, i)
+                              for i in (1, 2)])
 
     def test_departing_twice_is_one_series_and_two_warnings(self):
         # Removed, back, removed again, all within the retention: one series
@@ -189,12 +204,10 @@ class OrganizationsTest(unittest.TestCase):
                          [{'account_id': '300000000050', 'name': 'member-050',
                            'last_state': 'PENDING_ACTIVATION'}])
         self.assertGreater(second[0][1], first[0][1])
-        want = ('level=warn caller=organizations.c:N module=organizations '
+        want = ('level=warn caller=organizations.c module=organizations '
                 'msg="account departed the organization" account_id=300000000050 '
                 'name=member-050 last_state=PENDING_ACTIVATION')
-        lines = [re.sub(r'^ts=\S+ (.*caller=organizations\.c:)\d+', r'\1N', l)
-                 for l in log.split('\n') if 'msg="account departed' in l]
-        self.assertEqual(lines, [want, want], log)
+        self.assertEqual(log_lines(log, 'account departed the organization'), [want, want], log)
         p = subprocess.run(['/usr/bin/python3', CHECKER], input=body, capture_output=True)
         self.assertEqual((p.returncode, p.stdout + p.stderr), (0, b''))
 
@@ -213,15 +226,27 @@ class OrganizationsTest(unittest.TestCase):
                     self.assertTrue(wait_until(lambda: self.fake.stats()['calls'].get(
                         'organizations.ListAccounts', 0) >= calls + 2 * page, 15, 0.1))
                     body = x.get()[2]
-                    self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', body,
-                                  (kind, page))
+                    self.assertEqual(value(body, 'aws_org_collector_up',
+                                           collector='organizations'), 0, (kind, page))
                     self.assertEqual(departed_total(body), 0,
                                      (kind, page))
                     # The last good listing is still served, whole.
                     self.assertEqual(samples(body, 'aws_org_account_info'),
                                      samples(good, 'aws_org_account_info'))
-            self.assertIn('err="ListAccounts: InternalFailure', x.stderr())
-            self.assertIn('err="ListAccounts: MalformedResponse', x.stderr())
+            # Which page each listing failed on depends on where the fake's
+            # call count stood when the fault was set: each line is one of
+            # these, and both kinds were logged.
+            errors = {kind: {run_failed('organizations',
+                                        'ListAccounts: %s (page %d)' % (text, page))
+                             for page in range(1, 8)}
+                      for kind, text in (
+                          ('5xx', 'InternalFailure: We encountered an internal error. '
+                                  'Please try again.'),
+                          ('malformed', 'MalformedResponse: the response is not a JSON object'))}
+            logged = set(log_lines(x.stderr(), RUN_FAILED))
+            self.assertEqual(logged - errors['5xx'] - errors['malformed'], set())
+            self.assertNotEqual(logged & errors['5xx'], set())
+            self.assertNotEqual(logged & errors['malformed'], set())
             self.fake.faults([])
             self.assertTrue(self.wait_up(x))
             body = x.get()[2]
@@ -232,17 +257,20 @@ class OrganizationsTest(unittest.TestCase):
         self.fake.faults([{'operation': 'organizations.ListAccounts', 'kind': 'repeat_token'}])
         with self.exporter() as x:
             self.assertTrue(self.wait_up(x, up=0))
-            self.assertTrue(wait_until(lambda: 'NextToken repeated on page 2' in x.stderr(), 5))
+            self.assertTrue(self.wait_run_failed(
+                x, 'ListAccounts: NextToken repeated on page 2', 5), x.stderr())
 
     def test_access_denied_is_explained(self):
         self.fake.faults([{'operation': 'organizations.DescribeOrganization',
                            'kind': 'access_denied'}])
         with self.exporter() as x:
             # up is 0 before the first run too: wait for the run's own word.
-            self.assertTrue(wait_until(
-                lambda: 'err="DescribeOrganization: access denied: the exporter\'s role needs '
-                        'organizations:DescribeOrganization' in x.stderr(), 10), x.stderr())
-            self.assertIn(b'aws_org_collector_up{collector="organizations"} 0\n', x.get()[2])
+            self.assertTrue(self.wait_run_failed(
+                x, 'DescribeOrganization: access denied: the exporter\'s role needs '
+                'organizations:DescribeOrganization (AWS said: You don\'t have permissions to '
+                'access this resource.)', 10), x.stderr())
+            self.assertEqual(value(x.get()[2], 'aws_org_collector_up', collector='organizations'),
+                             0)
 
     def test_not_in_organization_is_explained(self):
         with Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
@@ -251,9 +279,10 @@ class OrganizationsTest(unittest.TestCase):
                                      'fakeMemberSecretKey/22222222222222222222'}) as x:
             # 222222222222 is not among the accounts of this scenario's organization.
             self.assertTrue(self.wait_up(x, up=0))
-            self.assertTrue(wait_until(
-                lambda: 'err="DescribeOrganization: this account is not a member of an '
-                        'organization' in x.stderr(), 5), x.stderr())
+            self.assertTrue(self.wait_run_failed(
+                x, 'DescribeOrganization: this account is not a member of an organization: run '
+                'the exporter with credentials of the management account or a delegated '
+                'administrator', 5), x.stderr())
 
     def test_prometheus_stores_names_unchanged(self):
         with self.exporter(binary=RELEASE) as x, Prometheus(['127.0.0.1:%d' % x.port]) as prom:

@@ -9,8 +9,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys,
-                     parse_exposition, wait_until)
+from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys, log_lines,
+                     metric_values, parse_exposition, wait_until)
 
 RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'dashboards',
                      'prometheus')
@@ -97,6 +97,23 @@ def scenario(extra_accounts=0, extra_ou='ou-a1b2-open0001'):
     return d
 
 
+UNEVALUABLE = ('a service control policy cannot be evaluated: the accounts it could decide are '
+               'unknown')
+BROKEN_ERR = 'the policy document does not parse: invalid JSON at line 1 column 44'
+UNEVALUABLE_LINE = ('level=warn caller=scp_policies.c module=scp msg="%s" policy_id=p-broken0001 '
+                    'err="%s"' % (UNEVALUABLE, BROKEN_ERR))
+LOST_DETAIL = {
+    'unprotected': 'every level allows organizations:LeaveOrganization and no deny applies',
+    'conditional': 'conditional deny of organizations:LeaveOrganization in policy p-denyleave1 '
+                   'Statement[0] at ou ou-a1b2-a0000001'}
+
+
+def lost(account, now):
+    """The log line (log_lines) of a guarded account losing its protection."""
+    return ('level=warn caller=scp.c module=scp msg="an account lost its leave protection" '
+            'account_id=%s was=protected now=%s detail="%s"' % (account, now, LOST_DETAIL[now]))
+
+
 def statuses(body):
     return {l['account_id']: l['status'] for n, l, v in parse_exposition(body)
             if n == 'aws_org_account_leave_protection'}
@@ -138,9 +155,8 @@ class ScpTest(unittest.TestCase):
                       if n == 'aws_org_accounts_leave_protection'}
             self.assertEqual(counts, {'protected': 4, 'conditional': 1, 'unprotected': 1,
                                       'unknown': 1, 'not_applicable': 1})
-            self.assertIn(b'\naws_org_scp_enabled 1\n', body)
-            self.assertIn('msg="a service control policy cannot be evaluated: the accounts it '
-                          'could decide are unknown" policy_id=p-broken0001', x.stderr())
+            self.assertEqual(metric_values(body, 'aws_org_scp_enabled'), {'': 1})
+            self.assertEqual(log_lines(x.stderr(), UNEVALUABLE), [UNEVALUABLE_LINE])
             # The guardrail on ou-a is detached: its accounts lose protection.
             self.fake.patch({'op': 'detach_policy', 'policy_id': 'p-denyleave1',
                              'target_id': 'ou-a1b2-a0000001'})
@@ -149,8 +165,8 @@ class ScpTest(unittest.TestCase):
             st = statuses(x.get()[2])
             self.assertEqual((st['600000000001'], st['600000000007'], st['600000000005']),
                              ('unprotected', 'unprotected', 'protected'))
-            self.assertIn('msg="an account lost its leave protection" account_id=600000000001 '
-                          'was=protected now=unprotected', x.stderr())
+            self.assertEqual(log_lines(x.stderr(), 'an account lost its leave protection'),
+                             [lost(a, 'unprotected') for a in GUARDED])
         self.assertEqual(self.fake.stats()['bad_signatures'], 0)
         self.assertEqual(self.fake.stats()['invalid_requests'], 0)
 
@@ -185,18 +201,21 @@ class ScpTest(unittest.TestCase):
                 for a in GUARDED:
                     want[a] = status
                 self.assertEqual(statuses(x.get()[2]), want, status)
-            self.assertIn('msg="an account lost its leave protection" account_id=600000000001 '
-                          'was=protected now=unprotected', x.stderr())
-            self.assertIn('msg="an account lost its leave protection" account_id=600000000007 '
-                          'was=protected now=conditional', x.stderr())
-            self.assertIn('msg="--collector.scp.policy-refresh is deprecated and ignored: every '
-                          'run reads every policy document" value=30m\n', x.stderr())
+            log = x.stderr()
+            self.assertEqual(log_lines(log, 'an account lost its leave protection'),
+                             [lost(a, 'unprotected') for a in GUARDED] +
+                             [lost(a, 'conditional') for a in GUARDED])
+            deprecated = ('--collector.scp.policy-refresh is deprecated and ignored: every run '
+                          'reads every policy document')
+            self.assertEqual(log_lines(log, deprecated),
+                             ['level=warn caller=scp.c module=scp msg="%s" value=30m' % deprecated])
             # The policy that does not parse, read again every run: warned
             # about once, then at debug level.
-            log = x.stderr()
-            self.assertEqual(log.count('msg="a service control policy cannot be evaluated'), 1)
-            self.assertIn('msg="a service control policy still cannot be evaluated" '
-                          'policy_id=p-broken0001', log)
+            self.assertEqual(log_lines(log, UNEVALUABLE), [UNEVALUABLE_LINE])
+            still = 'a service control policy still cannot be evaluated'
+            self.assertEqual(set(log_lines(log, still)),
+                             {'level=debug caller=scp_policies.c module=scp msg="%s" '
+                              'policy_id=p-broken0001 err="%s"' % (still, BROKEN_ERR)})
         self.assertEqual(self.fake.stats()['invalid_requests'], 0)
 
     def test_the_tree_walk_and_bad_paths_give_the_same_statuses(self):
@@ -212,11 +231,12 @@ class ScpTest(unittest.TestCase):
         # ou-a1b2-ab000002, this one puts it under the root.
         disagree = scenario()
         disagree['accounts'][7]['paths'] = ['o-a1b2c3d4e5/r-a1b2/ou-a1b2-abc00003/600000000007/']
-        for d, log in ((old_api, None),
-                       (bad, 'msg="an account\'s path is not well formed: walking the OU tree '
-                             'instead" account_id=600000000001'),
-                       (disagree, 'msg="the accounts\' paths disagree: walking the OU tree '
-                                  'instead" account_id=600000000007')):
+        for d, msg, account in (
+                (old_api, None, None),
+                (bad, "an account's path is not well formed: walking the OU tree instead",
+                 '600000000001'),
+                (disagree, "the accounts' paths disagree: walking the OU tree instead",
+                 '600000000007')):
             self.fake.control('reset', {'faults': True})
             self.fake.scenario(d)
             with self.exporter() as x:
@@ -224,8 +244,10 @@ class ScpTest(unittest.TestCase):
                 self.assertEqual(statuses(x.get()[2]), want)
                 calls = self.fake.stats()['calls']
                 self.assertGreater(calls['organizations.ListAccountsForParent'], 0)
-                if log:
-                    self.assertIn(log, x.stderr())
+                if msg:
+                    self.assertEqual(log_lines(x.stderr(), msg),
+                                     ['level=warn caller=scp_paths.c module=scp msg="%s" '
+                                      'account_id=%s' % (msg, account)])
 
     def test_scps_disabled(self):
         d = scenario()
@@ -234,7 +256,7 @@ class ScpTest(unittest.TestCase):
         with self.exporter() as x:
             self.assertTrue(self.wait_scp(x))
             body = x.get()[2]
-        self.assertIn(b'\naws_org_scp_enabled 0\n', body)
+        self.assertEqual(metric_values(body, 'aws_org_scp_enabled'), {'': 0})
         want = {a: 'unprotected' for a in EXPECTED}
         want[MGMT] = 'not_applicable'
         self.assertEqual(statuses(body), want)
