@@ -1,19 +1,36 @@
 """The CloudTrail collector against the fake AWS: exact counts per event name
 and outcome across overlapping polls and late deliveries, paging, pace, and
 the recent-events table."""
+import calendar
 import json
 import os
-import re
 import stat
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import (MGMT_KEY, SCENARIOS, TESTING, Exporter, FakeAWS, clean_env, env_keys,
-                     parse_exposition, wait_until)
+from harness import (MGMT_KEY, RUN_FAILED, SCENARIOS, TESTING, Exporter, FakeAWS, clean_env,
+                     env_keys, log_lines, metric_values, parse_exposition, run_failed, wait_until)
 
 MGMT = '111111111111'
+STATE_RESTORED = 'state restored: counting continues where it stopped'
+
+
+def restored(path, ids):
+    """The log line (log_lines) of a state file restored."""
+    return ('level=info caller=trail_ledger.c module=cloudtrail msg="%s" file=%s event_ids=%d'
+            % (STATE_RESTORED, path, ids))
+
+
+def member_up(body):
+    """{account_id: aws_org_cloudtrail_member_up}"""
+    return {l['account_id']: v for n, l, v in parse_exposition(body)
+            if n == 'aws_org_cloudtrail_member_up'}
+
+
+def cloudtrail_up(body):
+    return metric_values(body, 'aws_org_collector_up').get('{collector="cloudtrail"}')
 
 
 def record(event_id, name, t, error=None, message=None, user=None, account='222222222222',
@@ -31,6 +48,17 @@ def record(event_id, name, t, error=None, message=None, user=None, account='2222
     return {'EventId': event_id, 'EventName': name, 'EventTime': int(t),
             'EventSource': 'organizations.amazonaws.com', 'Username': 'alice',
             'ReadOnly': 'false', 'CloudTrailEvent': json.dumps(r)}
+
+
+def denied_line(event, account, ip, event_id, t):
+    """The log line (log_lines) of a denied LeaveOrganization attempt by
+    account's root user; t the event's time (seconds or its eventTime text)."""
+    if isinstance(t, str):
+        t = calendar.timegm(time.strptime(t, '%Y-%m-%dT%H:%M:%SZ'))
+    return ('level=warn caller=trail_ledger.c module=cloudtrail msg="a LeaveOrganization attempt '
+            'was denied" event=%s outcome=denied account_id=%s principal_arn=arn:aws:iam::%s:root '
+            'principal_type=Root source_ip=%s error_code=AccessDenied event_id=%s event_time=%d'
+            % (event, account, account, ip, event_id, int(t)))
 
 
 def scenario(events):
@@ -178,14 +206,20 @@ class CloudTrailTest(unittest.TestCase):
                       'SERVICE_CONTROL_POLICY'),
             'p-tag': ('111111111111', '', 'p-tags0001', 'r-a1b2', 'TAG_POLICY'),
         })
-        self.assertIn(b'aws_org_cloudtrail_unattributed_events_total'
-                      b'{event_name="AccountDepartedOrganization"} 1\n', body)
-        self.assertIn('msg="a membership event names no member account: it is counted, but no '
-                      'account is attributed (please report the record\'s shape)" '
-                      'event=AccountDepartedOrganization event_id=d-nobody', log)
-        self.assertIn('msg="cannot tell the type of a policy named by an event; it counts as a '
-                      'guardrail" policy_id=p-gone0001 event_id=org1 '
-                      'code=PolicyNotFoundException', log)
+        self.assertEqual(metric_values(body, 'aws_org_cloudtrail_unattributed_events_total'),
+                         {'{event_name="AccountDepartedOrganization"}': 1})
+        nobody = ('a membership event names no member account: it is counted, but no account '
+                  'is attributed (please report the record\'s shape)')
+        self.assertEqual(log_lines(log, nobody),
+                         ['level=warn caller=trail_ledger.c module=cloudtrail msg="%s" '
+                          'event=AccountDepartedOrganization event_id=d-nobody event_time=%d '
+                          'recipient_account_id=111111111111' % (nobody, int(now - 460))])
+        untyped = 'cannot tell the type of a policy named by an event; it counts as a guardrail'
+        self.assertEqual(log_lines(log, untyped),
+                         ['level=warn caller=trail_policy.c module=cloudtrail msg="%s" '
+                          'policy_id=p-gone0001 event_id=org1 code=PolicyNotFoundException '
+                          'err="We can\'t find a policy with the PolicyId that you specified."'
+                          % untyped])
         # One DescribePolicy per policy id, never again (types do not change).
         self.assertEqual(self.fake.stats()['calls'].get('organizations.DescribePolicy'), 3)
 
@@ -261,9 +295,13 @@ class CloudTrailTest(unittest.TestCase):
         with self.exporter('DetachPolicy') as x:
             self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
             body = x.get()[2]
-            self.assertIn('msg="skipping an unreadable CloudTrail record" event_id=b1', x.stderr())
+            skipped = log_lines(x.stderr(), 'skipping an unreadable CloudTrail record')
+        # What follows "not JSON: " is jansson's wording.
+        self.assertEqual([l[:l.index('not JSON: ')] for l in skipped],
+                         ['level=warn caller=cloudtrail.c module=cloudtrail msg="skipping an '
+                          'unreadable CloudTrail record" event_id=b1 err="'])
         self.assertEqual(counts(body)[('DetachPolicy', 'success')], 1)
-        self.assertIn(b'aws_org_collector_up{collector="cloudtrail"} 1\n', body)
+        self.assertEqual(cloudtrail_up(body), 1)
 
     def test_state_file_survives_restart(self):
         now = time.time()
@@ -280,12 +318,15 @@ class CloudTrailTest(unittest.TestCase):
             with self.exporter(names, '--state.file=' + state) as x:
                 self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
                 body = x.get()[2]
-                self.assertIn('msg="state restored: counting continues where it stopped"',
-                              x.stderr())
+                self.assertEqual(log_lines(x.stderr(), STATE_RESTORED), [restored(state, 2)])
             self.assertEqual(os.listdir(d), ['state.json'])  # no temporary file left
         c = counts(body)
         self.assertEqual((c[('DetachPolicy', 'success')], c[('DeletePolicy', 'success')]), (2, 1))
-        self.assertIn(b'kept across restarts in the state file', body)
+        self.assertEqual([l for l in body.split(b'\n')
+                          if l.startswith(b'# HELP aws_org_cloudtrail_events_total ')],
+                         [b'# HELP aws_org_cloudtrail_events_total Watched CloudTrail events by '
+                          b'name and outcome (success, denied, failed), each counted once by '
+                          b'event ID; kept across restarts in the state file.'])
 
     def test_corrupt_state_file_is_set_aside(self):
         now = time.time()
@@ -298,11 +339,14 @@ class CloudTrailTest(unittest.TestCase):
                 self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 20))
                 body = x.get()[2]
                 log = x.stderr()
-            self.assertIn('msg="the state file is unusable: starting afresh (the lookback window '
-                          'is counted again)"', log)
-            self.assertIn('err="not this exporter\'s CloudTrail state"', log)
             aside = [n for n in os.listdir(d) if n.startswith('state.json.bad-')]
             self.assertEqual(len(aside), 1)
+            unusable = ('the state file is unusable: starting afresh (the lookback window is '
+                        'counted again)')
+            self.assertEqual(log_lines(log, unusable),
+                             ['level=error caller=trail_ledger.c module=cloudtrail msg="%s" '
+                              'file=%s err="not this exporter\'s CloudTrail state" '
+                              'set_aside_as=%s' % (unusable, state, os.path.join(d, aside[0]))])
             with open(os.path.join(d, aside[0])) as f:
                 self.assertEqual(f.read(), '{"kind": "something else", "version": 1}')
         self.assertEqual(counts(body)[('DetachPolicy', 'success')], 1)
@@ -372,8 +416,7 @@ class CloudTrailTest(unittest.TestCase):
                 self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 60), x.stderr())
                 body = x.get()[2]
                 log = x.stderr()
-        self.assertIn('msg="state restored: counting continues where it stopped" file=%s '
-                      'event_ids=200000\n' % state, log)
+        self.assertEqual(log_lines(log, STATE_RESTORED), [restored(state, 200000)])
         self.assertEqual(counts(body)[('DetachPolicy', 'success')], 8)  # 7 + new1
 
     def test_state_file_that_never_ends_is_refused_at_start(self):
@@ -390,10 +433,10 @@ class CloudTrailTest(unittest.TestCase):
                     capture_output=True, env=dict(clean_env(), **env_keys()), timeout=60)
                 err = p.stderr.decode()
                 self.assertEqual(p.returncode, 1, err)
-                self.assertRegex(err, r'level=error caller=main\.c:\d+ module=main '
-                                 r'msg="cannot set up collector" collector=cloudtrail '
-                                 r'err="--state\.file=%s is not a regular file \(a device, '
-                                 r'FIFO or directory\)"\n' % re.escape(path))
+                self.assertEqual(log_lines(err, 'cannot set up collector'),
+                                 ['level=error caller=main.c module=main msg="cannot set up '
+                                  'collector" collector=cloudtrail err="--state.file=%s is not a '
+                                  'regular file (a device, FIFO or directory)"' % path])
             self.assertEqual(os.listdir(d), ['fifo'])
             self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
         self.assertTrue(stat.S_ISCHR(os.lstat('/dev/zero').st_mode))
@@ -411,21 +454,25 @@ class CloudTrailTest(unittest.TestCase):
                 json.dump(self.state_doc(names.split(','), now + 86400), f)
             with self.exporter(names, '--collector.cloudtrail.interval=1s',
                                '--state.file=' + state) as x:
-                up = b'aws_org_collector_up{collector="cloudtrail"} 1\n'
-                self.assertTrue(wait_until(lambda: up in x.get()[2], 20), x.stderr()[-2000:])
+                self.assertTrue(wait_until(lambda: cloudtrail_up(x.get()[2]) == 1, 20),
+                                x.stderr()[-2000:])
                 start = self.polls()
                 self.assertTrue(wait_until(lambda: self.polls() >= start + 4, 20))
                 body = x.get()[2]
                 log = x.stderr()
             with open(state) as f:
                 saved = json.load(f)['polled_at']
-        self.assertIn(up, body)
+        self.assertEqual(cloudtrail_up(body), 1)
         c = counts(body)
         self.assertEqual((c[('DetachPolicy', 'success')], c[('DeletePolicy', 'success')]), (1, 1))
-        self.assertIn('msg="the state file holds times out of range (after now + 5m, or a last '
-                      'poll before now - 90d): a clock step? They are ignored, and their windows '
-                      'are read again" file=%s times=1\n' % state, log)
-        self.assertNotIn('collector run failed', log)
+        out_of_range = ('the state file holds times out of range (after now + 5m, or a last poll '
+                        'before now - 90d): a clock step? They are ignored, and their windows are '
+                        'read again')
+        self.assertEqual(log_lines(log, out_of_range),
+                         ['level=warn caller=trail_ledger.c module=cloudtrail msg="%s" file=%s '
+                          'times=1' % (out_of_range, state)])
+        self.assertEqual(log_lines(log, STATE_RESTORED), [restored(state, 0)])
+        self.assertEqual(log_lines(log, RUN_FAILED), [])
         self.assertLess(saved, time.time())  # the bad time is not kept
         stats = self.fake.stats()
         self.assertEqual(stats['invalid_requests'], 0)
@@ -461,15 +508,12 @@ class CloudTrailTest(unittest.TestCase):
                       '--collector.cloudtrail.interval=1s',
                       '--collector.cloudtrail.member-role=aws-org-exporter-member',
                       binary=TESTING, aws=['organizations', 'cloudtrail'], env=env_keys()) as x:
-            ok = wait_until(lambda: b'aws_org_cloudtrail_member_up{account_id="500000000005"} 0'
-                            in x.get()[2], 30)
+            ok = wait_until(lambda: member_up(x.get()[2]).get('500000000005') == 0, 30)
             body = x.get()[2]
             log = x.stderr()
         self.assertTrue(ok, log[-2000:])
         self.assertEqual(counts(body)[('LeaveOrganization', 'denied')], 1)
-        up = {l['account_id']: v for n, l, v in parse_exposition(body)
-              if n == 'aws_org_cloudtrail_member_up'}
-        self.assertEqual(up, {m: (0 if m == '500000000005' else 1) for m in members})
+        self.assertEqual(member_up(body), {m: (0 if m == '500000000005' else 1) for m in members})
         recent = [l for n, l, v in parse_exposition(body)
                   if n == 'aws_org_cloudtrail_recent_event_info']
         self.assertEqual(recent, [{'event_id': 'm1', 'event_name': 'LeaveOrganization',
@@ -478,10 +522,17 @@ class CloudTrailTest(unittest.TestCase):
                                    'source_ip': '198.51.100.9', 'error_code': 'AccessDenied',
                                    'departure_method': '', 'policy_id': '', 'target_id': '',
                                    'policy_type': '', 'source': 'member'}])
-        self.assertIn('msg="cannot read a member account\'s history: a leave attempt there would '
-                      'go unseen" account_id=500000000005 role=aws-org-exporter-member', log)
-        self.assertIn('msg="a LeaveOrganization attempt was denied" event=LeaveOrganization '
-                      'outcome=denied account_id=500000000007', log)
+        unread = 'cannot read a member account\'s history: a leave attempt there would go unseen'
+        role = 'arn:aws:iam::500000000005:role/aws-org-exporter-member'
+        # Each run that cannot read it says so: a set of one line.
+        self.assertEqual(set(log_lines(log, unread)), {
+            'level=warn caller=cloudtrail.c module=cloudtrail msg="%s" account_id=500000000005 '
+            'role=aws-org-exporter-member err="LookupEvents LeaveOrganization: AccessDenied: '
+            'User: arn:aws:iam::111111111111:user/exporter is not authorized to perform: '
+            'sts:AssumeRole on resource: %s (page 1)"' % (unread, role)})
+        self.assertEqual(log_lines(log, 'a LeaveOrganization attempt was denied'),
+                         [denied_line('LeaveOrganization', '500000000007', '198.51.100.9', 'm1',
+                                      ev['eventTime'])])
         stats = self.fake.stats()
         self.assertEqual(stats['bad_signatures'], 0)
         for m in members:
@@ -540,18 +591,21 @@ class CloudTrailTest(unittest.TestCase):
                       '--collector.cloudtrail.interval=1s', '--collector.organizations.interval=1s',
                       '--collector.cloudtrail.member-role=aws-org-exporter-member',
                       binary=TESTING, aws=['organizations', 'cloudtrail'], env=env_keys()) as x:
-            up = lambda: all(b'aws_org_cloudtrail_member_up{account_id="60000000000%d"} 1' % i
-                             in x.get()[2] for i in (1, 2, 3))
-            self.assertTrue(wait_until(up, 30), x.stderr()[-2000:])
+            self.assertTrue(wait_until(lambda: member_up(x.get()[2]) == {
+                '600000000001': 1, '600000000002': 1, '600000000003': 1}, 30), x.stderr()[-2000:])
             # 600000000002 leaves: the listing loses it first...
             self.fake.patch({'op': 'remove_account', 'id': '600000000002'})
-            self.assertTrue(wait_until(lambda: 'a member left the organization: its history is '
-                                       'read on' in x.stderr(), 20), x.stderr()[-2000:])
+            member_left = ('a member left the organization: its history is read on for the grace '
+                           'period, for its own record of the leave')
+            self.assertTrue(wait_until(lambda: log_lines(x.stderr(), member_left) == [
+                'level=info caller=cloudtrail.c module=cloudtrail msg="%s" '
+                'account_id=600000000002' % member_left], 20), x.stderr()[-2000:])
             time.sleep(2)
             # ... and its own record of the leave shows 30 s after the call.
+            left_at = int(time.time() - 30)
             self.fake.patch({'op': 'add_event', 'account': '600000000002', 'region': 'us-east-1',
                              'event': self.member_record('l9', 'LeaveOrganization', '600000000002',
-                                                         time.time() - 30)})
+                                                         left_at)})
             self.assertTrue(wait_until(lambda: counts(x.get()[2]).get(
                 ('LeaveOrganization', 'success')) == 1, 20), x.stderr()[-2000:])
             body = x.get()[2]
@@ -568,14 +622,17 @@ class CloudTrailTest(unittest.TestCase):
                    '192.0.2.99', 'member'),
             'h1': ('AcceptHandshake', 'denied', '600000000003', 'arn:aws:iam::600000000003:root',
                    '192.0.2.99', 'member')})
-        up = {l['account_id']: v for n, l, v in parse_exposition(body)
-              if n == 'aws_org_cloudtrail_member_up'}
-        self.assertEqual(up, {'600000000001': 1, '600000000002': 1, '600000000003': 1})
-        self.assertIn('msg="an account left the organization" event=LeaveOrganization '
-                      'outcome=success account_id=600000000002 '
-                      'principal_arn=arn:aws:iam::600000000002:root', log)
-        self.assertIn('msg="a LeaveOrganization attempt was denied" event=AcceptHandshake '
-                      'outcome=denied account_id=600000000003', log)
+        self.assertEqual(member_up(body), {'600000000001': 1, '600000000002': 1,
+                                           '600000000003': 1})
+        self.assertEqual(log_lines(log, 'an account left the organization'),
+                         ['level=warn caller=trail_ledger.c module=cloudtrail msg="an account '
+                          'left the organization" event=LeaveOrganization outcome=success '
+                          'account_id=600000000002 principal_arn=arn:aws:iam::600000000002:root '
+                          'principal_type=Root source_ip=192.0.2.99 error_code="" event_id=l9 '
+                          'event_time=%d' % left_at])
+        self.assertEqual(log_lines(log, 'a LeaveOrganization attempt was denied'),
+                         [denied_line('AcceptHandshake', '600000000003', '192.0.2.99', 'h1',
+                                      now - 60)])
 
     def test_failed_poll_keeps_counts_and_recovers(self):
         now = time.time()
@@ -583,14 +640,14 @@ class CloudTrailTest(unittest.TestCase):
         with self.exporter('DetachPolicy', '--collector.cloudtrail.interval=1s',
                            '--aws.max-attempts=1') as x:
             self.assertTrue(wait_until(
-                lambda: b'aws_org_collector_up{collector="cloudtrail"} 1\n' in x.get()[2], 20))
+                lambda: cloudtrail_up(x.get()[2]) == 1, 20))
             self.fake.faults([{'operation': 'cloudtrail.LookupEvents', 'kind': '5xx'}])
             self.assertTrue(wait_until(
-                lambda: b'aws_org_collector_up{collector="cloudtrail"} 0\n' in x.get()[2], 20))
+                lambda: cloudtrail_up(x.get()[2]) == 0, 20))
             self.assertEqual(counts(x.get()[2])[('DetachPolicy', 'success')], 1)
             self.fake.faults([])
             self.assertTrue(wait_until(
-                lambda: b'aws_org_collector_up{collector="cloudtrail"} 1\n' in x.get()[2], 20))
+                lambda: cloudtrail_up(x.get()[2]) == 1, 20))
             self.assertEqual(counts(x.get()[2])[('DetachPolicy', 'success')], 1)
 
 
@@ -600,15 +657,17 @@ class CloudTrailTest(unittest.TestCase):
 DELEGATED = '222222222222'
 DELEGATED_KEY = ('AKIAFAKEMEMBER000002', 'fakeMemberSecretKey/22222222222222222222')
 MGMT_ROLE = 'arn:aws:iam::111111111111:role/aws-org-exporter'
+WRONG_ACCOUNT = ('CloudTrail is read in an account that is not the management account: the '
+                 'membership events are recorded only there, so the collector reports itself down')
 WRONG_ACCOUNT_LOG = (
-    'msg="CloudTrail is read in an account that is not the management account: the '
-    'membership events are recorded only there, so the collector reports itself down" '
+    'level=error caller=trail_account.c module=cloudtrail msg="' + WRONG_ACCOUNT + '" '
     'caller_account_id=%s management_account_id=111111111111 role_arn=%s '
     'fix="use credentials of the management account, or --collector.cloudtrail.role-arn '
-    'naming a role in it"\n')
-WRONG_ACCOUNT_ERR = (
-    'msg="collector run failed, keeping its last good snapshot" collector=cloudtrail '
-    'err="CloudTrail is read in account %s, not in the management account 111111111111"\n')
+    'naming a role in it"')
+WRONG_ACCOUNT_ERR = 'CloudTrail is read in account %s, not in the management account 111111111111'
+READ_IN_MGMT = 'CloudTrail is read in the management account'
+READ_IN_MGMT_LOG = ('level=info caller=trail_account.c module=cloudtrail msg="' + READ_IN_MGMT +
+                    '" account_id=111111111111 role_arn=%s')
 
 
 class ManagementAccountTest(unittest.TestCase):
@@ -667,8 +726,11 @@ class ManagementAccountTest(unittest.TestCase):
                                                  for c in collectors})
                 self.assertEqual(self.wrong(body), {(DELEGATED, MGMT): 1})
                 self.assertEqual(counts(body), self.ZEROS)  # published, from the start
-                self.assertEqual(log.count(WRONG_ACCOUNT_LOG % (DELEGATED, '""')), 1, log)
-                self.assertIn(WRONG_ACCOUNT_ERR % DELEGATED, log)
+                self.assertEqual(log_lines(log, WRONG_ACCOUNT),
+                                 [WRONG_ACCOUNT_LOG % (DELEGATED, '""')], log)
+                # Each failed run says so: a set of one line.
+                self.assertEqual(set(log_lines(log, RUN_FAILED)),
+                                 {run_failed('cloudtrail', WRONG_ACCOUNT_ERR % DELEGATED)})
                 calls = self.fake.stats()['calls']
                 self.assertNotIn('cloudtrail.LookupEvents', calls)  # the wrong history is not read
                 self.assertEqual(calls['sts.GetCallerIdentity'], 1)
@@ -687,8 +749,7 @@ class ManagementAccountTest(unittest.TestCase):
         self.assertEqual(self.wrong(body), {})
         self.assertEqual(counts(body), {**self.ZEROS, ('DetachPolicy', 'success'): 1,
                                         ('RemoveAccountFromOrganization', 'success'): 1})
-        self.assertIn('msg="CloudTrail is read in the management account" account_id=111111111111 '
-                      'role_arn=%s\n' % MGMT_ROLE, log)
+        self.assertEqual(log_lines(log, READ_IN_MGMT), [READ_IN_MGMT_LOG % MGMT_ROLE])
         stats = self.fake.stats()
         self.assertEqual(stats['calls']['sts.AssumeRole'], 1)
         self.assertEqual(stats['calls']['sts.GetCallerIdentity'], 1)
@@ -705,7 +766,7 @@ class ManagementAccountTest(unittest.TestCase):
         self.assertTrue(down, log[-3000:])
         self.assertEqual(self.up(body), {'cloudtrail': 0})
         self.assertEqual(self.wrong(body), {(DELEGATED, MGMT): 1})
-        self.assertIn(WRONG_ACCOUNT_LOG % (DELEGATED, role), log)
+        self.assertEqual(log_lines(log, WRONG_ACCOUNT), [WRONG_ACCOUNT_LOG % (DELEGATED, role)])
 
     def test_management_credentials_ask_sts_once(self):
         with self.exporter(MGMT_KEY, ['cloudtrail']) as x:
@@ -720,8 +781,7 @@ class ManagementAccountTest(unittest.TestCase):
         self.assertEqual(self.up(body), {'cloudtrail': 1})
         self.assertEqual(self.wrong(body), {})
         self.assertEqual(counts(body)[('DetachPolicy', 'success')], 1)
-        self.assertIn('msg="CloudTrail is read in the management account" account_id=111111111111 '
-                      'role_arn=""\n', log)
+        self.assertEqual(log_lines(log, READ_IN_MGMT), [READ_IN_MGMT_LOG % '""'])
         calls = self.fake.stats()['calls']
         self.assertEqual(calls['sts.GetCallerIdentity'], 1)
         self.assertEqual(calls['organizations.DescribeOrganization'], 1)
