@@ -289,6 +289,7 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
             self.assertNotEqual(os.getpgid(pid), os.getpgid(x.proc.pid))
             self.assertEqual(sorted(fds), [0, 1, 2], fds)
             self.assertEqual(fds[0], '/dev/null')
+            # A pipe's inode number is the kernel's: masked.
             self.assertRegex(fds[1], r'^pipe:\[\d+\]$')
             self.assertRegex(fds[2], r'^pipe:\[\d+\]$')
             self.assertNotEqual(fds[1], fds[2])

@@ -243,7 +243,8 @@ class ScpTest(unittest.TestCase):
                 self.assertTrue(self.wait_scp(x), x.stderr()[-2000:])
                 self.assertEqual(statuses(x.get()[2]), want)
                 calls = self.fake.stats()['calls']
-                self.assertGreater(calls['organizations.ListAccountsForParent'], 0)
+                # The root and each OU, one page each: the tree was walked.
+                self.assertEqual(calls['organizations.ListAccountsForParent'], 1 + len(OUS))
                 if msg:
                     self.assertEqual(log_lines(x.stderr(), msg),
                                      ['level=warn caller=scp_paths.c module=scp msg="%s" '
