@@ -161,8 +161,12 @@ class Config(unittest.TestCase):
                        '{ [r.alert]: r for g in s.prometheusAlerts.groups for r in g.rules }')
         unreadable, stale = got['AwsOrgMemberUnreadable'], got['AwsOrgCollectorStale']
         self.assertEqual(unreadable['for'], '1h')
-        self.assertTrue(unreadable['annotations']['description'].startswith(
-            'For 1 hour {{ $labels.instance }} could not read'), unreadable['annotations'])
+        # The same words as the default's, with the threshold's.
+        default = evaluate('{ [r.alert]: r.annotations.description for g in '
+                           'm.prometheusAlerts.groups for r in g.rules }')['AwsOrgMemberUnreadable']
+        self.assertEqual(default[:len('For 10 minutes ')], 'For 10 minutes ')
+        self.assertEqual(unreadable['annotations']['description'],
+                         'For 1 hour ' + default[len('For 10 minutes '):])
         self.assertEqual(stale['expr'],
                          'time() - aws_org_collector_last_success_timestamp_seconds > 3600\n'
                          '  and aws_org_collector_last_success_timestamp_seconds > 0\n')
