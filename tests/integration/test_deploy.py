@@ -481,8 +481,9 @@ class Compose(unittest.TestCase):
                    for t in s['targets']]
         self.assertEqual(targets, ['aws-org-exporter:%d' % PORT])
         # Both exporters answer to that name.
-        self.assertIn('aws-org-exporter', self.services['exporter']['networks']['default']['aliases'])
-        self.assertIn('aws-org-exporter', self.services['fake-aws']['networks']['default']['aliases'])
+        for service in ('exporter', 'fake-aws'):
+            self.assertEqual(self.services[service]['networks']['default']['aliases'],
+                             ['aws-org-exporter'], service)
 
     @unittest.skipUnless(shutil.which('promtool'), 'Debian package prometheus is not installed')
     def test_promtool_accepts_the_config(self):
