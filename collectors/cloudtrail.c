@@ -33,6 +33,7 @@
 #include <libgen.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +41,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../exporter/collector.h"
-#include "../exporter/log.h"
-#include "aws_session.h"
-#include "organizations.h"
-#include "policy_types.h"
-#include "trail_account.h"
-#include "trail_record.h"
+#include "exporter/collector.h"
+#include "lib/log.h"
+#include "collectors/aws_session.h"
+#include "collectors/organizations.h"
+#include "collectors/policy_types.h"
+#include "collectors/trail_account.h"
+#include "collectors/trail_record.h"
+#include "lib/clock.h"
+#include "lib/search.h"
 
 extern const struct collector_shared aws_shared;
 
@@ -212,7 +215,6 @@ struct trail_state {
 
 static int state_restore(struct trail_state *s, char *err, size_t errlen);
 static void destroy(void *p);
-static double wall(void);
 
 static int add_flags(struct flagset *fs)
 {
@@ -273,21 +275,7 @@ static void destroy(void *p)
 /* Position of id in the sorted seen list; *found says whether it is there. */
 static size_t seen_find(const struct trail_state *s, const char *id, bool *found)
 {
-    size_t lo = 0, hi = s->nseen;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->seen[mid].id, id);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return search_id(s->seen, s->nseen, sizeof *s->seen, offsetof(struct seen, id), id, found);
 }
 
 /* Records id; returns 1 when new, 0 when already seen, -1 when out of room. */
@@ -430,7 +418,7 @@ static void policy_type_of(struct trail_state *s, const struct trail_record *r, 
  * event's clock may be ahead of ours). */
 static void observe_delay(struct trail_state *s, enum source src, const struct trail_record *r)
 {
-    double delay = r->event_time > 0 ? fmax(0, wall() - r->event_time) : 0;
+    double delay = r->event_time > 0 ? fmax(0, clock_wall() - r->event_time) : 0;
     size_t b = 0;
     while (b < NDELAY_BOUNDS && delay > delay_bounds[b])
         b++;
@@ -791,7 +779,7 @@ static int state_load(struct trail_state *s, char *err, size_t errlen)
         json_decref(doc);
         return -1;
     }
-    double now = wall();
+    double now = clock_wall();
     size_t bad = 0;
     s->polled_at = loaded_time(json_object_get(doc, "polled_at"), now, true, &bad);
     for (size_t k = 0; k < s->nwatched; k++) {
@@ -1231,13 +1219,6 @@ static void write_metrics(const struct trail_state *s, struct expo *e)
         expo_sample(e, &(struct expo_label){"account_id", s->members[i].id}, 1, s->members[i].up);
 }
 
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run(void *p, struct collector_run *r)
 {
     struct trail_state *s = p;
@@ -1267,7 +1248,7 @@ static int run(void *p, struct collector_run *r)
         return -1;
     }
     s->poll++;
-    double now = wall();
+    double now = clock_wall();
     double overlap = (double)opt.overlap_ms / 1000.0;
     double oldest = now - (double)opt.lookback_ms / 1000.0;
     int rc = 0;

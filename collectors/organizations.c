@@ -12,7 +12,7 @@
  * exposition only through the writer's escaping.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "organizations.h"
+#include "collectors/organizations.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -21,9 +21,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../exporter/collector.h"
-#include "../exporter/log.h"
-#include "aws_session.h"
+#include "exporter/collector.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "collectors/aws_session.h"
 
 #define MAX_ACCOUNTS 200000
 #define MAX_PAGES (MAX_ACCOUNTS / 20 + 100)
@@ -385,9 +386,7 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
         l->accounts[w++] = l->accounts[r];
     }
     l->n = w;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    l->taken_at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    l->taken_at = clock_wall();
     return l;
 }
 

@@ -29,12 +29,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../exporter/collector.h"
-#include "../exporter/log.h"
-#include "aws_session.h"
-#include "organizations.h"
-#include "policy_types.h"
-#include "scp_eval.h"
+#include "exporter/collector.h"
+#include "lib/log.h"
+#include "collectors/aws_session.h"
+#include "collectors/organizations.h"
+#include "collectors/policy_types.h"
+#include "collectors/scp_eval.h"
+#include "lib/clock.h"
 
 extern const struct collector_shared aws_shared;
 
@@ -150,13 +151,6 @@ static void destroy(void *p)
     policies_clear(&s->broken);
     free(s->previous);
     free(s);
-}
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /*
@@ -774,9 +768,9 @@ static struct previous *remember(const struct verdict *v, size_t n, size_t *kept
 /* The organizations collector's listing, waiting a while for the first. */
 static struct org_listing *wait_listing(const atomic_bool *stopping)
 {
-    double until = wall() + (double)opt.listing_wait_ms / 1000.0;
+    double until = clock_wall() + (double)opt.listing_wait_ms / 1000.0;
     struct org_listing *l;
-    while ((l = organizations_listing()) == NULL && wall() < until &&
+    while ((l = organizations_listing()) == NULL && clock_wall() < until &&
            !(stopping && atomic_load(stopping)))
         nanosleep(&(struct timespec){0, 100000000L}, NULL);
     return l;

@@ -26,8 +26,8 @@
 
 #include <stddef.h>
 
-#include "../exporter/expo.h"
-#include "aws/client.h"
+#include "exporter/expo.h"
+#include "collectors/aws/client.h"
 
 /* Seconds an answer of GetCallerIdentity or DescribeOrganization is kept. */
 #define TRAIL_ACCOUNT_RECHECK 3600.0

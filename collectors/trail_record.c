@@ -47,13 +47,15 @@
  * management account would be false.
  */
 #define _DEFAULT_SOURCE /* timegm */
-#include "trail_record.h"
+#include "collectors/trail_record.h"
 
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include "lib/err.h"
 
 /* Returns the member at the path of keys (NULL-terminated) under root, or
  * NULL when any step is missing or not an object. Borrowed reference. */
@@ -367,30 +369,15 @@ static void account_status_outcome(json_t *root, struct trail_record *out)
     }
 }
 
-/* Writes the formatted reason into err when there is room for one. jansson
- * quotes the offending input in its text ("near '...'"), which may hold
- * control characters, or UTF-8 cut by the bound: every byte outside printable
- * ASCII becomes '?', so the reason stays one printable line. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    for (char *p = err; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-            *p = '?';
-}
+/* Reasons go through err_set_printable: jansson quotes the offending input
+ * in its text ("near '...'"), which may hold control characters, or UTF-8 cut
+ * by the bound. */
 
 int trail_record_parse(const char *json, size_t len, struct trail_record *out, char *err,
                        size_t errlen)
 {
     if (!out) {
-        set_err(err, errlen, "no output record");
+        err_set_printable(err, errlen, "no output record");
         return -1;
     }
     memset(out, 0, sizeof *out);
@@ -398,11 +385,12 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
     if (err && errlen > 0)
         err[0] = '\0';
     if (len > TRAIL_RECORD_MAX) {
-        set_err(err, errlen, "record of %zu bytes is over the %d-byte cap", len, TRAIL_RECORD_MAX);
+        err_set_printable(err, errlen, "record of %zu bytes is over the %d-byte cap", len,
+                          TRAIL_RECORD_MAX);
         return -1;
     }
     if (!json) {
-        set_err(err, errlen, "no input");
+        err_set_printable(err, errlen, "no input");
         return -1;
     }
 
@@ -411,11 +399,11 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
     if (!root) {
         /* jerr.text is jansson's own wording, bounded by its fixed array;
          * %.80s keeps the whole reason on one short line. */
-        set_err(err, errlen, "not JSON: %.80s at byte %d", jerr.text, jerr.position);
+        err_set_printable(err, errlen, "not JSON: %.80s at byte %d", jerr.text, jerr.position);
         return -1;
     }
     if (!json_is_object(root)) {
-        set_err(err, errlen, "not a JSON object");
+        err_set_printable(err, errlen, "not a JSON object");
         json_decref(root);
         return -1;
     }
@@ -423,12 +411,12 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
     const json_t *id = json_object_get(root, "eventID");
     const json_t *name = json_object_get(root, "eventName");
     if (!json_is_string(id) || json_string_length(id) == 0) {
-        set_err(err, errlen, "no eventID");
+        err_set_printable(err, errlen, "no eventID");
         json_decref(root);
         return -1;
     }
     if (!json_is_string(name) || json_string_length(name) == 0) {
-        set_err(err, errlen, "no eventName");
+        err_set_printable(err, errlen, "no eventName");
         json_decref(root);
         return -1;
     }

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "expo.h"
-#include "flags.h"
+#include "exporter/expo.h"
+#include "exporter/flags.h"
 
 /* What a run gets. Everything is borrowed for the duration of the call. */
 struct collector_run {

@@ -18,13 +18,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "flags.h"
-#include "http.h"
-#include "log.h"
-#include "process.h"
-#include "registry.h"
-#include "webconfig.h"
+#include "exporter/collector.h"
+#include "exporter/flags.h"
+#include "exporter/http.h"
+#include "lib/log.h"
+#include "exporter/process.h"
+#include "exporter/registry.h"
+#include "exporter/webconfig.h"
 
 #ifndef VERSION
 #define VERSION "unknown"

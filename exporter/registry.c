@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* pthread_timedjoin_np */
-#include "registry.h"
+#include "exporter/registry.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -8,7 +8,8 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "log.h"
+#include "lib/log.h"
+#include "lib/clock.h"
 
 #define SNAPSHOT_MAX (64u << 20) /* a collector's rendered text, at most */
 #define LIVE_MAX (4u << 20)
@@ -54,20 +55,6 @@ struct registry {
     pthread_mutex_t expo_lock; /* serialises composition */
     struct exposition *current;
 };
-
-double registry_now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double registry_now_wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * Compresses len bytes of text as a raw deflate segment. With final false the
@@ -207,7 +194,7 @@ int registry_add_live(struct registry *r, registry_live_fn fn, void *arg)
 static void run_once(struct slot *s)
 {
     struct registry *r = s->reg;
-    double t0 = registry_now_mono();
+    double t0 = clock_mono();
     struct buf b;
     buf_init(&b, SNAPSHOT_MAX);
     /* Sized from the last snapshot (an eighth more): no doublings, and pages
@@ -242,7 +229,7 @@ static void run_once(struct slot *s)
         }
     }
     buf_free(&b);
-    double t1 = registry_now_mono();
+    double t1 = clock_mono();
 
     struct snapshot *old = NULL;
     pthread_mutex_lock(&r->lock);
@@ -251,7 +238,7 @@ static void run_once(struct slot *s)
         s->snap = snap;
     }
     if (rc == 0)
-        s->last_success = registry_now_wall();
+        s->last_success = clock_wall();
     s->up = rc == 0;
     s->completed = true;
     s->duration = t1 - t0;
@@ -275,15 +262,15 @@ static void *collector_thread(void *arg)
     struct registry *r = s->reg;
     unsigned seed = (unsigned)(uintptr_t)s ^ (unsigned)time(NULL);
     while (!atomic_load(&r->stopping)) {
-        double started = registry_now_mono();
+        double started = clock_mono();
         run_once(s);
         /* Next run one interval after this one started, +/-5% so that
          * exporters started together do not call AWS in lock-step. */
         double jitter = ((double)rand_r(&seed) / RAND_MAX - 0.5) * 0.1;
         double due = started + (double)s->interval_ms / 1000.0 * (1.0 + jitter);
-        struct timespec ts = {(time_t)due, (long)((due - (double)(time_t)due) * 1e9)};
+        struct timespec ts = clock_timespec(due);
         pthread_mutex_lock(&r->lock);
-        while (!atomic_load(&r->stopping) && registry_now_mono() < due)
+        while (!atomic_load(&r->stopping) && clock_mono() < due)
             pthread_cond_timedwait(&r->cond, &r->lock, &ts);
         pthread_mutex_unlock(&r->lock);
     }
@@ -306,14 +293,7 @@ void registry_stop(struct registry *r, double timeout)
     atomic_store(&r->stopping, true);
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += (time_t)timeout;
-    deadline.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_timespec(clock_wall() + timeout);
     for (size_t i = 0; i < r->nslots; i++) {
         if (r->slots[i].thread_started &&
             pthread_timedjoin_np(r->slots[i].thread, NULL, &deadline) == 0)
@@ -491,7 +471,7 @@ static struct exposition *compose(struct registry *r)
     put_le32(x->trailer + 4, (uint32_t)plain);
     x->plain_len = plain;
     x->gz_len = gz + x->live_seg_len + sizeof x->trailer;
-    x->built_at = registry_now_mono();
+    x->built_at = clock_mono();
     goto done;
 fail:
     exposition_release(x);
@@ -510,7 +490,7 @@ struct exposition *registry_exposition(struct registry *r)
     uint64_t gen = r->generation;
     pthread_mutex_unlock(&r->lock);
     struct exposition *x = r->current;
-    if (x == NULL || x->generation != gen || registry_now_mono() - x->built_at >= r->live_max_age) {
+    if (x == NULL || x->generation != gen || clock_mono() - x->built_at >= r->live_max_age) {
         struct exposition *fresh = compose(r);
         if (fresh != NULL) {
             exposition_release(r->current);

@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "collector.h"
+#include "lib/buf.h"
+#include "exporter/collector.h"
 
 struct registry;
 
@@ -103,9 +103,5 @@ struct exposition *registry_exposition(struct registry *r);
 /* Takes another reference / drops one (frees at zero). Release accepts NULL. */
 void exposition_ref(struct exposition *e);
 void exposition_release(struct exposition *e);
-
-/* Monotonic and wall clocks in seconds. */
-double registry_now_mono(void);
-double registry_now_wall(void);
 
 #endif

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* timegm, strcasestr */
-#include "client.h"
+#include "collectors/aws/client.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -11,11 +11,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../../exporter/log.h"
-#include "creds.h"
-#include "ratelimit.h"
-#include "sigv4.h"
-#include "stats.h"
+#include "lib/log.h"
+#include "collectors/aws/creds.h"
+#include "collectors/aws/ratelimit.h"
+#include "collectors/aws/sigv4.h"
+#include "collectors/aws/stats.h"
 
 static const struct {
     const char *name;   /* metrics, endpoint host prefix */
@@ -127,13 +127,6 @@ void aws_client_destroy(struct aws_client *c)
     free(c);
 }
 
-static void set_error(struct aws_error *err, long status, const char *code, const char *msg)
-{
-    err->http_status = status;
-    snprintf(err->code, sizeof err->code, "%s", code);
-    snprintf(err->message, sizeof err->message, "%s", msg ? msg : "");
-}
-
 /* --- transport --------------------------------------------------------- */
 
 /* One curl handle per thread: connections are kept alive between calls.
@@ -215,7 +208,7 @@ static long transport(const char *method, const char *url, struct curl_slist *he
 {
     CURL *h = thread_handle();
     if (h == NULL) {
-        set_error(err, 0, "ClientError", "cannot create a curl handle");
+        aws_error_set(err, 0, "ClientError", "cannot create a curl handle");
         return 0;
     }
     curl_easy_reset(h); /* keeps the connection cache */
@@ -252,7 +245,7 @@ static long transport(const char *method, const char *url, struct curl_slist *he
             cls = "TLSError";
         else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
             cls = "ConnectionReset";
-        set_error(err, 0, cls, curl_easy_strerror(rc));
+        aws_error_set(err, 0, cls, curl_easy_strerror(rc));
         return 0;
     }
     long status = 0;
@@ -444,7 +437,7 @@ void aws_decode_error(long status, const char *body, size_t len, const char *err
     }
     if (code[0] == '\0')
         snprintf(code, sizeof code, "HTTP%ld", status);
-    set_error(err, status, code, msg);
+    aws_error_set(err, status, code, msg);
 }
 
 /* Sleeps up to d seconds; returns -1 early when stopping. */
@@ -488,7 +481,7 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
     char url[1024], region[64];
     const char *svc_name = services[svc].name;
     if (aws_endpoint(&c->cfg, svc, url, sizeof url, region, sizeof region) != 0) {
-        set_error(err, 0, "ConfigError", "endpoint URL too long");
+        aws_error_set(err, 0, "ConfigError", "endpoint URL too long");
         return -1;
     }
     CURLU *u = curl_url();
@@ -496,7 +489,7 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
     if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
         curl_url_cleanup(u);
-        set_error(err, 0, "ConfigError", "invalid endpoint URL");
+        aws_error_set(err, 0, "ConfigError", "invalid endpoint URL");
         return -1;
     }
     curl_url_get(u, CURLUPART_PORT, &port, 0);
@@ -522,7 +515,7 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
     bool refreshed = false, skew_fixed = false;
     for (;;) {
         if (ratelimit_wait(key, services[svc].rate, c->cfg.stopping) != 0) {
-            set_error(err, 0, "Cancelled", "the exporter is stopping");
+            aws_error_set(err, 0, "Cancelled", "the exporter is stopping");
             return -1;
         }
         struct aws_credentials cr = {0};
@@ -530,7 +523,7 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
             if (c->creds == NULL ||
                 aws_creds_get(c->creds, refreshed && attempts == 0, &cr, err) != 0) {
                 if (c->creds == NULL)
-                    set_error(err, 0, "CredentialsError", "no credentials");
+                    aws_error_set(err, 0, "CredentialsError", "no credentials");
                 aws_stats_request(svc_name, operation, "CredentialsError");
                 return -1;
             }
@@ -571,7 +564,7 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
                 sigv4_output_free(&so);
                 aws_credentials_clear(&cr);
                 curl_slist_free_all(list);
-                set_error(err, 0, "ClientError", "cannot sign the request");
+                aws_error_set(err, 0, "ClientError", "cannot sign the request");
                 return -1;
             }
             snprintf(line, sizeof line, "X-Amz-Date: %s", so.amz_date);
@@ -608,7 +601,7 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
                 buf_append(out, resp.data, resp.len);
             buf_free(&resp);
             if (buf_failed(out)) {
-                set_error(err, status, "ResponseTooLarge", "response over the size cap");
+                aws_error_set(err, status, "ResponseTooLarge", "response over the size cap");
                 aws_stats_request(svc_name, operation, "ResponseTooLarge");
                 return -1;
             }
@@ -647,7 +640,7 @@ static int call(struct aws_client *c, enum aws_service svc, const char *operatio
         log_debug("aws", "retrying", "service", svc_name, "operation", operation, "code",
                   err->code);
         if (pause_for(delay, c->cfg.stopping) != 0) {
-            set_error(err, 0, "Cancelled", "the exporter is stopping");
+            aws_error_set(err, 0, "Cancelled", "the exporter is stopping");
             return -1;
         }
     }
@@ -659,7 +652,7 @@ int aws_json_call(struct aws_client *c, enum aws_service svc, const char *operat
     *response = NULL;
     char *body = request ? json_dumps(request, JSON_COMPACT) : strdup("{}");
     if (body == NULL) {
-        set_error(err, 0, "ClientError", "cannot encode the request");
+        aws_error_set(err, 0, "ClientError", "cannot encode the request");
         return -1;
     }
     struct buf out;
@@ -671,7 +664,7 @@ int aws_json_call(struct aws_client *c, enum aws_service svc, const char *operat
         json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, &jerr);
         if (j == NULL || !json_is_object(j)) {
             json_decref(j);
-            set_error(err, 200, "MalformedResponse", "the response is not a JSON object");
+            aws_error_set(err, 200, "MalformedResponse", "the response is not a JSON object");
             aws_stats_request(services[svc].name, operation, "MalformedResponse");
             rc = -1;
         } else {
@@ -700,7 +693,7 @@ int aws_query_call(struct aws_client *c, const char *action, const char *const *
     }
     curl_easy_cleanup(esc);
     if (buf_failed(&body)) {
-        set_error(err, 0, "ClientError", "request too large");
+        aws_error_set(err, 0, "ClientError", "request too large");
         return -1;
     }
     int rc = call(c, AWS_STS, action, body.data, body.len, sign, true, out, err);

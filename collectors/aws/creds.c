@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* strndup, explicit_bzero, pipe2, posix_spawn_file_actions_addclosefrom_np */
-#include "creds.h"
+#include "collectors/aws/creds.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -19,25 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../exporter/log.h"
-#include "stats.h"
+#include "lib/log.h"
+#include "collectors/aws/stats.h"
+#include "lib/clock.h"
 
 #define TOKEN_FILE_MAX (64 * 1024)
 #define METADATA_MAX (64 * 1024)
-
-static void seterr(struct aws_error *err, const char *code, const char *msg)
-{
-    err->http_status = 0;
-    snprintf(err->code, sizeof err->code, "%s", code);
-    snprintf(err->message, sizeof err->message, "%s", msg);
-}
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void wipe_free(char *s)
 {
@@ -128,13 +115,6 @@ static void provider_init(struct aws_creds_provider *p, const char *source)
     pthread_condattr_destroy(&a);
 }
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Refresh ahead of expiry: five minutes, or half the lifetime when shorter. */
 static bool needs_refresh(const struct aws_creds_provider *p, double now)
 {
@@ -160,8 +140,8 @@ static bool usable(const struct aws_creds_provider *p, double now)
 static int wait_fetch(struct aws_creds_provider *p, struct aws_error *err)
 {
     unsigned long mine = p->fetches;
-    double until = mono() + p->wait_limit;
-    struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
+    double until = clock_mono() + p->wait_limit;
+    struct timespec ts = clock_timespec(until);
     while (p->refreshing && p->fetches == mine)
         if (pthread_cond_timedwait(&p->done, &p->lock, &ts) == ETIMEDOUT)
             break;
@@ -170,7 +150,7 @@ static int wait_fetch(struct aws_creds_provider *p, struct aws_error *err)
     char msg[160];
     snprintf(msg, sizeof msg, "timed out after %gs waiting for %s credentials being fetched",
              p->wait_limit, p->source);
-    seterr(err, "CredentialsError", msg);
+    aws_error_set(err, 0, "CredentialsError", msg);
     return -1;
 }
 
@@ -179,7 +159,7 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&p->lock);
-    double now = wall();
+    double now = clock_wall();
     if ((force_refresh || needs_refresh(p, now)) && p->refreshing) {
         /* Another thread is fetching: valid credentials serve meanwhile;
          * without any, that fetch's outcome is ours too. */
@@ -188,7 +168,7 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
                 pthread_mutex_unlock(&p->lock);
                 return -1;
             }
-            if (p->last_failed && !usable(p, wall())) {
+            if (p->last_failed && !usable(p, clock_wall())) {
                 *err = p->last;
                 pthread_mutex_unlock(&p->lock);
                 return -1;
@@ -207,7 +187,7 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
         p->last_failed = rc != 0;
         p->last = e;
         pthread_cond_broadcast(&p->done);
-        now = wall();
+        now = clock_wall();
         if (rc == 0) {
             aws_credentials_clear(&p->cached);
             p->cached = fresh;
@@ -231,7 +211,7 @@ int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_c
     int rc = aws_credentials_copy(out, &p->cached);
     pthread_mutex_unlock(&p->lock);
     if (rc != 0)
-        seterr(err, "CredentialsError", "out of memory");
+        aws_error_set(err, 0, "CredentialsError", "out of memory");
     return rc;
 }
 
@@ -291,7 +271,7 @@ static int static_fetch(struct aws_creds_provider *self, struct aws_credentials 
 {
     struct static_provider *s = (struct static_provider *)self;
     if (aws_credentials_copy(out, &s->creds) != 0) {
-        seterr(err, "CredentialsError", "out of memory");
+        aws_error_set(err, 0, "CredentialsError", "out of memory");
         return -1;
     }
     return 0;
@@ -338,7 +318,7 @@ static int parse_sts(const char *xml, struct aws_credentials *out, struct aws_er
     explicit_bzero(secret, sizeof secret);
     wipe_free(token);
     if (rc != 0)
-        seterr(err, "MalformedResponse", "STS answered without usable credentials");
+        aws_error_set(err, 0, "MalformedResponse", "STS answered without usable credentials");
     return rc;
 }
 
@@ -360,21 +340,14 @@ static int assume_fetch(struct aws_creds_provider *self, struct aws_credentials 
     snprintf(duration, sizeof duration, "%u", a->duration);
     char *token = NULL;
     if (a->token_file != NULL) {
-        FILE *f = fopen(a->token_file, "re");
-        if (f == NULL) {
-            seterr(err, "CredentialsError", "cannot read the web identity token file");
+        token = buf_read_token(a->token_file, TOKEN_FILE_MAX);
+        if (token == NULL) {
+            aws_error_set(err, 0, "CredentialsError",
+                          errno == ENODATA || errno == EFBIG
+                              ? "the web identity token file is empty or too large"
+                              : "cannot read the web identity token file");
             return -1;
         }
-        token = calloc(1, TOKEN_FILE_MAX + 1);
-        size_t n = token ? fread(token, 1, TOKEN_FILE_MAX + 1, f) : 0;
-        fclose(f);
-        if (token == NULL || n == 0 || n > TOKEN_FILE_MAX) {
-            wipe_free(token);
-            seterr(err, "CredentialsError", "the web identity token file is empty or too large");
-            return -1;
-        }
-        token[n] = '\0';
-        token[strcspn(token, "\r\n")] = '\0';
     }
     const char *params[16];
     size_t n = 0;
@@ -404,7 +377,7 @@ static int assume_fetch(struct aws_creds_provider *self, struct aws_credentials 
     buf_init(&xml, 1 << 20);
     int rc = c ? aws_query_call(c, params[1], params, token == NULL, &xml, err) : -1;
     if (c == NULL)
-        seterr(err, "CredentialsError", "out of memory");
+        aws_error_set(err, 0, "CredentialsError", "out of memory");
     aws_client_destroy(c);
     wipe_free(token);
     if (rc == 0)
@@ -505,7 +478,7 @@ static int parse_json_creds(const char *text, size_t len, const char *token_key,
         rc = make_creds(out, akid, secret, token, expiration);
     json_decref(j);
     if (rc != 0)
-        seterr(err, "MalformedResponse", "the credentials document is malformed");
+        aws_error_set(err, 0, "MalformedResponse", "the credentials document is malformed");
     return rc;
 }
 
@@ -520,18 +493,12 @@ static int container_fetch(struct aws_creds_provider *self, struct aws_credentia
     struct container_provider *c = (struct container_provider *)self;
     char *auth = NULL;
     if (c->token_file != NULL) { /* read at every refresh: it rotates */
-        FILE *f = fopen(c->token_file, "re");
-        char *t = calloc(1, 8193);
-        size_t n = f && t ? fread(t, 1, 8192, f) : 0;
-        if (f != NULL)
-            fclose(f);
-        if (n == 0) {
-            wipe_free(t);
-            seterr(err, "CredentialsError", "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+        auth = buf_read_token(c->token_file, TOKEN_FILE_MAX);
+        if (auth == NULL) {
+            aws_error_set(err, 0, "CredentialsError",
+                          "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
             return -1;
         }
-        t[strcspn(t, "\r\n")] = '\0';
-        auth = t;
     } else if (c->token != NULL) {
         auth = strdup(c->token);
     }
@@ -552,7 +519,8 @@ static int container_fetch(struct aws_creds_provider *self, struct aws_credentia
     if (status == 200)
         rc = parse_json_creds(body.data ? body.data : "", body.len, "Token", out, err);
     else if (status != 0)
-        seterr(err, "CredentialsError", "the container credentials endpoint refused the request");
+        aws_error_set(err, 0, "CredentialsError",
+                      "the container credentials endpoint refused the request");
     buf_free(&body);
     return rc;
 }
@@ -659,7 +627,7 @@ static int imds_fetch(struct aws_creds_provider *self, struct aws_credentials *o
     long st = aws_http_plain("PUT", url, ttl, 1, 4096, &token, err);
     if (st != 200 || token.len == 0) {
         if (st != 0)
-            seterr(err, "CredentialsError", "IMDS refused a session token");
+            aws_error_set(err, 0, "CredentialsError", "IMDS refused a session token");
         goto out;
     }
     struct buf h;
@@ -677,7 +645,7 @@ static int imds_fetch(struct aws_creds_provider *self, struct aws_credentials *o
             rc = parse_json_creds(body.data ? body.data : "", body.len, "Token", out, err);
     }
     if (rc != 0 && st != 0 && st != 200)
-        seterr(err, "CredentialsError", "IMDS has no role credentials for this instance");
+        aws_error_set(err, 0, "CredentialsError", "IMDS has no role credentials for this instance");
     buf_free(&h);
 out:
     if (token.data != NULL)
@@ -807,12 +775,12 @@ static struct helper_result helper_run(const char *command, double timeout, stru
     pid_t pid = helper_spawn(command, &fds[0], &fds[1]);
     if (pid < 0)
         return r;
-    double deadline = mono() + timeout;
+    double deadline = clock_mono() + timeout;
     struct pollfd pf[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
     int open = 2;
     r.outcome = HELPER_EXITED;
     while (open > 0 && r.outcome == HELPER_EXITED) {
-        double left = deadline - mono();
+        double left = deadline - clock_mono();
         if (left <= 0) {
             r.outcome = HELPER_TIMEOUT;
             break;
@@ -855,7 +823,7 @@ static struct helper_result helper_run(const char *command, double timeout, stru
             r.outcome = HELPER_FAILED;
             return r;
         }
-        if (mono() >= deadline) {
+        if (clock_mono() >= deadline) {
             r.outcome = HELPER_TIMEOUT;
             helper_kill(pid);
             return r;
@@ -912,7 +880,7 @@ static int process_fetch(struct aws_creds_provider *self, struct aws_credentials
     char bytes[32];
     snprintf(bytes, sizeof bytes, "%zu", h.stderr_bytes);
     if (rc != 0) {
-        seterr(err, "CredentialsError", msg);
+        aws_error_set(err, 0, "CredentialsError", msg);
         log_warn("aws", msg, "profile", p->profile, "stderr_bytes", bytes);
     } else if (h.stderr_bytes > 0) {
         log_debug("aws", "credential_process wrote to stderr (not logged: it may hold secrets)",

@@ -31,7 +31,7 @@
 
 #include <stdbool.h>
 
-#include "client.h"
+#include "collectors/aws/client.h"
 
 struct aws_credentials {
     char *access_key_id;     /* owned */

@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "sigv4.h"
+#include "collectors/aws/sigv4.h"
 
 #include <ctype.h>
 #include <openssl/core_names.h>

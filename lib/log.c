@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "log.h"
+#include "lib/log.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -10,7 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
 
 static enum log_level threshold = LOG_INFO;
 static enum log_format format = LOG_LOGFMT;
@@ -114,19 +115,11 @@ static void logfmt_value(struct buf *b, const char *v)
 
 static void format_time(char *out, size_t n)
 {
-    struct timespec ts;
+    struct timespec ts = clock_timespec(clock_wall());
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     size_t len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + len, n - len, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Returns false to drop the line; sets *repeated to the count dropped before. */
@@ -135,7 +128,7 @@ static bool admit(uint64_t h, unsigned *repeated)
     *repeated = 0;
     if (window <= 0)
         return true;
-    double now = now_mono();
+    double now = clock_mono();
     unsigned slot = (unsigned)(h % REPEAT_SLOTS);
     if (repeats[slot].hash == h && repeats[slot].first != 0 && now - repeats[slot].first < window) {
         repeats[slot].suppressed++;
