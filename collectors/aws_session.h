@@ -8,7 +8,7 @@
 
 #include "exporter/collector.h"
 #include "collectors/aws/client.h"
-#include "collectors/aws/creds.h"
+#include "collectors/aws/providers.h"
 
 /* Adds the --aws.* flags. */
 int aws_session_add_flags(struct flagset *fs);

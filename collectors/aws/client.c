@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "lib/log.h"
-#include "collectors/aws/creds.h"
+#include "collectors/aws/credentials.h"
 #include "collectors/aws/ratelimit.h"
 #include "collectors/aws/sigv4.h"
 #include "collectors/aws/stats.h"

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "collectors/aws/client.h"
-#include "collectors/aws/creds.h"
+#include "collectors/aws/providers.h"
 #include "collectors/aws/ratelimit.h"
 #include "lib/clock.h"
 
