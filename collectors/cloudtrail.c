@@ -192,6 +192,7 @@ struct trail_state {
     struct aws_client *client;
     struct aws_creds_provider *role; /* --collector.cloudtrail.role-arn's; client's signer */
     struct trail_account *account;   /* is client reading the management account? */
+    struct collector_feed *listing;  /* the organizations listing (run->input), or NULL */
     struct member *members;          /* sorted by id */
     size_t nmembers;
     size_t nwatched;
@@ -1110,7 +1111,7 @@ static void fanout(struct trail_state *s, double oldest, double now, const atomi
             }
     if (f.nnames == 0)
         return;
-    struct org_listing *l = organizations_listing();
+    struct org_listing *l = collector_feed_take(s->listing);
     if (l == NULL) {
         log_info("cloudtrail", "member fan-out waits for the first organizations listing");
         return;
@@ -1223,6 +1224,7 @@ static int run(void *p, struct collector_run *r)
 {
     struct trail_state *s = p;
     r->publish_on_error = true;
+    s->listing = r->input;
     if (s->client == NULL) {
         if (aws_session_setup(r->err, r->errlen) != 0) {
             write_metrics(s, r->out); /* the zeros, from the start */
@@ -1243,7 +1245,7 @@ static int run(void *p, struct collector_run *r)
     }
     /* LookupEvents reads the caller's own account: anything but the
      * management account's history misses the membership events. */
-    if (trail_account_check(s->account, s->client, r->err, r->errlen) != 0) {
+    if (trail_account_check(s->account, s->client, s->listing, r->err, r->errlen) != 0) {
         write_metrics(s, r->out); /* the counters as they were */
         return -1;
     }
@@ -1282,6 +1284,17 @@ static int run(void *p, struct collector_run *r)
     return rc;
 }
 
+/* What the collector consumes: the organizations listing, required by the
+ * member fan-out (--collector.cloudtrail.member-role), else used when there
+ * to name the management account (trail_account.h). */
+static const struct collector_product *consumes(void *state, const char **needed_for)
+{
+    (void)state;
+    if (opt.member_role[0] != '\0')
+        *needed_for = "the member fan-out of --collector.cloudtrail.member-role";
+    return &org_listing_product;
+}
+
 const struct collector_def cloudtrail_collector = {
     .name = "cloudtrail",
     .help = "watched CloudTrail events: leave attempts, departures, arrivals, guardrail "
@@ -1293,4 +1306,5 @@ const struct collector_def cloudtrail_collector = {
     .run = run,
     .destroy = destroy,
     .shared = &aws_shared,
+    .consumes = consumes,
 };

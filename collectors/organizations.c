@@ -74,20 +74,6 @@ struct org_state {
     size_t ngone, capgone;
 };
 
-/* The published listing; the lock guards only the pointer. */
-static pthread_mutex_t published_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct org_listing *published;
-
-struct org_listing *organizations_listing(void)
-{
-    pthread_mutex_lock(&published_lock);
-    struct org_listing *l = published;
-    if (l != NULL)
-        atomic_fetch_add(&l->refs, 1);
-    pthread_mutex_unlock(&published_lock);
-    return l;
-}
-
 void org_account_free(struct org_account *a)
 {
     free(a->id); /* the block of every string */
@@ -107,6 +93,22 @@ void org_listing_release(struct org_listing *l)
     free(l->management_account_id);
     free(l);
 }
+
+static void listing_retain(void *l)
+{
+    atomic_fetch_add(&((struct org_listing *)l)->refs, 1);
+}
+
+static void listing_release(void *l)
+{
+    org_listing_release(l);
+}
+
+const struct collector_product org_listing_product = {
+    .what = "the account listing",
+    .retain = listing_retain,
+    .release = listing_release,
+};
 
 static int cmp_account(const void *a, const void *b)
 {
@@ -697,12 +699,10 @@ static int run(void *p, struct collector_run *r)
     write_metrics(s, l, r->out);
     org_listing_release(s->prev);
     s->prev = l;
-    atomic_fetch_add(&l->refs, 1);
-    pthread_mutex_lock(&published_lock);
-    struct org_listing *old = published;
-    published = l;
-    pthread_mutex_unlock(&published_lock);
-    org_listing_release(old);
+    if (r->feed != NULL) { /* the other collectors' copy (their run->input) */
+        atomic_fetch_add(&l->refs, 1);
+        collector_feed_publish(r->feed, l);
+    }
     return 0;
 }
 
@@ -716,4 +716,5 @@ const struct collector_def organizations_collector = {
     .run = run,
     .destroy = destroy,
     .shared = &aws_shared,
+    .provides = &org_listing_product,
 };

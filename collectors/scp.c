@@ -35,7 +35,6 @@
 #include "collectors/organizations.h"
 #include "collectors/policy_types.h"
 #include "collectors/scp_eval.h"
-#include "lib/clock.h"
 
 extern const struct collector_shared aws_shared;
 
@@ -765,15 +764,20 @@ static struct previous *remember(const struct verdict *v, size_t n, size_t *kept
     return p;
 }
 
-/* The organizations collector's listing, waiting a while for the first. */
-static struct org_listing *wait_listing(const atomic_bool *stopping)
+/* The organizations collector's listing: the run's input (wired by the
+ * registry, which refuses to start without its provider), waiting a while
+ * for the first. */
+static struct org_listing *wait_listing(const struct collector_run *r)
 {
-    double until = clock_wall() + (double)opt.listing_wait_ms / 1000.0;
-    struct org_listing *l;
-    while ((l = organizations_listing()) == NULL && clock_wall() < until &&
-           !(stopping && atomic_load(stopping)))
-        nanosleep(&(struct timespec){0, 100000000L}, NULL);
-    return l;
+    return collector_feed_wait(r->input, (double)opt.listing_wait_ms / 1000.0, r->stopping);
+}
+
+/* What the collector consumes: the listing, without which it cannot run. */
+static const struct collector_product *consumes(void *state, const char **needed_for)
+{
+    (void)state;
+    *needed_for = "the leave protection of every account";
+    return &org_listing_product;
 }
 
 static int run(void *p, struct collector_run *r)
@@ -790,11 +794,11 @@ static int run(void *p, struct collector_run *r)
             return -1;
         }
     }
-    struct org_listing *l = wait_listing(r->stopping);
+    struct org_listing *l = wait_listing(r);
     if (l == NULL) {
         snprintf(r->err, r->errlen,
                  "no account listing yet from the organizations collector "
-                 "(is it enabled, and does it succeed?)");
+                 "(has its first listing succeeded?)");
         return -1;
     }
     struct tree t = {0};
@@ -872,4 +876,5 @@ const struct collector_def scp_collector = {
     .run = run,
     .destroy = destroy,
     .shared = &aws_shared,
+    .consumes = consumes,
 };

@@ -134,12 +134,13 @@ static int refresh(struct kept *k, int (*ask)(struct aws_client *, char *, char 
     return 0;
 }
 
-int trail_account_check(struct trail_account *t, struct aws_client *c, char *err, size_t errlen)
+int trail_account_check(struct trail_account *t, struct aws_client *c,
+                        struct collector_feed *listing, char *err, size_t errlen)
 {
     if (refresh(&t->caller, ask_caller, c, err, errlen) != 0)
         return -1;
     char management[16] = "";
-    struct org_listing *l = organizations_listing();
+    struct org_listing *l = collector_feed_take(listing);
     if (l != NULL && is_account_id(l->management_account_id))
         snprintf(management, sizeof management, "%s", l->management_account_id);
     org_listing_release(l);

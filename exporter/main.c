@@ -337,6 +337,10 @@ int main(int argc, char **argv)
         registry_add_collector(reg, table[i], states[i], copts[i].interval_ms);
         log_info("main", "collector enabled", "collector", table[i]->name);
     }
+    if (registry_wire(reg, table, ncollectors, err, sizeof err) != 0) {
+        log_error("main", "cannot wire the collectors", "err", err);
+        return 1;
+    }
     /* The live metrics of what the enabled collectors share, once each. */
     size_t nshared;
     const struct collector_shared *const *shared = collector_shared_table(&nshared);

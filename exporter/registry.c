@@ -8,8 +8,10 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "lib/log.h"
+#include "exporter/feed.h"
 #include "lib/clock.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #define SNAPSHOT_MAX (64u << 20) /* a collector's rendered text, at most */
 #define LIVE_MAX (4u << 20)
@@ -31,6 +33,8 @@ struct slot {
     char help_suffix[96];
     pthread_t thread;
     bool thread_started;
+    struct collector_feed *feed;  /* owned: where runs publish def->provides */
+    struct collector_feed *input; /* borrowed: another slot's feed, or NULL */
     /* Guarded by reg->lock. */
     struct snapshot *snap;
     bool up, completed;
@@ -152,6 +156,8 @@ void registry_destroy(struct registry *r)
             return;
         snapshot_release(r->slots[i].snap);
     }
+    for (size_t i = 0; i < r->nslots; i++)
+        collector_feed_destroy(r->slots[i].feed); /* no thread left to read it */
     exposition_release(r->current);
     free(r->slots);
     free(r->live);
@@ -208,7 +214,13 @@ static void run_once(struct slot *s)
     expo_init(&e, &b);
     e.help_suffix = s->help_suffix;
     char err[512] = "";
-    struct collector_run run = {&e, err, sizeof err, &r->stopping, s->interval_ms, false};
+    struct collector_run run = {.out = &e,
+                                .err = err,
+                                .errlen = sizeof err,
+                                .stopping = &r->stopping,
+                                .interval_ms = s->interval_ms,
+                                .feed = s->feed,
+                                .input = s->input};
     int rc = s->def->run(s->state, &run);
     bool publish = rc == 0 || run.publish_on_error;
     if (expo_error(&e) != NULL) {
@@ -275,6 +287,70 @@ static void *collector_thread(void *arg)
         pthread_mutex_unlock(&r->lock);
     }
     return NULL;
+}
+
+/* The enabled slot providing p, or NULL. */
+static struct slot *provider_slot(struct registry *r, const struct collector_product *p)
+{
+    for (size_t i = 0; i < r->nslots; i++)
+        if (r->slots[i].def->provides == p)
+            return &r->slots[i];
+    return NULL;
+}
+
+/* Explains in err that s needs p for needed_for and no enabled collector
+ * provides it. */
+static void explain_missing(const struct slot *s, const struct collector_product *p,
+                            const char *needed_for, const struct collector_def *const *table,
+                            size_t ntable, char *err, size_t errlen)
+{
+    const char *me = s->def->name;
+    for (size_t i = 0; i < ntable; i++)
+        if (table[i]->provides == p) {
+            err_set(err, errlen,
+                    "collector %s needs %s (for %s), which the %s collector provides, and it is "
+                    "disabled: enable it with --collector.%s, or disable %s with "
+                    "--no-collector.%s",
+                    me, p->what, needed_for, table[i]->name, table[i]->name, me, me);
+            return;
+        }
+    err_set(err, errlen,
+            "collector %s needs %s (for %s), which no collector of this build provides: "
+            "disable it with --no-collector.%s",
+            me, p->what, needed_for, me);
+}
+
+int registry_wire(struct registry *r, const struct collector_def *const *table, size_t ntable,
+                  char *err, size_t errlen)
+{
+    for (size_t i = 0; i < r->nslots; i++) {
+        struct slot *s = &r->slots[i];
+        if (s->def->provides != NULL && s->feed == NULL &&
+            (s->feed = collector_feed_create(s->def->provides)) == NULL) {
+            err_set(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < r->nslots; i++) {
+        struct slot *s = &r->slots[i];
+        const char *needed_for = NULL;
+        const struct collector_product *p =
+            s->def->consumes ? s->def->consumes(s->state, &needed_for) : NULL;
+        if (p == NULL)
+            continue;
+        struct slot *from = provider_slot(r, p);
+        s->input = from ? from->feed : NULL;
+        if (from == NULL && needed_for != NULL) {
+            explain_missing(s, p, needed_for, table, ntable, err, errlen);
+            return -1;
+        }
+        if (from == NULL)
+            log_info("registry",
+                     "collector runs without what it would consume: its provider is "
+                     "disabled",
+                     "collector", s->def->name, "product", p->what);
+    }
+    return 0;
 }
 
 int registry_start(struct registry *r)
