@@ -20,11 +20,7 @@ struct collector_feed *collector_feed_create(const struct collector_product *p)
         return NULL;
     f->product = p;
     pthread_mutex_init(&f->lock, NULL);
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->published, &a);
-    pthread_condattr_destroy(&a);
+    clock_cond_init(&f->published);
     return f;
 }
 

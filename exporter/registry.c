@@ -133,11 +133,7 @@ struct registry *registry_create(double live_max_age)
     struct registry *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&r->cond);
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->expo_lock, NULL);
     atomic_init(&r->stopping, false);

@@ -26,3 +26,13 @@ struct timespec clock_timespec(double t)
         ns = 999999999L;
     return (struct timespec){whole, ns};
 }
+
+int clock_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+    return rc;
+}

@@ -9,6 +9,7 @@
 #ifndef LIB_CLOCK_H
 #define LIB_CLOCK_H
 
+#include <pthread.h>
 #include <time.h>
 
 /* Seconds on CLOCK_MONOTONIC: for intervals only, meaningless as a date. */
@@ -22,5 +23,11 @@ double clock_wall(void);
  * clock_timespec(clock_mono() + 5) with a condition variable on
  * CLOCK_MONOTONIC. */
 struct timespec clock_timespec(double t);
+
+/* Initialises c to time its waits on CLOCK_MONOTONIC (deadlines from
+ * clock_timespec(clock_mono() + seconds)): a wall clock stepped back or
+ * forward neither stretches nor cuts a wait. Returns pthread_cond_init's
+ * result. */
+int clock_cond_init(pthread_cond_t *c);
 
 #endif

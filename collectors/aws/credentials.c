@@ -106,11 +106,7 @@ struct aws_creds_provider *aws_creds_provider_new(const char *source, double wai
     p->impl = impl;
     p->wait_limit = wait_limit > 0 ? wait_limit : DEFAULT_WAIT_LIMIT;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->done, &a);
-    pthread_condattr_destroy(&a);
+    clock_cond_init(&p->done);
     return p;
 }
 

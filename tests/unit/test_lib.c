@@ -2,6 +2,7 @@
  * the token-file reader (the buffer itself: test_expo.c). */
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +38,25 @@ static void test_clock(void **state)
     ts = clock_timespec(1.9999999999);
     assert_int_equal(ts.tv_sec, 1);
     assert_true(ts.tv_nsec >= 999999999L - 1 && ts.tv_nsec <= 999999999L);
+}
+
+static void test_clock_cond(void **state)
+{
+    (void)state;
+    pthread_cond_t c;
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    assert_int_equal(clock_cond_init(&c), 0);
+    double t0 = clock_mono();
+    struct timespec until = clock_timespec(t0 + 0.05); /* a monotonic deadline */
+    pthread_mutex_lock(&m);
+    int rc;
+    while ((rc = pthread_cond_timedwait(&c, &m, &until)) == 0)
+        ; /* a spurious wake-up */
+    pthread_mutex_unlock(&m);
+    assert_int_equal(rc, ETIMEDOUT);
+    double waited = clock_mono() - t0;
+    assert_true(waited >= 0.05 && waited < 30);
+    pthread_cond_destroy(&c);
 }
 
 static void test_err(void **state)
@@ -145,9 +165,8 @@ static void test_read_token(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clock),
-        cmocka_unit_test(test_err),
-        cmocka_unit_test(test_search),
+        cmocka_unit_test(test_clock),      cmocka_unit_test(test_clock_cond),
+        cmocka_unit_test(test_err),        cmocka_unit_test(test_search),
         cmocka_unit_test(test_read_token),
     };
     return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
