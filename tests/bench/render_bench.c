@@ -1,6 +1,6 @@
 /*
  * render_bench: how long the exporter's exposition writer (exporter/expo.c,
- * exporter/buf.c, linked as they are) takes to render a snapshot, and zlib
+ * lib/buf.c, linked as they are) takes to render a snapshot, and zlib
  * to compress it.
  *
  *     render_bench METRICS_FILE [--scale K] [--repeats R]
