@@ -8,7 +8,7 @@
  * Older files lack "unattributed", "delay" or a source: those start at zero.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "trail_ledger.h"
+#include "collectors/trail_ledger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../exporter/log.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 #define MAX_WATCHED 64
 #define MAX_SEEN 200000
@@ -148,13 +149,6 @@ struct trail_ledger {
 static pthread_mutex_t ledger_lock = PTHREAD_MUTEX_INITIALIZER; /* guards ledger's creation */
 static struct trail_ledger *ledger;
 
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Position of id in the sorted seen list; *found says whether it is there. */
 static size_t seen_find(const struct trail_ledger *s, const char *id, bool *found)
 {
@@ -270,7 +264,7 @@ static void remember_recent(struct trail_ledger *s, const struct trail_record *r
 static void observe_delay(struct trail_ledger *s, enum trail_source src,
                           const struct trail_record *r)
 {
-    double delay = r->event_time > 0 ? fmax(0, wall() - r->event_time) : 0;
+    double delay = r->event_time > 0 ? fmax(0, clock_wall() - r->event_time) : 0;
     size_t b = 0;
     while (b < NDELAY_BOUNDS && delay > delay_bounds[b])
         b++;
@@ -547,7 +541,7 @@ static int state_load(struct trail_ledger *s, char *err, size_t errlen)
         json_decref(doc);
         return -1;
     }
-    double now = wall();
+    double now = clock_wall();
     size_t bad = 0;
     s->polled_at = loaded_time(json_object_get(doc, "polled_at"), now, true, &bad);
     for (size_t k = 0; k < s->nwatched; k++) {
