@@ -21,15 +21,18 @@ REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # the version) is always added after it, in ALL_CFLAGS.
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
-REQUIRED_CFLAGS = -std=c11 $(WARN) -pthread -MMD -MP \
+REQUIRED_CFLAGS = -std=c11 -I. $(WARN) -pthread -MMD -MP \
                   -DVERSION='"$(VERSION)"' -DREVISION='"$(REVISION)"'
 ALL_CFLAGS = $(CFLAGS) $(REQUIRED_CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  = $(PKG_LIBS) -lm -pthread
 
-EXPORTER_SRC := $(wildcard exporter/*.c)
-LIB_SRC      := $(filter-out exporter/main.c,$(EXPORTER_SRC))
+# lib/ is linked into everything; NOMAIN_SRC is the daemon without main() (the
+# unit tests, the fuzzers and the probe bring their own).
+LIB_SRC      := $(wildcard lib/*.c)
+EXPORTER_SRC := $(wildcard exporter/*.c) $(LIB_SRC)
+NOMAIN_SRC   := $(filter-out exporter/main.c,$(EXPORTER_SRC))
 COLLECT_SRC  := $(wildcard collectors/*.c collectors/aws/*.c)
 
 BUILD := build
@@ -88,7 +91,7 @@ aws-org-exporter: $(call OBJ,release,$(EXPORTER_SRC) $(COLLECT_SRC))
 
 # --- test builds: sanitizers on, testing collector in ------------------------
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-TEST_CFLAGS = $(ALL_CFLAGS) $(SAN) -DEXPORTER_TESTING -Iexporter
+TEST_CFLAGS = $(ALL_CFLAGS) $(SAN) -DEXPORTER_TESTING
 
 $(BUILD)/test/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -98,13 +101,13 @@ TESTING_SRC := tests/support/testing_collector.c
 $(BUILD)/aws-org-exporter-testing: $(call OBJ,test,$(EXPORTER_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/aws-probe: $(call OBJ,test,tests/support/aws_probe.c $(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
+$(BUILD)/aws-probe: $(call OBJ,test,tests/support/aws_probe.c $(NOMAIN_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # ThreadSanitizer builds: the unit tests and the HTTP tests' exporter run again
 # under TSan (races between the HTTP threads, the collectors and the auth thread).
 # The -release flavour has no testing collector (only the table differs).
-TSAN_CFLAGS = $(ALL_CFLAGS) -O1 -g -fsanitize=thread -DEXPORTER_TESTING -Iexporter
+TSAN_CFLAGS = $(ALL_CFLAGS) -O1 -g -fsanitize=thread -DEXPORTER_TESTING
 $(BUILD)/tsan/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
@@ -118,12 +121,12 @@ $(BUILD)/aws-org-exporter-tsan-release: $(call OBJ,tsan,$(EXPORTER_SRC) $(filter
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
-$(BUILD)/unit/%: $(BUILD)/test/tests/unit/%.o $(call OBJ,test,$(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
+$(BUILD)/unit/%: $(BUILD)/test/tests/unit/%.o $(call OBJ,test,$(NOMAIN_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
 TSAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tsan-unit/%,$(UNIT_SRC))
-$(BUILD)/tsan-unit/%: $(BUILD)/tsan/tests/unit/%.o $(call OBJ,tsan,$(LIB_SRC) $(COLLECT_SRC) $(TESTING_SRC))
+$(BUILD)/tsan-unit/%: $(BUILD)/tsan/tests/unit/%.o $(call OBJ,tsan,$(NOMAIN_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
@@ -165,7 +168,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
-$(BUILD)/fuzz/%: $(BUILD)/fuzzobj/tests/fuzz/%.o $(call OBJ,fuzzobj,$(LIB_SRC) $(COLLECT_SRC))
+$(BUILD)/fuzz/%: $(BUILD)/fuzzobj/tests/fuzz/%.o $(call OBJ,fuzzobj,$(NOMAIN_SRC) $(COLLECT_SRC))
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 

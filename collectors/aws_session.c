@@ -1,11 +1,11 @@
-#include "aws_session.h"
+#include "collectors/aws_session.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../exporter/log.h"
-#include "aws/stats.h"
+#include "lib/log.h"
+#include "collectors/aws/stats.h"
 
 static struct {
     const char *region;

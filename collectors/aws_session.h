@@ -6,9 +6,9 @@
 #ifndef COLLECTORS_AWS_SESSION_H
 #define COLLECTORS_AWS_SESSION_H
 
-#include "../exporter/collector.h"
-#include "aws/client.h"
-#include "aws/creds.h"
+#include "exporter/collector.h"
+#include "collectors/aws/client.h"
+#include "collectors/aws/providers.h"
 
 /* Adds the --aws.* flags. */
 int aws_session_add_flags(struct flagset *fs);

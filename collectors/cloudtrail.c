@@ -30,21 +30,23 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include "../exporter/collector.h"
-#include "../exporter/log.h"
-#include "aws/pager.h"
-#include "aws_session.h"
-#include "organizations.h"
-#include "trail_account.h"
-#include "trail_ledger.h"
-#include "trail_policy.h"
-#include "trail_record.h"
+#include "collectors/aws/pager.h"
+#include "collectors/aws_session.h"
+#include "collectors/organizations.h"
+#include "collectors/trail_account.h"
+#include "collectors/trail_ledger.h"
+#include "collectors/trail_policy.h"
+#include "collectors/trail_record.h"
+#include "exporter/collector.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 extern const struct collector_shared aws_shared;
 static const struct collector_shared *const cloudtrail_shared[] = {&aws_shared, &trail_shared,
@@ -107,12 +109,12 @@ struct trail_state {
     struct aws_client *client;
     struct aws_creds_provider *role; /* --collector.cloudtrail.role-arn's; client's signer */
     struct trail_account *account;   /* is client reading the management account? */
+    struct collector_feed *listing;  /* the organizations listing (run->input), or NULL */
     struct member *members;          /* sorted by id */
     size_t nmembers;
 };
 
 static void destroy(void *p);
-static double wall(void);
 
 static int add_flags(struct flagset *fs)
 {
@@ -429,7 +431,7 @@ static void fanout(struct trail_state *s, double oldest, double now, const atomi
     }
     if (f.nnames == 0)
         return;
-    struct org_listing *l = organizations_listing();
+    struct org_listing *l = collector_feed_take(s->listing);
     if (l == NULL) {
         log_info("cloudtrail", "member fan-out waits for the first organizations listing");
         return;
@@ -484,17 +486,11 @@ static void write_metrics(const struct trail_state *s, struct expo *e)
         expo_sample(e, &(struct expo_label){"account_id", s->members[i].id}, 1, s->members[i].up);
 }
 
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run(void *p, struct collector_run *r)
 {
     struct trail_state *s = p;
     r->publish_on_error = true;
+    s->listing = r->input;
     if (aws_session_run_client(&s->client, &s->role, trail_ledger_region(), opt.role_arn, r) ==
         NULL) {
         write_metrics(s, r->out); /* the zeros, from the start */
@@ -502,12 +498,12 @@ static int run(void *p, struct collector_run *r)
     }
     /* LookupEvents reads the caller's own account: anything but the
      * management account's history misses the membership events. */
-    if (trail_account_check(s->account, s->client, r->err, r->errlen) != 0) {
+    if (trail_account_check(s->account, s->client, s->listing, r->err, r->errlen) != 0) {
         write_metrics(s, r->out); /* the counters as they were */
         return -1;
     }
     trail_ledger_begin(s->ledger);
-    double now = wall();
+    double now = clock_wall();
     double overlap = (double)opt.overlap_ms / 1000.0;
     double oldest = now - (double)opt.lookback_ms / 1000.0;
     int rc = 0;
@@ -542,6 +538,17 @@ static int run(void *p, struct collector_run *r)
     return rc;
 }
 
+/* What the collector consumes: the organizations listing, required by the
+ * member fan-out (--collector.cloudtrail.member-role), else used when there
+ * to name the management account (trail_account.h). */
+static const struct collector_product *consumes(void *state, const char **needed_for)
+{
+    (void)state;
+    if (opt.member_role[0] != '\0')
+        *needed_for = "the member fan-out of --collector.cloudtrail.member-role";
+    return &org_listing_product;
+}
+
 const struct collector_def cloudtrail_collector = {
     .name = "cloudtrail",
     .help = "watched CloudTrail events: leave attempts, departures, arrivals, guardrail "
@@ -553,4 +560,5 @@ const struct collector_def cloudtrail_collector = {
     .run = run,
     .destroy = destroy,
     .shared = cloudtrail_shared,
+    .consumes = consumes,
 };

@@ -28,12 +28,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../exporter/collector.h"
-#include "../exporter/log.h"
-#include "aws_session.h"
-#include "trail_ledger.h"
-#include "trail_policy.h"
-#include "trail_record.h"
+#include "exporter/collector.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "collectors/aws_session.h"
+#include "collectors/trail_ledger.h"
+#include "collectors/trail_policy.h"
+#include "collectors/trail_record.h"
 
 extern const struct collector_shared aws_shared;
 static const struct collector_shared *const eventbridge_shared[] = {&aws_shared, &trail_shared,
@@ -166,13 +167,6 @@ static void destroy(void *p)
     aws_client_destroy(s->client);
     trail_ledger_release(s->ledger);
     free(s);
-}
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Sleeps d seconds, in steps short enough to notice stopping within 0.1 s. */
@@ -404,9 +398,9 @@ static int run(void *p, struct collector_run *r)
         write_metrics(s, r->out);
         r->publish(r);
     }
-    double end = wall() + (double)r->interval_ms / 1000.0;
+    double end = clock_wall() + (double)r->interval_ms / 1000.0;
     while (rc == 0 && !atomic_load(r->stopping)) {
-        double left = end - wall();
+        double left = end - clock_wall();
         if (left < 1)
             break;
         int got = batch(s, left < WAIT_SECONDS ? (int)left : WAIT_SECONDS, r->err, r->errlen);
@@ -418,7 +412,7 @@ static int run(void *p, struct collector_run *r)
             write_metrics(s, r->out);
             r->publish(r);
         }
-        trail_ledger_prune(s->ledger, TRAIL_PATH_QUEUE, wall() - s->retention - 60);
+        trail_ledger_prune(s->ledger, TRAIL_PATH_QUEUE, clock_wall() - s->retention - 60);
     }
     s->backoff = rc == 0 ? 0 : fmin(BACKOFF_MAX, s->backoff > 0 ? s->backoff * 2 : 1);
     write_metrics(s, r->out);

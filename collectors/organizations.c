@@ -12,7 +12,7 @@
  * exposition only through the writer's escaping.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "organizations.h"
+#include "collectors/organizations.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -21,10 +21,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "../exporter/collector.h"
-#include "../exporter/log.h"
-#include "aws/pager.h"
-#include "aws_session.h"
+#include "collectors/aws/pager.h"
+#include "collectors/aws_session.h"
+#include "exporter/collector.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 #define MAX_ACCOUNTS 200000
 #define MAX_PAGES (MAX_ACCOUNTS / 20 + 100) /* pages of 20, and some empty ones */
@@ -75,20 +76,6 @@ struct org_state {
     size_t ngone, capgone;
 };
 
-/* The published listing; the lock guards only the pointer. */
-static pthread_mutex_t published_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct org_listing *published;
-
-struct org_listing *organizations_listing(void)
-{
-    pthread_mutex_lock(&published_lock);
-    struct org_listing *l = published;
-    if (l != NULL)
-        atomic_fetch_add(&l->refs, 1);
-    pthread_mutex_unlock(&published_lock);
-    return l;
-}
-
 void org_account_free(struct org_account *a)
 {
     free(a->id); /* the block of every string */
@@ -108,6 +95,22 @@ void org_listing_release(struct org_listing *l)
     free(l->management_account_id);
     free(l);
 }
+
+static void listing_retain(void *l)
+{
+    atomic_fetch_add(&((struct org_listing *)l)->refs, 1);
+}
+
+static void listing_release(void *l)
+{
+    org_listing_release(l);
+}
+
+const struct collector_product org_listing_product = {
+    .what = "the account listing",
+    .retain = listing_retain,
+    .release = listing_release,
+};
 
 static int cmp_account(const void *a, const void *b)
 {
@@ -360,9 +363,7 @@ static struct org_listing *take_listing(struct aws_client *c, const atomic_bool 
         return NULL;
     }
     sort_unique(l);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    l->taken_at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    l->taken_at = clock_wall();
     return l;
 }
 
@@ -662,12 +663,10 @@ static int run(void *p, struct collector_run *r)
     write_metrics(s, l, r->out);
     org_listing_release(s->prev);
     s->prev = l;
-    atomic_fetch_add(&l->refs, 1);
-    pthread_mutex_lock(&published_lock);
-    struct org_listing *old = published;
-    published = l;
-    pthread_mutex_unlock(&published_lock);
-    org_listing_release(old);
+    if (r->feed != NULL) { /* the other collectors' copy (their run->input) */
+        atomic_fetch_add(&l->refs, 1);
+        collector_feed_publish(r->feed, l);
+    }
     return 0;
 }
 
@@ -681,4 +680,5 @@ const struct collector_def organizations_collector = {
     .run = run,
     .destroy = destroy,
     .shared = aws_shared_only,
+    .provides = &org_listing_product,
 };

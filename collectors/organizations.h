@@ -1,8 +1,9 @@
 /*
- * organizations: the membership collector. Besides its metrics it publishes
- * the last complete account listing for the other collectors (SCP
+ * organizations: the membership collector. Besides its metrics it provides
+ * the last complete account listing to the other collectors (SCP
  * evaluation, CloudTrail member fan-out), so that they never call
- * ListAccounts themselves.
+ * ListAccounts themselves: its row provides org_listing_product, theirs
+ * consume it, and the registry wires them (exporter/collector.h).
  */
 #ifndef COLLECTORS_ORGANIZATIONS_H
 #define COLLECTORS_ORGANIZATIONS_H
@@ -10,6 +11,8 @@
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
+
+#include "exporter/collector.h"
 
 /* An account of the listing. Its strings share one allocation, which id
  * points to (one per account, not seven: a listing holds 10,000 of them). */
@@ -30,9 +33,11 @@ struct org_listing {
     atomic_int refs;
 };
 
-/* The newest complete listing with a reference the caller owns (release
- * it), or NULL before the first complete listing. */
-struct org_listing *organizations_listing(void);
+/* The product of the organizations collector: a struct org_listing, taken
+ * from a run's feed with collector_feed_take / _wait (a reference the caller
+ * releases with org_listing_release). Published after each complete
+ * listing. */
+extern const struct collector_product org_listing_product;
 
 /* Drops a reference. Accepts NULL. */
 void org_listing_release(struct org_listing *l);

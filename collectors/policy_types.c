@@ -4,12 +4,15 @@
  * SCPs), so simplicity wins over a hash table.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "policy_types.h"
+#include "collectors/policy_types.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/search.h"
 
 struct entry {
     char *id, *type; /* owned */
@@ -23,21 +26,7 @@ static bool scps_complete;
 /* Position of id, *found whether it is there; under lock. */
 static size_t find(const char *id, bool *found)
 {
-    size_t lo = 0, hi = nentries;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(entries[mid].id, id);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return search_id(entries, nentries, sizeof *entries, offsetof(struct entry, id), id, found);
 }
 
 /* Under lock. Out of room or memory: not remembered, which only costs a

@@ -34,16 +34,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "../exporter/collector.h"
-#include "../exporter/log.h"
-#include "aws/pager.h"
-#include "aws_session.h"
-#include "organizations.h"
-#include "policy_types.h"
-#include "scp_eval.h"
-#include "scp_paths.h"
-#include "scp_policies.h"
-#include "scp_tree.h"
+#include "collectors/aws/pager.h"
+#include "collectors/aws_session.h"
+#include "collectors/organizations.h"
+#include "collectors/policy_types.h"
+#include "collectors/scp_eval.h"
+#include "collectors/scp_paths.h"
+#include "collectors/scp_policies.h"
+#include "collectors/scp_tree.h"
+#include "exporter/collector.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 extern const struct collector_shared aws_shared;
 static const struct collector_shared *const aws_shared_only[] = {&aws_shared, NULL};
@@ -128,13 +129,6 @@ static void destroy(void *p)
     scp_policies_clear(&s->broken);
     free(s->previous);
     free(s);
-}
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Every page of op (an Organizations listing) with request (borrowed), each
@@ -474,15 +468,20 @@ static struct previous *remember(const struct verdict *v, size_t n, size_t *kept
     return p;
 }
 
-/* The organizations collector's listing, waiting a while for the first. */
-static struct org_listing *wait_listing(const atomic_bool *stopping)
+/* The organizations collector's listing: the run's input (wired by the
+ * registry, which refuses to start without its provider), waiting a while
+ * for the first. */
+static struct org_listing *wait_listing(const struct collector_run *r)
 {
-    double until = wall() + (double)opt.listing_wait_ms / 1000.0;
-    struct org_listing *l;
-    while ((l = organizations_listing()) == NULL && wall() < until &&
-           !(stopping && atomic_load(stopping)))
-        nanosleep(&(struct timespec){0, 100000000L}, NULL);
-    return l;
+    return collector_feed_wait(r->input, (double)opt.listing_wait_ms / 1000.0, r->stopping);
+}
+
+/* What the collector consumes: the listing, without which it cannot run. */
+static const struct collector_product *consumes(void *state, const char **needed_for)
+{
+    (void)state;
+    *needed_for = "the leave protection of every account";
+    return &org_listing_product;
 }
 
 static int run(void *p, struct collector_run *r)
@@ -497,11 +496,11 @@ static int run(void *p, struct collector_run *r)
         .max_items = MAX_ITEMS,
         .stopping = r->stopping,
     };
-    struct org_listing *l = wait_listing(r->stopping);
+    struct org_listing *l = wait_listing(r);
     if (l == NULL) {
         snprintf(r->err, r->errlen,
                  "no account listing yet from the organizations collector "
-                 "(is it enabled, and does it succeed?)");
+                 "(has its first listing succeeded?)");
         return -1;
     }
     struct scp_tree t = {0};
@@ -549,4 +548,5 @@ const struct collector_def scp_collector = {
     .run = run,
     .destroy = destroy,
     .shared = aws_shared_only,
+    .consumes = consumes,
 };

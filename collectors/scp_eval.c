@@ -10,7 +10,7 @@
  * in the JSON is validated and dropped; the jansson tree is freed before
  * scp_doc_parse returns.
  */
-#include "scp_eval.h"
+#include "collectors/scp_eval.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/err.h"
 
 #define NO_INDEX ((size_t)-1)
 
@@ -80,19 +82,6 @@ bool scp_action_matches(const char *pattern, const char *action)
 
 /* ---- parsing ------------------------------------------------------------ */
 
-/* Writes a formatted one-line reason into err, when there is room. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Copies a key from the document for an error message: at most 32 bytes,
  * anything but printable ASCII (quotes and backslashes too) shown as '?',
  * so no hostile key can shape the log line. */
@@ -149,14 +138,14 @@ static enum parse_rc parse_values(struct scp_doc *doc, json_t *v, const char *wh
 {
     size_t n = json_is_array(v) ? json_array_size(v) : 1;
     if (!(json_is_string(v) || (json_is_array(v) && n > 0))) {
-        set_err(err, errlen, "Statement[%zu]: %s must be a string or a non-empty array of strings",
+        err_set(err, errlen, "Statement[%zu]: %s must be a string or a non-empty array of strings",
                 index, what);
         return PARSE_BAD;
     }
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
         if (!json_is_string(e)) {
-            set_err(err, errlen,
+            err_set(err, errlen,
                     "Statement[%zu]: %s must be a string or a non-empty array of strings", index,
                     what);
             return PARSE_BAD;
@@ -164,16 +153,16 @@ static enum parse_rc parse_values(struct scp_doc *doc, json_t *v, const char *wh
         const char *s = json_string_value(e);
         size_t len = json_string_length(e);
         if (len == 0 || len > SCP_PATTERN_MAX) {
-            set_err(err, errlen, "Statement[%zu]: each %s value must be 1 to %d bytes", index, what,
+            err_set(err, errlen, "Statement[%zu]: each %s value must be 1 to %d bytes", index, what,
                     SCP_PATTERN_MAX);
             return PARSE_BAD;
         }
         if (++doc->n_values > SCP_MAX_PATTERNS) {
-            set_err(err, errlen, "more than %d Action and Resource values", SCP_MAX_PATTERNS);
+            err_set(err, errlen, "more than %d Action and Resource values", SCP_MAX_PATTERNS);
             return PARSE_BAD;
         }
         if (keep && !add_pattern(doc, s, len)) {
-            set_err(err, errlen, "out of memory");
+            err_set(err, errlen, "out of memory");
             return PARSE_NOMEM;
         }
         if (star && wildcard_match(s, len, "*", 1, false))
@@ -189,7 +178,7 @@ static enum parse_rc parse_statement(struct scp_doc *doc, json_t *o, size_t inde
     static const char *const known[] = {"Sid",      "Effect",      "Action",   "NotAction",
                                         "Resource", "NotResource", "Condition"};
     if (!json_is_object(o)) {
-        set_err(err, errlen, "Statement[%zu] is not an object", index);
+        err_set(err, errlen, "Statement[%zu] is not an object", index);
         return PARSE_BAD;
     }
     const char *key;
@@ -202,43 +191,43 @@ static enum parse_rc parse_statement(struct scp_doc *doc, json_t *o, size_t inde
         if (!ok) {
             char shown[33];
             safe_key(shown, key);
-            set_err(err, errlen, "Statement[%zu]: unknown element \"%s\"", index, shown);
+            err_set(err, errlen, "Statement[%zu]: unknown element \"%s\"", index, shown);
             return PARSE_BAD;
         }
     }
 
     json_t *sid = json_object_get(o, "Sid");
     if (sid && !json_is_string(sid)) {
-        set_err(err, errlen, "Statement[%zu]: Sid must be a string", index);
+        err_set(err, errlen, "Statement[%zu]: Sid must be a string", index);
         return PARSE_BAD;
     }
 
     json_t *effect = json_object_get(o, "Effect");
     if (!effect) {
-        set_err(err, errlen, "Statement[%zu]: Effect is missing", index);
+        err_set(err, errlen, "Statement[%zu]: Effect is missing", index);
         return PARSE_BAD;
     }
     const char *ev = json_string_value(effect);
     if (!ev || (strcmp(ev, "Allow") != 0 && strcmp(ev, "Deny") != 0)) {
-        set_err(err, errlen, "Statement[%zu]: Effect must be \"Allow\" or \"Deny\"", index);
+        err_set(err, errlen, "Statement[%zu]: Effect must be \"Allow\" or \"Deny\"", index);
         return PARSE_BAD;
     }
 
     json_t *action = json_object_get(o, "Action");
     json_t *not_action = json_object_get(o, "NotAction");
     if (action && not_action) {
-        set_err(err, errlen, "Statement[%zu]: both Action and NotAction", index);
+        err_set(err, errlen, "Statement[%zu]: both Action and NotAction", index);
         return PARSE_BAD;
     }
     if (!action && !not_action) {
-        set_err(err, errlen, "Statement[%zu]: neither Action nor NotAction", index);
+        err_set(err, errlen, "Statement[%zu]: neither Action nor NotAction", index);
         return PARSE_BAD;
     }
 
     json_t *resource = json_object_get(o, "Resource");
     json_t *not_resource = json_object_get(o, "NotResource");
     if (resource && not_resource) {
-        set_err(err, errlen, "Statement[%zu]: both Resource and NotResource", index);
+        err_set(err, errlen, "Statement[%zu]: both Resource and NotResource", index);
         return PARSE_BAD;
     }
 
@@ -254,7 +243,7 @@ static enum parse_rc parse_statement(struct scp_doc *doc, json_t *o, size_t inde
             }
         }
         if (!ok) {
-            set_err(err, errlen, "Statement[%zu]: Condition must be an object of objects", index);
+            err_set(err, errlen, "Statement[%zu]: Condition must be an object of objects", index);
             return PARSE_BAD;
         }
     }
@@ -289,7 +278,7 @@ static enum parse_rc parse_statement(struct scp_doc *doc, json_t *o, size_t inde
 static enum parse_rc parse_root(struct scp_doc *doc, json_t *root, char *err, size_t errlen)
 {
     if (!json_is_object(root)) {
-        set_err(err, errlen, "document is not a JSON object");
+        err_set(err, errlen, "document is not a JSON object");
         return PARSE_BAD;
     }
     const char *key;
@@ -298,37 +287,37 @@ static enum parse_rc parse_root(struct scp_doc *doc, json_t *root, char *err, si
     {
         if (strcmp(key, "Version") == 0 || strcmp(key, "Id") == 0) {
             if (!json_is_string(val)) {
-                set_err(err, errlen, "%s must be a string", key);
+                err_set(err, errlen, "%s must be a string", key);
                 return PARSE_BAD;
             }
         } else if (strcmp(key, "Statement") != 0) {
             char shown[33];
             safe_key(shown, key);
-            set_err(err, errlen, "unknown element \"%s\"", shown);
+            err_set(err, errlen, "unknown element \"%s\"", shown);
             return PARSE_BAD;
         }
     }
     json_t *stmts = json_object_get(root, "Statement");
     if (!stmts) {
-        set_err(err, errlen, "Statement is missing");
+        err_set(err, errlen, "Statement is missing");
         return PARSE_BAD;
     }
     if (!json_is_object(stmts) && !json_is_array(stmts)) {
-        set_err(err, errlen, "Statement must be an object or an array of objects");
+        err_set(err, errlen, "Statement must be an object or an array of objects");
         return PARSE_BAD;
     }
     size_t n = json_is_array(stmts) ? json_array_size(stmts) : 1;
     if (n == 0) {
-        set_err(err, errlen, "Statement is empty");
+        err_set(err, errlen, "Statement is empty");
         return PARSE_BAD;
     }
     if (n > SCP_MAX_STATEMENTS) {
-        set_err(err, errlen, "more than %d statements", SCP_MAX_STATEMENTS);
+        err_set(err, errlen, "more than %d statements", SCP_MAX_STATEMENTS);
         return PARSE_BAD;
     }
     doc->stmts = calloc(n, sizeof *doc->stmts);
     if (!doc->stmts) {
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return PARSE_NOMEM;
     }
     for (size_t i = 0; i < n; i++) {
@@ -343,13 +332,13 @@ static enum parse_rc parse_root(struct scp_doc *doc, json_t *root, char *err, si
 
 struct scp_doc *scp_doc_parse(const char *json, size_t len, char *err, size_t errlen)
 {
-    set_err(err, errlen, "%s", "");
+    err_set(err, errlen, "%s", "");
     if (!json) {
-        set_err(err, errlen, "no document");
+        err_set(err, errlen, "no document");
         return NULL;
     }
     if (len > SCP_DOC_MAX_BYTES) {
-        set_err(err, errlen, "document is %zu bytes, more than %d", len, SCP_DOC_MAX_BYTES);
+        err_set(err, errlen, "document is %zu bytes, more than %d", len, SCP_DOC_MAX_BYTES);
         return NULL;
     }
     json_error_t jerr;
@@ -358,13 +347,13 @@ struct scp_doc *scp_doc_parse(const char *json, size_t len, char *err, size_t er
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         /* Position only: jansson's text quotes the document. */
-        set_err(err, errlen, "invalid JSON at line %d column %d", jerr.line, jerr.column);
+        err_set(err, errlen, "invalid JSON at line %d column %d", jerr.line, jerr.column);
         return NULL;
     }
     struct scp_doc *doc = calloc(1, sizeof *doc);
     if (!doc) {
         json_decref(root);
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return NULL;
     }
     enum parse_rc rc = parse_root(doc, root, err, errlen);
@@ -407,7 +396,7 @@ static void set_detail(struct scp_result *out, const char *fmt, ...)
     va_start(ap, fmt);
     /* Cannot truncate: ids and action are bounded and SCP_DETAIL_MAX fits
      * the longest format with the longest of each. */
-    vsnprintf(out->detail, sizeof out->detail, fmt, ap);
+    err_vset(out->detail, sizeof out->detail, 0, fmt, ap);
     va_end(ap);
 }
 

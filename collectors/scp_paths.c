@@ -1,9 +1,9 @@
-#include "scp_paths.h"
+#include "collectors/scp_paths.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "../exporter/log.h"
+#include "lib/log.h"
 
 size_t scp_path_split(const char *path, const char *root, const char *account, char *buf,
                       size_t buflen, char *el[SCP_PATH_MAX_ELEMENTS])

@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "organizations.h"
-#include "scp_tree.h"
+#include "collectors/organizations.h"
+#include "collectors/scp_tree.h"
 
 /* SCPs allow five levels of OUs; a path with more elements is not AWS's. */
 #define SCP_PATH_MAX_ELEMENTS 10

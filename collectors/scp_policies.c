@@ -1,11 +1,11 @@
 #define _POSIX_C_SOURCE 200809L
-#include "scp_policies.h"
+#include "collectors/scp_policies.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../exporter/log.h"
+#include "lib/log.h"
 
 void scp_policies_clear(struct scp_policies *ps)
 {

@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "aws/client.h"
-#include "scp_eval.h"
+#include "collectors/aws/client.h"
+#include "collectors/scp_eval.h"
 
 /* AWS allows 1,000 SCPs; a listing of more is not believed. */
 #define SCP_MAX_POLICIES 10000

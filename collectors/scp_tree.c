@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "scp_tree.h"
+#include "collectors/scp_tree.h"
 
 #include <stdint.h>
 #include <stdlib.h>

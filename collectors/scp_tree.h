@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "scp_eval.h"
+#include "collectors/scp_eval.h"
 
 /* An entity with policies attached (root, OU or account) and its parent. */
 struct scp_node {

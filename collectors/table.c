@@ -3,9 +3,9 @@
  * one collector per file; the exporter derives --[no-]collector.<name> and
  * --collector.<name>.interval from each row.
  */
-#include "../exporter/collector.h"
-#include "aws_session.h"
-#include "trail_ledger.h"
+#include "exporter/collector.h"
+#include "collectors/aws_session.h"
+#include "collectors/trail_ledger.h"
 
 extern const struct collector_def organizations_collector;
 extern const struct collector_def cloudtrail_collector;

@@ -3,7 +3,7 @@
  * verdict of their last comparison (which the metric shows).
  */
 #define _POSIX_C_SOURCE 200809L
-#include "trail_account.h"
+#include "collectors/trail_account.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -12,9 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../exporter/buf.h"
-#include "../exporter/log.h"
-#include "organizations.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "collectors/organizations.h"
+#include "lib/clock.h"
 
 /* The GetCallerIdentity answer: an ARN of at most 2048 bytes and two ids. */
 #define IDENTITY_MAX (16u << 10)
@@ -34,13 +35,6 @@ struct trail_account {
     enum verdict verdict;
     char seen_caller[16], seen_management[16]; /* what the verdict compared */
 };
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static bool is_account_id(const char *s)
 {
@@ -120,7 +114,7 @@ static int ask_master(struct aws_client *c, char *out, char *err, size_t errlen)
 static int refresh(struct kept *k, int (*ask)(struct aws_client *, char *, char *, size_t),
                    struct aws_client *c, char *err, size_t errlen)
 {
-    double now = mono();
+    double now = clock_mono();
     if (k->account[0] != '\0' && now - k->at < TRAIL_ACCOUNT_RECHECK)
         return 0;
     char account[16], why[512];
@@ -140,12 +134,13 @@ static int refresh(struct kept *k, int (*ask)(struct aws_client *, char *, char 
     return 0;
 }
 
-int trail_account_check(struct trail_account *t, struct aws_client *c, char *err, size_t errlen)
+int trail_account_check(struct trail_account *t, struct aws_client *c,
+                        struct collector_feed *listing, char *err, size_t errlen)
 {
     if (refresh(&t->caller, ask_caller, c, err, errlen) != 0)
         return -1;
     char management[16] = "";
-    struct org_listing *l = organizations_listing();
+    struct org_listing *l = collector_feed_take(listing);
     if (l != NULL && is_account_id(l->management_account_id))
         snprintf(management, sizeof management, "%s", l->management_account_id);
     org_listing_release(l);

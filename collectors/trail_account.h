@@ -12,8 +12,9 @@
  * The caller's account is sts:GetCallerIdentity's answer for the
  * credentials the collector signs with (the role of
  * --collector.cloudtrail.role-arn, when given). The management account is
- * the organizations collector's listing's, else DescribeOrganization's
- * MasterAccountId (when that collector is disabled or has no listing yet).
+ * the organizations collector's listing's (the CloudTrail collector's
+ * optional input), else DescribeOrganization's MasterAccountId (when that
+ * collector is disabled or has no listing yet).
  * Both answers are kept for TRAIL_ACCOUNT_RECHECK seconds: an identity
  * changes only with its credentials and an organization's management account
  * never does, so a check costs no AWS call on most runs. When asking again
@@ -26,8 +27,9 @@
 
 #include <stddef.h>
 
-#include "../exporter/expo.h"
-#include "aws/client.h"
+#include "exporter/collector.h"
+#include "exporter/expo.h"
+#include "collectors/aws/client.h"
 
 /* Seconds an answer of GetCallerIdentity or DescribeOrganization is kept. */
 #define TRAIL_ACCOUNT_RECHECK 3600.0
@@ -44,11 +46,13 @@ void trail_account_destroy(struct trail_account *t);
 /*
  * Checks that client c (borrowed) reads the management account's event
  * history, asking AWS through c only for answers not kept (see above).
+ * listing is the feed of the organizations collector's listing, or NULL.
  * Returns 0 when it does; -1 with a one-line reason in err when c reads
  * another account (logged at error level when first found) or when the
  * accounts cannot be told yet. Either way nothing should be looked up.
  */
-int trail_account_check(struct trail_account *t, struct aws_client *c, char *err, size_t errlen);
+int trail_account_check(struct trail_account *t, struct aws_client *c,
+                        struct collector_feed *listing, char *err, size_t errlen);
 
 /* Writes aws_org_cloudtrail_wrong_account_info: one sample while the last
  * check found another account than the management account, none otherwise.

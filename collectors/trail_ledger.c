@@ -8,7 +8,7 @@
  * Older files lack "unattributed", "delay" or a source: those start at zero.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "trail_ledger.h"
+#include "collectors/trail_ledger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../exporter/log.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 #define MAX_WATCHED 64
 #define MAX_SEEN 200000
@@ -148,13 +149,6 @@ struct trail_ledger {
 static pthread_mutex_t ledger_lock = PTHREAD_MUTEX_INITIALIZER; /* guards ledger's creation */
 static struct trail_ledger *ledger;
 
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Position of id in the sorted seen list; *found says whether it is there. */
 static size_t seen_find(const struct trail_ledger *s, const char *id, bool *found)
 {
@@ -270,7 +264,7 @@ static void remember_recent(struct trail_ledger *s, const struct trail_record *r
 static void observe_delay(struct trail_ledger *s, enum trail_source src,
                           const struct trail_record *r)
 {
-    double delay = r->event_time > 0 ? fmax(0, wall() - r->event_time) : 0;
+    double delay = r->event_time > 0 ? fmax(0, clock_wall() - r->event_time) : 0;
     size_t b = 0;
     while (b < NDELAY_BOUNDS && delay > delay_bounds[b])
         b++;
@@ -505,6 +499,107 @@ static int seen_load(struct trail_ledger *s, json_t *seen, double now)
 /* Loads the state file into s (which is fresh). Returns 1 when loaded, 0 when
  * there is none, -1 when it is unusable (reason in err; the caller sets it
  * aside), -2 when it is not a regular file (reason in err; left alone). */
+/* The last poll's time and the per-name counters and marks of a state file
+ * (doc), checked against the clock now (see loaded_time). */
+static void load_counters(struct trail_ledger *s, json_t *doc, double now)
+{
+    size_t bad = 0;
+    json_t *events = json_object_get(doc, "events");
+    s->polled_at = loaded_time(json_object_get(doc, "polled_at"), now, true, &bad);
+    for (size_t k = 0; k < s->nwatched; k++) {
+        json_t *ev = json_object_get(events, s->watched[k]);
+        json_t *c = json_object_get(ev, "counts"), *l = json_object_get(ev, "last");
+        for (int o = 0; o < 3; o++) {
+            json_t *n = json_array_get(c, (size_t)o);
+            if (json_is_integer(n) && json_integer_value(n) >= 0)
+                s->counts[k][o] = (uint64_t)json_integer_value(n);
+            s->last[k][o] = loaded_time(json_array_get(l, (size_t)o), now, false, &bad);
+        }
+        /* An old newest is kept: a quiet name's query reaches back behind it. */
+        s->newest[k] = loaded_time(json_object_get(ev, "newest"), now, false, &bad);
+        json_t *u = json_object_get(ev, "unattributed"); /* absent in older files */
+        if (json_is_integer(u) && json_integer_value(u) >= 0)
+            s->unattributed[k] = (uint64_t)json_integer_value(u);
+    }
+    if (bad > 0) {
+        char nbad[32];
+        snprintf(nbad, sizeof nbad, "%zu", bad);
+        log_warn("cloudtrail",
+                 "the state file holds times out of range (after now + 5m, or a last poll "
+                 "before now - 90d): a clock step? They are ignored, and their windows are "
+                 "read again",
+                 "file", opt.state_file, "times", nbad);
+    }
+}
+
+/* The delay histogram of a state file's "delay" object. */
+static void load_delay(struct trail_ledger *s, json_t *delay)
+{
+    /* The delay histogram (absent in older files: it starts at zero, and its
+     * count then trails the counters by what they had). Bucket bounds are
+     * fixed; files of 0.2 have no 1 s and 5 s buckets (OLD_NBUCKETS), which
+     * stay empty: the polling paths never see an event that early. Another
+     * number of buckets is ignored. */
+    for (int src = 0; src < TRAIL_NSOURCES; src++) {
+        json_t *d = json_object_get(delay, sources[src]);
+        json_t *b = json_object_get(d, "buckets");
+        double sum = json_number_value(json_object_get(d, "sum"));
+        size_t nb = json_array_size(b);
+        if ((nb != NDELAY_BOUNDS + 1 && nb != OLD_NBUCKETS) || !(sum >= 0))
+            continue;
+        size_t skip = NDELAY_BOUNDS + 1 - nb;
+        for (size_t i = skip; i <= NDELAY_BOUNDS; i++) {
+            json_t *c = json_array_get(b, i - skip);
+            s->delay_buckets[src][i] = json_is_integer(c) && json_integer_value(c) >= 0
+                                           ? (uint64_t)json_integer_value(c)
+                                           : 0;
+        }
+        s->delay_sum[src] = sum;
+    }
+}
+
+/* The newest-events list of a state file's "recent" array. */
+static void load_recent(struct trail_ledger *s, json_t *recent, double now)
+{
+    /* Saved last-seen first: put back oldest first, each as if seen by a
+     * poll of its own, so the order holds; polls from now on come later. */
+    s->poll = 0;
+    for (size_t i = json_array_size(recent); i-- > 0;) {
+        s->poll++;
+        json_t *v = json_array_get(recent, i);
+        struct trail_record r;
+        char policy_type[64];
+        memset(&r, 0, sizeof r);
+        const struct {
+            const char *key;
+            char *dst;
+            size_t size;
+        } fields[] = {{"id", r.event_id, sizeof r.event_id},
+                      {"name", r.event_name, sizeof r.event_name},
+                      {"account", r.affected_account, sizeof r.affected_account},
+                      {"principal", r.principal_arn, sizeof r.principal_arn},
+                      {"ip", r.source_ip, sizeof r.source_ip},
+                      {"error", r.error_code, sizeof r.error_code},
+                      {"departure", r.departure_method, sizeof r.departure_method},
+                      {"policy", r.policy_id, sizeof r.policy_id},
+                      {"target", r.target_id, sizeof r.target_id},
+                      {"policy_type", policy_type, sizeof policy_type}};
+        for (size_t j = 0; j < sizeof fields / sizeof fields[0]; j++) {
+            const char *val = json_string_value(json_object_get(v, fields[j].key));
+            snprintf(fields[j].dst, fields[j].size, "%s", val ? val : "");
+        }
+        json_int_t o = json_integer_value(json_object_get(v, "outcome"));
+        r.outcome = o >= 0 && o <= 2 ? (enum trail_outcome)o : TRAIL_FAILED;
+        r.event_time = fmin(json_number_value(json_object_get(v, "time")), now);
+        const char *src = json_string_value(json_object_get(v, "source"));
+        enum trail_source from = TRAIL_SOURCE_LOOKUP;
+        for (int k = 0; k < TRAIL_NSOURCES; k++)
+            if (src != NULL && strcmp(src, sources[k]) == 0)
+                from = (enum trail_source)k;
+        remember_recent(s, &r, from, policy_type);
+    }
+}
+
 static int state_load(struct trail_ledger *s, char *err, size_t errlen)
 {
     struct buf text; /* read under the cap before parsing: never a huge file in memory */
@@ -547,97 +642,15 @@ static int state_load(struct trail_ledger *s, char *err, size_t errlen)
         json_decref(doc);
         return -1;
     }
-    double now = wall();
-    size_t bad = 0;
-    s->polled_at = loaded_time(json_object_get(doc, "polled_at"), now, true, &bad);
-    for (size_t k = 0; k < s->nwatched; k++) {
-        json_t *ev = json_object_get(events, s->watched[k]);
-        json_t *c = json_object_get(ev, "counts"), *l = json_object_get(ev, "last");
-        for (int o = 0; o < 3; o++) {
-            json_t *n = json_array_get(c, (size_t)o);
-            if (json_is_integer(n) && json_integer_value(n) >= 0)
-                s->counts[k][o] = (uint64_t)json_integer_value(n);
-            s->last[k][o] = loaded_time(json_array_get(l, (size_t)o), now, false, &bad);
-        }
-        /* An old newest is kept: a quiet name's query reaches back behind it. */
-        s->newest[k] = loaded_time(json_object_get(ev, "newest"), now, false, &bad);
-        json_t *u = json_object_get(ev, "unattributed"); /* absent in older files */
-        if (json_is_integer(u) && json_integer_value(u) >= 0)
-            s->unattributed[k] = (uint64_t)json_integer_value(u);
-    }
-    if (bad > 0) {
-        char nbad[32];
-        snprintf(nbad, sizeof nbad, "%zu", bad);
-        log_warn("cloudtrail",
-                 "the state file holds times out of range (after now + 5m, or a last poll "
-                 "before now - 90d): a clock step? They are ignored, and their windows are "
-                 "read again",
-                 "file", opt.state_file, "times", nbad);
-    }
-    /* The delay histogram (absent in older files: it starts at zero, and its
-     * count then trails the counters by what they had). Bucket bounds are
-     * fixed; files of 0.2 have no 1 s and 5 s buckets (OLD_NBUCKETS), which
-     * stay empty: the polling paths never see an event that early. Another
-     * number of buckets is ignored. */
-    json_t *delay = json_object_get(doc, "delay");
-    for (int src = 0; src < TRAIL_NSOURCES; src++) {
-        json_t *d = json_object_get(delay, sources[src]);
-        json_t *b = json_object_get(d, "buckets");
-        double sum = json_number_value(json_object_get(d, "sum"));
-        size_t nb = json_array_size(b);
-        if ((nb != NDELAY_BOUNDS + 1 && nb != OLD_NBUCKETS) || !(sum >= 0))
-            continue;
-        size_t skip = NDELAY_BOUNDS + 1 - nb;
-        for (size_t i = skip; i <= NDELAY_BOUNDS; i++) {
-            json_t *c = json_array_get(b, i - skip);
-            s->delay_buckets[src][i] = json_is_integer(c) && json_integer_value(c) >= 0
-                                           ? (uint64_t)json_integer_value(c)
-                                           : 0;
-        }
-        s->delay_sum[src] = sum;
-    }
+    double now = clock_wall();
+    load_counters(s, doc, now);
+    load_delay(s, json_object_get(doc, "delay"));
     if (seen_load(s, seen, now) != 0) {
         snprintf(err, errlen, "out of memory");
         json_decref(doc);
         return -1;
     }
-    /* Saved last-seen first: put back oldest first, each as if seen by a
-     * poll of its own, so the order holds; polls from now on come later. */
-    s->poll = 0;
-    for (size_t i = json_array_size(recent); i-- > 0;) {
-        s->poll++;
-        json_t *v = json_array_get(recent, i);
-        struct trail_record r;
-        char policy_type[64];
-        memset(&r, 0, sizeof r);
-        const struct {
-            const char *key;
-            char *dst;
-            size_t size;
-        } fields[] = {{"id", r.event_id, sizeof r.event_id},
-                      {"name", r.event_name, sizeof r.event_name},
-                      {"account", r.affected_account, sizeof r.affected_account},
-                      {"principal", r.principal_arn, sizeof r.principal_arn},
-                      {"ip", r.source_ip, sizeof r.source_ip},
-                      {"error", r.error_code, sizeof r.error_code},
-                      {"departure", r.departure_method, sizeof r.departure_method},
-                      {"policy", r.policy_id, sizeof r.policy_id},
-                      {"target", r.target_id, sizeof r.target_id},
-                      {"policy_type", policy_type, sizeof policy_type}};
-        for (size_t j = 0; j < sizeof fields / sizeof fields[0]; j++) {
-            const char *val = json_string_value(json_object_get(v, fields[j].key));
-            snprintf(fields[j].dst, fields[j].size, "%s", val ? val : "");
-        }
-        json_int_t o = json_integer_value(json_object_get(v, "outcome"));
-        r.outcome = o >= 0 && o <= 2 ? (enum trail_outcome)o : TRAIL_FAILED;
-        r.event_time = fmin(json_number_value(json_object_get(v, "time")), now);
-        const char *src = json_string_value(json_object_get(v, "source"));
-        enum trail_source from = TRAIL_SOURCE_LOOKUP;
-        for (int k = 0; k < TRAIL_NSOURCES; k++)
-            if (src != NULL && strcmp(src, sources[k]) == 0)
-                from = (enum trail_source)k;
-        remember_recent(s, &r, from, policy_type);
-    }
+    load_recent(s, recent, now);
     json_decref(doc);
     return 1;
 }

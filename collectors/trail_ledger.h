@@ -29,8 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../exporter/collector.h"
-#include "trail_record.h"
+#include "exporter/collector.h"
+#include "collectors/trail_record.h"
 
 /* Where a record was first seen. */
 enum trail_source {

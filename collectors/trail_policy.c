@@ -1,13 +1,13 @@
 /* trail_policy: see trail_policy.h. */
 #define _POSIX_C_SOURCE 200809L
-#include "trail_policy.h"
+#include "collectors/trail_policy.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../exporter/log.h"
-#include "policy_types.h"
+#include "lib/log.h"
+#include "collectors/policy_types.h"
 
 /*
  * The policy type of a record that is about a policy, into type (cap bytes):

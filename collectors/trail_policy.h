@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 
-#include "aws/client.h"
-#include "trail_record.h"
+#include "collectors/aws/client.h"
+#include "collectors/trail_record.h"
 
 /*
  * Writes r's policy type into type (cap bytes): the record's own

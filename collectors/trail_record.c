@@ -47,7 +47,7 @@
  * management account would be false.
  */
 #define _DEFAULT_SOURCE /* timegm */
-#include "trail_record.h"
+#include "collectors/trail_record.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -55,6 +55,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include "lib/err.h"
 
 /* Returns the member at the path of keys (NULL-terminated) under root, or
  * NULL when any step is missing or not an object. Borrowed reference. */
@@ -368,24 +370,9 @@ static void account_status_outcome(json_t *root, struct trail_record *out)
     }
 }
 
-/* Writes the formatted reason into err when there is room for one. jansson
- * quotes the offending input in its text ("near '...'"), which may hold
- * control characters, or UTF-8 cut by the bound: every byte outside printable
- * ASCII becomes '?', so the reason stays one printable line. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    for (char *p = err; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-            *p = '?';
-}
+/* Reasons go through err_set_printable: jansson quotes the offending input
+ * in its text ("near '...'"), which may hold control characters, or UTF-8 cut
+ * by the bound. */
 
 /* Fills out (initialised by the caller) from root, a CloudTrail record.
  * Returns 0, or -1 with a reason in err (no eventID, no eventName). */
@@ -394,11 +381,11 @@ static int from_object(json_t *root, struct trail_record *out, char *err, size_t
     const json_t *id = json_object_get(root, "eventID");
     const json_t *name = json_object_get(root, "eventName");
     if (!json_is_string(id) || json_string_length(id) == 0) {
-        set_err(err, errlen, "no eventID");
+        err_set_printable(err, errlen, "no eventID");
         return -1;
     }
     if (!json_is_string(name) || json_string_length(name) == 0) {
-        set_err(err, errlen, "no eventName");
+        err_set_printable(err, errlen, "no eventName");
         return -1;
     }
 
@@ -465,7 +452,7 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
                        size_t errlen)
 {
     if (!out) {
-        set_err(err, errlen, "no output record");
+        err_set_printable(err, errlen, "no output record");
         return -1;
     }
     memset(out, 0, sizeof *out);
@@ -473,11 +460,12 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
     if (err && errlen > 0)
         err[0] = '\0';
     if (len > TRAIL_RECORD_MAX) {
-        set_err(err, errlen, "record of %zu bytes is over the %d-byte cap", len, TRAIL_RECORD_MAX);
+        err_set_printable(err, errlen, "record of %zu bytes is over the %d-byte cap", len,
+                          TRAIL_RECORD_MAX);
         return -1;
     }
     if (!json) {
-        set_err(err, errlen, "no input");
+        err_set_printable(err, errlen, "no input");
         return -1;
     }
 
@@ -486,11 +474,11 @@ int trail_record_parse(const char *json, size_t len, struct trail_record *out, c
     if (!root) {
         /* jerr.text is jansson's own wording, bounded by its fixed array;
          * %.80s keeps the whole reason on one short line. */
-        set_err(err, errlen, "not JSON: %.80s at byte %d", jerr.text, jerr.position);
+        err_set_printable(err, errlen, "not JSON: %.80s at byte %d", jerr.text, jerr.position);
         return -1;
     }
     if (!json_is_object(root)) {
-        set_err(err, errlen, "not a JSON object");
+        err_set_printable(err, errlen, "not a JSON object");
         json_decref(root);
         return -1;
     }
@@ -520,22 +508,23 @@ enum trail_envelope trail_record_parse_envelope(const char *json, size_t len,
     if (err && errlen > 0)
         err[0] = '\0';
     if (len > TRAIL_ENVELOPE_MAX) {
-        set_err(err, errlen, "message of %zu bytes is over the %d-byte cap", len,
-                TRAIL_ENVELOPE_MAX);
+        err_set_printable(err, errlen, "message of %zu bytes is over the %d-byte cap", len,
+                          TRAIL_ENVELOPE_MAX);
         return TRAIL_ENVELOPE_MALFORMED;
     }
     json_error_t jerr;
     json_t *root = json ? json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (root == NULL) {
-        set_err(err, errlen, "not JSON: %.80s at byte %d", json ? jerr.text : "no input",
-                json ? jerr.position : 0);
+        err_set_printable(err, errlen, "not JSON: %.80s at byte %d", json ? jerr.text : "no input",
+                          json ? jerr.position : 0);
         return TRAIL_ENVELOPE_MALFORMED;
     }
     const char *type = json_string_value(json_object_get(root, "detail-type"));
     const char *source = json_string_value(json_object_get(root, "source"));
     if (type == NULL || (strcmp(type, "AWS API Call via CloudTrail") != 0 &&
                          strcmp(type, "AWS Service Event via CloudTrail") != 0)) {
-        set_err(err, errlen, type ? "an event of another detail-type" : "not an EventBridge event");
+        err_set_printable(err, errlen,
+                          type ? "an event of another detail-type" : "not an EventBridge event");
         json_decref(root);
         return TRAIL_ENVELOPE_OTHER;
     }
@@ -544,7 +533,7 @@ enum trail_envelope trail_record_parse_envelope(const char *json, size_t len,
     enum trail_envelope kind = TRAIL_ENVELOPE_RECORD;
     out->outcome = TRAIL_SUCCESS;
     if (!json_is_object(detail)) {
-        set_err(err, errlen, "a CloudTrail event whose detail is not an object");
+        err_set_printable(err, errlen, "a CloudTrail event whose detail is not an object");
         kind = TRAIL_ENVELOPE_MALFORMED;
     } else if (from_object(detail, out, err, errlen) != 0) {
         kind = TRAIL_ENVELOPE_MALFORMED;

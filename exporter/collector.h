@@ -16,8 +16,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "expo.h"
-#include "flags.h"
+#include "exporter/expo.h"
+#include "exporter/flags.h"
+
+/*
+ * What one collector's runs make for others (the organizations collector's
+ * account listing, which the SCP and CloudTrail collectors read): an
+ * immutable, reference-counted value handed over through a feed. A
+ * collector declares what it provides and what it consumes in its row; the
+ * registry wires each consumer to the enabled provider's feed, and a
+ * required product whose provider is disabled is a start-up error naming
+ * the flag (registry_wire).
+ */
+struct collector_product {
+    const char *what;             /* for messages: "the account listing" */
+    void (*retain)(void *value);  /* takes one more reference */
+    void (*release)(void *value); /* drops one; accepts NULL */
+};
+
+/* Where a provider's runs publish a product and consumers take it; the lock
+ * guards only the pointer. Opaque: created and wired by the registry. */
+struct collector_feed;
+
+/* Publishes value, handing the caller's reference to the feed; the previous
+ * value's reference is dropped. Does nothing when f is NULL (a run outside
+ * the registry): the caller keeps its reference. */
+void collector_feed_publish(struct collector_feed *f, void *value);
+
+/* The newest value with a reference the caller owns (release it with the
+ * product's release), or NULL before the first or when f is NULL. */
+void *collector_feed_take(struct collector_feed *f);
+
+/* Like collector_feed_take, waiting up to timeout seconds for the first
+ * value, or until *stopping (may be NULL). */
+void *collector_feed_wait(struct collector_feed *f, double timeout, const atomic_bool *stopping);
 
 /* What a run gets. Everything is borrowed for the duration of the call. */
 struct collector_run {
@@ -40,6 +72,12 @@ struct collector_run {
      * overflowed or memory ran out (nothing published; out is emptied).
      */
     int (*publish)(struct collector_run *run);
+    /* Where this run publishes the collector's product (its row's
+     * provides), else NULL. */
+    struct collector_feed *feed;
+    /* The product its row's consumes named, wired by the registry: NULL
+     * when it named none, or an optional one whose provider is disabled. */
+    struct collector_feed *input;
 };
 
 /*
@@ -76,6 +114,14 @@ struct collector_def {
     bool continuous;
     /* Optional: what this collector shares with others, NULL-terminated. */
     const struct collector_shared *const *shared;
+    /* Optional: what its runs publish for other collectors (run->feed). */
+    const struct collector_product *provides;
+    /* Optional: what it consumes of another's (run->input), asked once after
+     * create (state is create's): the product, or NULL for none. *needed_for
+     * (static text) says what cannot work without it ("the evaluation of
+     * every account"): then a disabled provider is a start-up error; NULL
+     * (the default) when the collector makes do without. */
+    const struct collector_product *(*consumes)(void *state, const char **needed_for);
 };
 
 /* Every shared part, each once, in the order their flags are offered. */

@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "expo.h"
+#include "exporter/expo.h"
 
 #include <float.h>
 #include <locale.h>

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "lib/buf.h"
 
 enum expo_type { EXPO_GAUGE, EXPO_COUNTER, EXPO_UNTYPED, EXPO_HISTOGRAM };
 

@@ -1,4 +1,4 @@
-#include "flags.h"
+#include "exporter/flags.h"
 
 #include <errno.h>
 #include <stdlib.h>

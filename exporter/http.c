@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* asprintf */
-#include "http.h"
+#include "exporter/http.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,8 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "log.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/clock.h"
 
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define ALLOWED_METHODS "GET, HEAD"
@@ -767,9 +768,9 @@ void http_quiesce(struct http_server *s)
 
 bool http_wait_idle(struct http_server *s, double timeout)
 {
-    double end = registry_now_mono() + timeout;
+    double end = clock_mono() + timeout;
     while (atomic_load(&s->inflight) > 0) {
-        if (registry_now_mono() >= end)
+        if (clock_mono() >= end)
             return false;
         nanosleep(&(struct timespec){0, 10000000L}, NULL);
     }

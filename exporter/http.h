@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "registry.h"
-#include "webconfig.h"
+#include "exporter/registry.h"
+#include "exporter/webconfig.h"
 
 struct http_config {
     const char *listen_address; /* "[host]:port" */

@@ -18,13 +18,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "flags.h"
-#include "http.h"
-#include "log.h"
-#include "process.h"
-#include "registry.h"
-#include "webconfig.h"
+#include "exporter/collector.h"
+#include "exporter/flags.h"
+#include "exporter/http.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "exporter/process.h"
+#include "exporter/registry.h"
+#include "exporter/webconfig.h"
 
 #ifndef VERSION
 #define VERSION "unknown"
@@ -344,6 +345,12 @@ static int add_collectors(struct registry *reg, const struct collector_def *cons
         registry_add_collector(reg, table[i], state, copts[i].interval_ms);
         log_info("main", "collector enabled", "collector", table[i]->name);
     }
+    char err[512];
+    if (registry_wire(reg, table, ncollectors, err, sizeof err) != 0) {
+        log_error("main", "cannot wire the collectors", "err", err);
+        return -1;
+    }
+    /* The live metrics of what the enabled collectors share, once each. */
     size_t nshared;
     const struct collector_shared *const *shared = collector_shared_table(&nshared);
     for (size_t s = 0; s < nshared; s++) {
@@ -465,7 +472,7 @@ int main(int argc, char **argv)
     /* Stop accepting, let in-flight responses finish, then close the rest:
      * the whole stop stays well inside 2 s. The collectors are told first,
      * so that a long poll or a paced call ends while the responses finish. */
-    double told = registry_now_mono();
+    double told = clock_mono();
     registry_stop(reg, 0);
     http_quiesce(http);
     if (!http_wait_idle(http, 1.2))
@@ -473,7 +480,7 @@ int main(int argc, char **argv)
     http_stop(http);
     /* A transfer notices within about a second (libcurl's progress
      * callback): the collectors get until 1.8 s after they were told. */
-    double left = 1.8 - (registry_now_mono() - told);
+    double left = 1.8 - (clock_mono() - told);
     registry_stop(reg, left > 0.3 ? left : 0.3);
     log_info("main", "stopped");
     /* Collector threads may still be inside a call to AWS: exit without

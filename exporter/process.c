@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "process.h"
+#include "exporter/process.h"
 
 #include <dirent.h>
 #include <stdio.h>

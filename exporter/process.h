@@ -5,7 +5,7 @@
 #ifndef EXPORTER_PROCESS_H
 #define EXPORTER_PROCESS_H
 
-#include "expo.h"
+#include "exporter/expo.h"
 
 /* A registry live writer; arg is unused. Returns 0, or -1 when /proc fails
  * (the families it could read are still written). */

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* pthread_timedjoin_np */
-#include "registry.h"
+#include "exporter/registry.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -8,7 +8,10 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "log.h"
+#include "exporter/feed.h"
+#include "lib/clock.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #define SNAPSHOT_MAX (64u << 20) /* a collector's rendered text, at most */
 #define LIVE_MAX (4u << 20)
@@ -30,6 +33,8 @@ struct slot {
     char help_suffix[96];
     pthread_t thread;
     bool thread_started;
+    struct collector_feed *feed;  /* owned: where runs publish def->provides */
+    struct collector_feed *input; /* borrowed: another slot's feed, or NULL */
     /* Guarded by reg->lock. */
     struct snapshot *snap;
     bool up, completed;
@@ -54,20 +59,6 @@ struct registry {
     pthread_mutex_t expo_lock; /* serialises composition */
     struct exposition *current;
 };
-
-double registry_now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double registry_now_wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * Compresses len bytes of text as a raw deflate segment. With final false the
@@ -142,11 +133,7 @@ struct registry *registry_create(double live_max_age)
     struct registry *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&r->cond);
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->expo_lock, NULL);
     atomic_init(&r->stopping, false);
@@ -165,6 +152,8 @@ void registry_destroy(struct registry *r)
             return;
         snapshot_release(r->slots[i].snap);
     }
+    for (size_t i = 0; i < r->nslots; i++)
+        collector_feed_destroy(r->slots[i].feed); /* no thread left to read it */
     exposition_release(r->current);
     free(r->slots);
     free(r->live);
@@ -277,7 +266,7 @@ static int run_publish(struct collector_run *run)
         pthread_mutex_lock(&r->lock);
         ctx->slot->up = true;
         ctx->slot->completed = true;
-        ctx->slot->last_success = registry_now_wall();
+        ctx->slot->last_success = clock_wall();
         pthread_mutex_unlock(&r->lock);
     }
     run_ctx_open(ctx);
@@ -288,11 +277,16 @@ static int run_publish(struct collector_run *run)
 static void run_once(struct slot *s)
 {
     struct registry *r = s->reg;
-    double t0 = registry_now_mono();
+    double t0 = clock_mono();
     char err[512] = "";
     struct run_ctx ctx = {.slot = s};
-    ctx.run = (struct collector_run){NULL,           err,   sizeof err, &r->stopping,
-                                     s->interval_ms, false, run_publish};
+    ctx.run = (struct collector_run){.err = err,
+                                     .errlen = sizeof err,
+                                     .stopping = &r->stopping,
+                                     .interval_ms = s->interval_ms,
+                                     .publish = run_publish,
+                                     .feed = s->feed,
+                                     .input = s->input};
     run_ctx_open(&ctx);
     int rc = s->def->run(s->state, &ctx.run);
     if (rc == 0 && expo_error(&ctx.expo) != NULL)
@@ -309,11 +303,11 @@ static void run_once(struct slot *s)
         expo_free(&ctx.expo);
         buf_free(&ctx.buf);
     }
-    double t1 = registry_now_mono();
+    double t1 = clock_mono();
 
     pthread_mutex_lock(&r->lock);
     if (rc == 0)
-        s->last_success = registry_now_wall();
+        s->last_success = clock_wall();
     s->up = rc == 0;
     s->completed = true;
     s->duration = t1 - t0;
@@ -336,7 +330,7 @@ static void *collector_thread(void *arg)
     struct registry *r = s->reg;
     unsigned seed = (unsigned)(uintptr_t)s ^ (unsigned)time(NULL);
     while (!atomic_load(&r->stopping)) {
-        double started = registry_now_mono();
+        double started = clock_mono();
         run_once(s);
         /* Next run one interval after this one started, +/-5% so that
          * exporters started together do not call AWS in lock-step. */
@@ -344,13 +338,77 @@ static void *collector_thread(void *arg)
         double due = started + (double)s->interval_ms / 1000.0 * (1.0 + jitter);
         if (s->def->continuous)
             continue; /* a consumer: at once again (it waits out its own back-off) */
-        struct timespec ts = {(time_t)due, (long)((due - (double)(time_t)due) * 1e9)};
+        struct timespec ts = clock_timespec(due);
         pthread_mutex_lock(&r->lock);
-        while (!atomic_load(&r->stopping) && registry_now_mono() < due)
+        while (!atomic_load(&r->stopping) && clock_mono() < due)
             pthread_cond_timedwait(&r->cond, &r->lock, &ts);
         pthread_mutex_unlock(&r->lock);
     }
     return NULL;
+}
+
+/* The enabled slot providing p, or NULL. */
+static struct slot *provider_slot(struct registry *r, const struct collector_product *p)
+{
+    for (size_t i = 0; i < r->nslots; i++)
+        if (r->slots[i].def->provides == p)
+            return &r->slots[i];
+    return NULL;
+}
+
+/* Explains in err that s needs p for needed_for and no enabled collector
+ * provides it. */
+static void explain_missing(const struct slot *s, const struct collector_product *p,
+                            const char *needed_for, const struct collector_def *const *table,
+                            size_t ntable, char *err, size_t errlen)
+{
+    const char *me = s->def->name;
+    for (size_t i = 0; i < ntable; i++)
+        if (table[i]->provides == p) {
+            err_set(err, errlen,
+                    "collector %s needs %s (for %s), which the %s collector provides, and it is "
+                    "disabled: enable it with --collector.%s, or disable %s with "
+                    "--no-collector.%s",
+                    me, p->what, needed_for, table[i]->name, table[i]->name, me, me);
+            return;
+        }
+    err_set(err, errlen,
+            "collector %s needs %s (for %s), which no collector of this build provides: "
+            "disable it with --no-collector.%s",
+            me, p->what, needed_for, me);
+}
+
+int registry_wire(struct registry *r, const struct collector_def *const *table, size_t ntable,
+                  char *err, size_t errlen)
+{
+    for (size_t i = 0; i < r->nslots; i++) {
+        struct slot *s = &r->slots[i];
+        if (s->def->provides != NULL && s->feed == NULL &&
+            (s->feed = collector_feed_create(s->def->provides)) == NULL) {
+            err_set(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < r->nslots; i++) {
+        struct slot *s = &r->slots[i];
+        const char *needed_for = NULL;
+        const struct collector_product *p =
+            s->def->consumes ? s->def->consumes(s->state, &needed_for) : NULL;
+        if (p == NULL)
+            continue;
+        struct slot *from = provider_slot(r, p);
+        s->input = from ? from->feed : NULL;
+        if (from == NULL && needed_for != NULL) {
+            explain_missing(s, p, needed_for, table, ntable, err, errlen);
+            return -1;
+        }
+        if (from == NULL)
+            log_info("registry",
+                     "collector runs without what it would consume: its provider is "
+                     "disabled",
+                     "collector", s->def->name, "product", p->what);
+    }
+    return 0;
 }
 
 int registry_start(struct registry *r)
@@ -369,14 +427,7 @@ void registry_stop(struct registry *r, double timeout)
     atomic_store(&r->stopping, true);
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += (time_t)timeout;
-    deadline.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_timespec(clock_wall() + timeout);
     for (size_t i = 0; i < r->nslots; i++) {
         if (r->slots[i].thread_started &&
             pthread_timedjoin_np(r->slots[i].thread, NULL, &deadline) == 0)
@@ -554,7 +605,7 @@ static struct exposition *compose(struct registry *r)
     put_le32(x->trailer + 4, (uint32_t)plain);
     x->plain_len = plain;
     x->gz_len = gz + x->live_seg_len + sizeof x->trailer;
-    x->built_at = registry_now_mono();
+    x->built_at = clock_mono();
     goto done;
 fail:
     exposition_release(x);
@@ -573,7 +624,7 @@ struct exposition *registry_exposition(struct registry *r)
     uint64_t gen = r->generation;
     pthread_mutex_unlock(&r->lock);
     struct exposition *x = r->current;
-    if (x == NULL || x->generation != gen || registry_now_mono() - x->built_at >= r->live_max_age) {
+    if (x == NULL || x->generation != gen || clock_mono() - x->built_at >= r->live_max_age) {
         struct exposition *fresh = compose(r);
         if (fresh != NULL) {
             exposition_release(r->current);

@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "collector.h"
+#include "lib/buf.h"
+#include "exporter/collector.h"
 
 struct registry;
 
@@ -81,6 +81,17 @@ int registry_add_collector(struct registry *r, const struct collector_def *def, 
 /* Adds a live writer, called in order of addition at each composition. */
 int registry_add_live(struct registry *r, registry_live_fn fn, void *arg);
 
+/*
+ * Wires what the added collectors consume to the feeds of those that
+ * provide it (collector.h). table (borrowed) is every collector of the
+ * build, enabled or not, to name a disabled provider. Returns 0, or -1 with
+ * the reason in err when a required product has no enabled provider (the
+ * message names the flags that fix it) or memory runs out. Call once, after
+ * the last registry_add_collector and before registry_start.
+ */
+int registry_wire(struct registry *r, const struct collector_def *const *table, size_t ntable,
+                  char *err, size_t errlen);
+
 /* Starts one thread per collector; the first runs begin at once. */
 int registry_start(struct registry *r);
 
@@ -103,9 +114,5 @@ struct exposition *registry_exposition(struct registry *r);
 /* Takes another reference / drops one (frees at zero). Release accepts NULL. */
 void exposition_ref(struct exposition *e);
 void exposition_release(struct exposition *e);
-
-/* Monotonic and wall clocks in seconds. */
-double registry_now_mono(void);
-double registry_now_wall(void);
 
 #endif

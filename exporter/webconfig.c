@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* crypt_r */
-#include "webconfig.h"
+#include "exporter/webconfig.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -13,7 +13,9 @@
 #include <time.h>
 #include <yaml.h>
 
-#include "buf.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/err.h"
 
 #define FILE_MAX (1u << 20) /* PEM files and the config itself */
 
@@ -30,10 +32,10 @@ __attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, const yaml_
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    err_vset(msg, sizeof msg, 0, fmt, ap);
     va_end(ap);
-    snprintf(c->err, c->errlen, "%s:%lu: %s", c->path,
-             n ? (unsigned long)n->start_mark.line + 1 : 1UL, msg);
+    err_set(c->err, c->errlen, "%s:%lu: %s", c->path,
+            n ? (unsigned long)n->start_mark.line + 1 : 1UL, msg);
     return -1;
 }
 
@@ -364,13 +366,6 @@ static struct {
 } cache[AUTH_CACHE];
 static unsigned cache_next;
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The configured user of that name, or NULL. */
 static const struct web_user *find_user(const struct web_config *c, const char *user)
 {
@@ -408,7 +403,7 @@ bool web_config_check_remembered(const struct web_config *c, const char *user, c
     unsigned char key[SHA256_DIGEST_LENGTH];
     if (u == NULL || !cache_key(u, password, key))
         return false;
-    double now = mono();
+    double now = clock_mono();
     bool hit = false;
     pthread_mutex_lock(&cache_lock);
     for (unsigned i = 0; i < AUTH_CACHE && !hit; i++) {
@@ -442,7 +437,7 @@ bool web_config_check_user(const struct web_config *c, const char *user, const c
     if (ok && cache_key(u, password, key)) {
         pthread_mutex_lock(&cache_lock);
         memcpy(cache[cache_next % AUTH_CACHE].key, key, sizeof key);
-        cache[cache_next % AUTH_CACHE].until = mono() + 60;
+        cache[cache_next % AUTH_CACHE].until = clock_mono() + 60;
         cache_next++;
         pthread_mutex_unlock(&cache_lock);
         OPENSSL_cleanse(key, sizeof key);

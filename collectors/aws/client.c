@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* timegm, strcasestr */
-#include "client.h"
+#include "collectors/aws/client.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -11,11 +11,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../../exporter/log.h"
-#include "creds.h"
-#include "ratelimit.h"
-#include "sigv4.h"
-#include "stats.h"
+#include "lib/log.h"
+#include "collectors/aws/credentials.h"
+#include "collectors/aws/ratelimit.h"
+#include "collectors/aws/sigv4.h"
+#include "collectors/aws/stats.h"
 
 static const struct {
     const char *name;   /* metrics, endpoint host prefix */
@@ -129,13 +129,6 @@ void aws_client_destroy(struct aws_client *c)
     free(c);
 }
 
-static void set_error(struct aws_error *err, long status, const char *code, const char *msg)
-{
-    err->http_status = status;
-    snprintf(err->code, sizeof err->code, "%s", code);
-    snprintf(err->message, sizeof err->message, "%s", msg ? msg : "");
-}
-
 /* --- transport --------------------------------------------------------- */
 
 /* One curl handle per thread: connections are kept alive between calls.
@@ -227,7 +220,7 @@ static long transport(const char *method, const char *url, struct curl_slist *he
 {
     CURL *h = thread_handle();
     if (h == NULL) {
-        set_error(err, 0, "ClientError", "cannot create a curl handle");
+        aws_error_set(err, 0, "ClientError", "cannot create a curl handle");
         return 0;
     }
     curl_easy_reset(h); /* keeps the connection cache */
@@ -271,7 +264,7 @@ static long transport(const char *method, const char *url, struct curl_slist *he
             cls = "TLSError";
         else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
             cls = "ConnectionReset";
-        set_error(err, 0, cls, curl_easy_strerror(rc));
+        aws_error_set(err, 0, cls, curl_easy_strerror(rc));
         return 0;
     }
     long status = 0;
@@ -463,7 +456,7 @@ void aws_decode_error(long status, const char *body, size_t len, const char *err
     }
     if (code[0] == '\0')
         snprintf(code, sizeof code, "HTTP%ld", status);
-    set_error(err, status, code, msg);
+    aws_error_set(err, status, code, msg);
 }
 
 /* Sleeps up to d seconds; returns -1 early when stopping. */
@@ -497,176 +490,255 @@ static void learn_skew(const char *date)
     atomic_store(&clock_skew, server - (double)time(NULL));
 }
 
-/*
- * The shared request loop of both protocols. body/body_len/content-type and
- * the target header describe the request; on success the body is in out.
- */
-static int call(struct aws_client *c, enum aws_service svc, const char *operation, const char *body,
-                size_t body_len, bool sign, bool xml_errors, struct buf *out, struct aws_error *err)
-{
+/* One call's request: where it goes and what it carries. */
+struct request {
+    enum aws_service svc;
+    const char *svc_name, *operation;
+    const char *body; /* borrowed */
+    size_t body_len;
+    bool sign, xml_errors;
     char url[1024], region[64];
-    const char *svc_name = services[svc].name;
-    if (aws_endpoint(&c->cfg, svc, url, sizeof url, region, sizeof region) != 0) {
-        set_error(err, 0, "ConfigError", "endpoint URL too long");
+    char host_header[512], path[512];
+    char target[256]; /* X-Amz-Target, empty for the query protocol */
+    char key[192];    /* the rate-limit key */
+};
+
+/* Fills rq's endpoint, Host header, path, target and rate-limit key from the
+ * configuration. Returns 0, or -1 with err set. */
+static int request_resolve(const struct aws_client *c, struct request *rq, struct aws_error *err)
+{
+    if (aws_endpoint(&c->cfg, rq->svc, rq->url, sizeof rq->url, rq->region, sizeof rq->region) !=
+        0) {
+        aws_error_set(err, 0, "ConfigError", "endpoint URL too long");
         return -1;
     }
     CURLU *u = curl_url();
     char *host = NULL, *port = NULL, *path = NULL;
-    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, rq->url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
         curl_url_cleanup(u);
-        set_error(err, 0, "ConfigError", "invalid endpoint URL");
+        aws_error_set(err, 0, "ConfigError", "invalid endpoint URL");
         return -1;
     }
     curl_url_get(u, CURLUPART_PORT, &port, 0);
     curl_url_get(u, CURLUPART_PATH, &path, 0);
-    char host_header[512];
-    snprintf(host_header, sizeof host_header, "%s%s%s", host, port ? ":" : "", port ? port : "");
-    char path_copy[512];
-    snprintf(path_copy, sizeof path_copy, "%s", path && *path ? path : "/");
+    snprintf(rq->host_header, sizeof rq->host_header, "%s%s%s", host, port ? ":" : "",
+             port ? port : "");
+    snprintf(rq->path, sizeof rq->path, "%s", path && *path ? path : "/");
     curl_free(host);
     curl_free(port);
     curl_free(path);
     curl_url_cleanup(u);
+    rq->target[0] = '\0';
+    if (services[rq->svc].target != NULL)
+        snprintf(rq->target, sizeof rq->target, "%s.%s", services[rq->svc].target, rq->operation);
+    snprintf(rq->key, sizeof rq->key, "%s.%s/%s/%s", rq->svc_name, rq->operation, c->account,
+             rq->region);
+    return 0;
+}
 
-    char target[256] = "";
-    if (services[svc].target != NULL)
-        snprintf(target, sizeof target, "%s.%s", services[svc].target, operation);
-    char key[192];
-    snprintf(key, sizeof key, "%s.%s/%s/%s", svc_name, operation, c->account, region);
+/* Appends "prefix value" to list through a capped buffer (a session token
+ * may be long). */
+static struct curl_slist *append_header(struct curl_slist *list, const char *prefix,
+                                        const char *value, size_t len)
+{
+    struct buf h;
+    buf_init(&h, 1 << 16);
+    buf_puts(&h, prefix);
+    buf_append(&h, value, len);
+    if (!buf_failed(&h))
+        list = curl_slist_append(list, h.data);
+    buf_free(&h);
+    return list;
+}
 
-    unsigned attempts = 0, throttles = 0;
-    unsigned max_attempts = c->cfg.max_attempts ? c->cfg.max_attempts : 3;
-    unsigned max_throttles = max_attempts * 3; /* throttles get a larger budget */
-    bool refreshed = false, skew_fixed = false;
-    for (;;) {
-        if (ratelimit_wait(key, services[svc].rate, c->cfg.stopping) != 0) {
-            set_error(err, 0, "Cancelled", "the exporter is stopping");
-            return -1;
-        }
-        struct aws_credentials cr = {0};
-        if (sign) {
-            if (c->creds == NULL ||
-                aws_creds_get(c->creds, refreshed && attempts == 0, &cr, err) != 0) {
-                if (c->creds == NULL)
-                    set_error(err, 0, "CredentialsError", "no credentials");
-                aws_stats_request(svc_name, operation, "CredentialsError");
-                return -1;
-            }
-        }
-        struct sigv4_header hs[3];
-        size_t nh = 0;
-        hs[nh++] = (struct sigv4_header){"Host", host_header};
-        hs[nh++] = (struct sigv4_header){"Content-Type", services[svc].content_type};
-        if (target[0])
-            hs[nh++] = (struct sigv4_header){"X-Amz-Target", target};
-        struct sigv4_output so;
-        memset(&so, 0, sizeof so);
-        struct curl_slist *list = NULL;
-        char line[4096];
-        for (size_t i = 0; i < nh; i++) {
-            snprintf(line, sizeof line, "%s: %s", hs[i].name, hs[i].value);
-            list = curl_slist_append(list, line);
-        }
-        list = curl_slist_append(list, "Expect:");
-        list = curl_slist_append(list, "Accept:");
-        if (sign) {
-            struct sigv4_input in = {
-                .method = "POST",
-                .path = path_copy,
-                .headers = hs,
-                .nheaders = nh,
-                .body = body,
-                .body_len = body_len,
-                .access_key = cr.access_key_id,
-                .secret_key = cr.secret_access_key,
-                .session_token = cr.session_token,
-                .region = region,
-                .service = svc_name,
-                .when = time(NULL) + (time_t)atomic_load(&clock_skew),
-                .normalize_path = true,
-            };
-            if (sigv4_sign(&in, &so) != 0) {
-                sigv4_output_free(&so);
-                aws_credentials_clear(&cr);
-                curl_slist_free_all(list);
-                set_error(err, 0, "ClientError", "cannot sign the request");
-                return -1;
-            }
-            snprintf(line, sizeof line, "X-Amz-Date: %s", so.amz_date);
-            list = curl_slist_append(list, line);
-            if (cr.session_token != NULL && cr.session_token[0] != '\0') {
-                struct buf t;
-                buf_init(&t, 1 << 16);
-                buf_printf(&t, "X-Amz-Security-Token: %s", cr.session_token);
-                if (!buf_failed(&t))
-                    list = curl_slist_append(list, t.data);
-                buf_free(&t);
-            }
-            struct buf a;
-            buf_init(&a, 1 << 16);
-            buf_puts(&a, "Authorization: ");
-            buf_append(&a, so.authorization.data, so.authorization.len);
-            if (!buf_failed(&a))
-                list = curl_slist_append(list, a.data);
-            buf_free(&a);
-        }
+/*
+ * The request's headers (a new list the caller frees with
+ * curl_slist_free_all), signed with cr when rq->sign. Returns NULL with err
+ * set when signing fails.
+ */
+static struct curl_slist *request_headers(const struct request *rq,
+                                          const struct aws_credentials *cr, struct aws_error *err)
+{
+    struct sigv4_header hs[3];
+    size_t nh = 0;
+    hs[nh++] = (struct sigv4_header){"Host", rq->host_header};
+    hs[nh++] = (struct sigv4_header){"Content-Type", services[rq->svc].content_type};
+    if (rq->target[0])
+        hs[nh++] = (struct sigv4_header){"X-Amz-Target", rq->target};
+    struct curl_slist *list = NULL;
+    char line[4096];
+    for (size_t i = 0; i < nh; i++) {
+        snprintf(line, sizeof line, "%s: %s", hs[i].name, hs[i].value);
+        list = curl_slist_append(list, line);
+    }
+    list = curl_slist_append(list, "Expect:");
+    list = curl_slist_append(list, "Accept:");
+    if (!rq->sign)
+        return list;
+    struct sigv4_input in = {
+        .method = "POST",
+        .path = rq->path,
+        .headers = hs,
+        .nheaders = nh,
+        .body = rq->body,
+        .body_len = rq->body_len,
+        .access_key = cr->access_key_id,
+        .secret_key = cr->secret_access_key,
+        .session_token = cr->session_token,
+        .region = rq->region,
+        .service = rq->svc_name,
+        .when = time(NULL) + (time_t)atomic_load(&clock_skew),
+        .normalize_path = true,
+    };
+    struct sigv4_output so;
+    memset(&so, 0, sizeof so);
+    if (sigv4_sign(&in, &so) != 0) {
         sigv4_output_free(&so);
-        aws_credentials_clear(&cr);
-
-        struct buf resp;
-        buf_init(&resp, c->cfg.max_body);
-        struct response r = {.body = &resp, .stopping = c->cfg.stopping};
-        long status = transport("POST", url, list, body, body_len, c->cfg.connect_timeout,
-                                c->cfg.timeout, c->cfg.ca_bundle, &r, err);
         curl_slist_free_all(list);
-        attempts++;
-        if (status >= 200 && status < 300) {
-            /* Counted by the caller, once it knows the body is usable. */
-            if (resp.len > 0)
-                buf_append(out, resp.data, resp.len);
-            buf_free(&resp);
-            if (buf_failed(out)) {
-                set_error(err, status, "ResponseTooLarge", "response over the size cap");
-                aws_stats_request(svc_name, operation, "ResponseTooLarge");
-                return -1;
-            }
-            return 0;
-        }
-        if (status != 0)
-            aws_decode_error(status, resp.data, resp.len, r.error_type, xml_errors, err);
-        buf_free(&resp);
-        aws_stats_request(svc_name, operation, err->code);
+        aws_error_set(err, 0, "ClientError", "cannot sign the request");
+        return NULL;
+    }
+    snprintf(line, sizeof line, "X-Amz-Date: %s", so.amz_date);
+    list = curl_slist_append(list, line);
+    if (cr->session_token != NULL && cr->session_token[0] != '\0')
+        list = append_header(list, "X-Amz-Security-Token: ", cr->session_token,
+                             strlen(cr->session_token));
+    list = append_header(list, "Authorization: ", so.authorization.data, so.authorization.len);
+    sigv4_output_free(&so);
+    return list;
+}
 
-        bool retry = false;
-        double delay = 0;
-        if (aws_is_expired_token(err->code) && sign && !refreshed) {
-            refreshed = true;
-            attempts = 0; /* the retry after a refresh is a fresh start */
-            retry = true;
-            log_info("aws", "credentials expired or were rejected: refreshing them and retrying",
-                     "service", svc_name, "operation", operation, "code", err->code);
-        } else if (is_skew(err) && !skew_fixed && r.date[0]) {
-            skew_fixed = true;
-            learn_skew(r.date);
-            retry = true;
-            log_warn("aws", "clock skew: correcting the signing time from the server's Date",
-                     "service", svc_name, "date", r.date);
-        } else if (aws_is_throttle(err->code, status)) {
-            throttles++;
-            retry = throttles < max_throttles;
-            delay = unit_random() * fmin(20.0, c->cfg.backoff_base * pow(2, throttles - 1));
-        } else if (aws_is_transient(err->code, status)) {
-            retry = attempts < max_attempts;
-            delay = unit_random() * fmin(20.0, c->cfg.backoff_base * pow(2, attempts - 1));
-        }
-        if (!retry)
+/* Where a call's retries stand. */
+struct retries {
+    unsigned attempts, throttles;
+    unsigned max_attempts, max_throttles; /* throttles get a larger budget */
+    bool refreshed, skew_fixed;           /* each done once per call */
+};
+
+/*
+ * Whether the failed attempt (HTTP status, err, the response's Date) is
+ * retried, and after how long (*delay, seconds): an expired token once after
+ * a refresh, a clock skew once after correcting it, throttling and transient
+ * errors with full-jitter exponential backoff within their budgets.
+ */
+static bool should_retry(const struct aws_client *c, const struct request *rq, struct retries *t,
+                         long status, const struct aws_error *err, const char *date, double *delay)
+{
+    *delay = 0;
+    if (aws_is_expired_token(err->code) && rq->sign && !t->refreshed) {
+        t->refreshed = true;
+        t->attempts = 0; /* the retry after a refresh is a fresh start */
+        log_info("aws", "credentials expired or were rejected: refreshing them and retrying",
+                 "service", rq->svc_name, "operation", rq->operation, "code", err->code);
+        return true;
+    }
+    if (is_skew(err) && !t->skew_fixed && date[0]) {
+        t->skew_fixed = true;
+        learn_skew(date);
+        log_warn("aws", "clock skew: correcting the signing time from the server's Date", "service",
+                 rq->svc_name, "date", date);
+        return true;
+    }
+    if (aws_is_throttle(err->code, status)) {
+        t->throttles++;
+        *delay = unit_random() * fmin(20.0, c->cfg.backoff_base * pow(2, t->throttles - 1));
+        return t->throttles < t->max_throttles;
+    }
+    if (aws_is_transient(err->code, status)) {
+        *delay = unit_random() * fmin(20.0, c->cfg.backoff_base * pow(2, t->attempts - 1));
+        return t->attempts < t->max_attempts;
+    }
+    return false;
+}
+
+/* The credentials of one attempt into cr (cleared by the caller), fetched
+ * afresh when force. Returns 0, or -1 with err set and counted. */
+static int attempt_credentials(const struct aws_client *c, const struct request *rq, bool force,
+                               struct aws_credentials *cr, struct aws_error *err)
+{
+    if (!rq->sign)
+        return 0;
+    if (c->creds != NULL && aws_creds_get(c->creds, force, cr, err) == 0)
+        return 0;
+    if (c->creds == NULL)
+        aws_error_set(err, 0, "CredentialsError", "no credentials");
+    aws_stats_request(rq->svc_name, rq->operation, "CredentialsError");
+    return -1;
+}
+
+/*
+ * One attempt: signs, sends, and on a 2xx answer appends the body to out.
+ * Returns the HTTP status (0: no answer; -1: not sent, err set), with the
+ * response's Date in r->date.
+ */
+static long attempt(const struct aws_client *c, const struct request *rq, bool force_refresh,
+                    struct response *r, struct buf *out, struct aws_error *err)
+{
+    struct aws_credentials cr = {0};
+    if (attempt_credentials(c, rq, force_refresh, &cr, err) != 0)
+        return -1;
+    struct curl_slist *list = request_headers(rq, &cr, err);
+    aws_credentials_clear(&cr);
+    if (list == NULL)
+        return -1;
+    struct buf resp;
+    buf_init(&resp, c->cfg.max_body);
+    r->body = &resp;
+    long status = transport("POST", rq->url, list, rq->body, rq->body_len, c->cfg.connect_timeout,
+                            c->cfg.timeout, c->cfg.ca_bundle, r, err);
+    curl_slist_free_all(list);
+    if (status >= 200 && status < 300) {
+        if (resp.len > 0)
+            buf_append(out, resp.data, resp.len);
+    } else if (status != 0) {
+        aws_decode_error(status, resp.data, resp.len, r->error_type, rq->xml_errors, err);
+    }
+    buf_free(&resp);
+    r->body = NULL;
+    return status;
+}
+
+/*
+ * The shared request loop of both protocols: paces, signs, sends and retries
+ * rq (see client.h). On success the body is in out; every failed attempt is
+ * counted, a success is counted by the caller once it knows the body is
+ * usable.
+ */
+static int call(struct aws_client *c, struct request *rq, struct buf *out, struct aws_error *err)
+{
+    rq->svc_name = services[rq->svc].name;
+    if (request_resolve(c, rq, err) != 0)
+        return -1;
+    struct retries t = {0};
+    t.max_attempts = c->cfg.max_attempts ? c->cfg.max_attempts : 3;
+    t.max_throttles = t.max_attempts * 3;
+    for (;;) {
+        if (ratelimit_wait(rq->key, services[rq->svc].rate, c->cfg.stopping) != 0) {
+            aws_error_set(err, 0, "Cancelled", "the exporter is stopping");
             return -1;
-        aws_stats_retry(svc_name, operation);
-        log_debug("aws", "retrying", "service", svc_name, "operation", operation, "code",
+        }
+        struct response r = {.stopping = c->cfg.stopping};
+        long status = attempt(c, rq, t.refreshed && t.attempts == 0, &r, out, err);
+        if (status < 0)
+            return -1;
+        t.attempts++;
+        if (status >= 200 && status < 300) {
+            if (!buf_failed(out))
+                return 0;
+            aws_error_set(err, status, "ResponseTooLarge", "response over the size cap");
+            aws_stats_request(rq->svc_name, rq->operation, "ResponseTooLarge");
+            return -1;
+        }
+        aws_stats_request(rq->svc_name, rq->operation, err->code);
+        double delay;
+        if (!should_retry(c, rq, &t, status, err, r.date, &delay))
+            return -1;
+        aws_stats_retry(rq->svc_name, rq->operation);
+        log_debug("aws", "retrying", "service", rq->svc_name, "operation", rq->operation, "code",
                   err->code);
         if (pause_for(delay, c->cfg.stopping) != 0) {
-            set_error(err, 0, "Cancelled", "the exporter is stopping");
+            aws_error_set(err, 0, "Cancelled", "the exporter is stopping");
             return -1;
         }
     }
@@ -678,19 +750,25 @@ int aws_json_call(struct aws_client *c, enum aws_service svc, const char *operat
     *response = NULL;
     char *body = request ? json_dumps(request, JSON_COMPACT) : strdup("{}");
     if (body == NULL) {
-        set_error(err, 0, "ClientError", "cannot encode the request");
+        aws_error_set(err, 0, "ClientError", "cannot encode the request");
         return -1;
     }
     struct buf out;
     buf_init(&out, c->cfg.max_body);
-    int rc = call(c, svc, operation, body, strlen(body), true, false, &out, err);
+    struct request rq = {.svc = svc,
+                         .operation = operation,
+                         .body = body,
+                         .body_len = strlen(body),
+                         .sign = true,
+                         .xml_errors = false};
+    int rc = call(c, &rq, &out, err);
     free(body);
     if (rc == 0) {
         json_error_t jerr;
         json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, &jerr);
         if (j == NULL || !json_is_object(j)) {
             json_decref(j);
-            set_error(err, 200, "MalformedResponse", "the response is not a JSON object");
+            aws_error_set(err, 200, "MalformedResponse", "the response is not a JSON object");
             aws_stats_request(services[svc].name, operation, "MalformedResponse");
             rc = -1;
         } else {
@@ -719,10 +797,16 @@ int aws_query_call(struct aws_client *c, const char *action, const char *const *
     }
     curl_easy_cleanup(esc);
     if (buf_failed(&body)) {
-        set_error(err, 0, "ClientError", "request too large");
+        aws_error_set(err, 0, "ClientError", "request too large");
         return -1;
     }
-    int rc = call(c, AWS_STS, action, body.data, body.len, sign, true, out, err);
+    struct request rq = {.svc = AWS_STS,
+                         .operation = action,
+                         .body = body.data,
+                         .body_len = body.len,
+                         .sign = sign,
+                         .xml_errors = true};
+    int rc = call(c, &rq, out, err);
     buf_free(&body);
     if (rc == 0)
         aws_stats_request(services[AWS_STS].name, action, "OK");

@@ -24,17 +24,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../../exporter/buf.h"
+#include "collectors/aws/error.h"
+#include "lib/buf.h"
 
 struct aws_creds_provider;
 
 enum aws_service { AWS_ORGANIZATIONS, AWS_CLOUDTRAIL, AWS_STS, AWS_SQS, AWS_SERVICE_COUNT };
-
-struct aws_error {
-    long http_status; /* 0 when no HTTP answer came */
-    char code[64];    /* the AWS error code, or a transport class such as "Timeout" */
-    char message[256];
-};
 
 struct aws_config {
     const char *region;          /* resolved: flag, AWS_REGION, AWS_DEFAULT_REGION, profile */

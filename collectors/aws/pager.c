@@ -1,4 +1,4 @@
-#include "pager.h"
+#include "collectors/aws/pager.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -24,7 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "client.h"
+#include "collectors/aws/client.h"
 
 /* The page cap when a pager gives none: 10,000 pages of 20 (the
  * Organizations maximum) is 200,000 accounts, AWS's largest organizations. */

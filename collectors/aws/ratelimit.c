@@ -1,9 +1,11 @@
 #define _POSIX_C_SOURCE 200809L
-#include "ratelimit.h"
+#include "collectors/aws/ratelimit.h"
 
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+
+#include "lib/clock.h"
 
 /* Keys are few (operations x accounts x regions); beyond the cap the oldest
  * slot is reused, which can only make pacing stricter for no key. */
@@ -20,13 +22,6 @@ static struct {
     double next; /* CLOCK_MONOTONIC seconds when the next request may go */
 } slots[KEYS_MAX];
 static size_t nslots, victim;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Under the lock. */
 static size_t slot_for(const char *key)
@@ -46,7 +41,7 @@ double ratelimit_delay(const char *key, double rate)
     if (rate <= 0)
         return 0;
     pthread_mutex_lock(&lock);
-    double d = slots[slot_for(key)].next - now();
+    double d = slots[slot_for(key)].next - clock_mono();
     pthread_mutex_unlock(&lock);
     return d > 0 ? d : 0;
 }
@@ -57,11 +52,11 @@ int ratelimit_wait(const char *key, double rate, const atomic_bool *stopping)
         return 0;
     pthread_mutex_lock(&lock);
     size_t i = slot_for(key);
-    double t = now();
+    double t = clock_mono();
     double go = slots[i].next > t ? slots[i].next : t;
     slots[i].next = go + SPACING_MARGIN / rate; /* the slot is ours */
     pthread_mutex_unlock(&lock);
-    while ((t = now()) < go) {
+    while ((t = clock_mono()) < go) {
         if (stopping != NULL && atomic_load(stopping))
             return -1;
         /* One sleep per request at AWS's rates (200 ms for Organizations),

@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "sigv4.h"
+#include "collectors/aws/sigv4.h"
 
 #include <ctype.h>
 #include <openssl/core_names.h>
@@ -323,6 +323,142 @@ static void put_trimmed(struct buf *b, const char *v)
     }
 }
 
+/*
+ * Merges the caller's headers and the signer's (X-Amz-Date, the session
+ * token, the body's hash when asked) into h (room for in->nheaders + 3):
+ * names lower-cased (owned), repeated names joined with ',', sorted by name.
+ * Sets *nh. Returns 0, or -1 out of memory (what was merged stays in h).
+ */
+static int merge_headers(const struct sigv4_input *in, const struct sigv4_output *out,
+                         struct hdr *h, size_t *nh)
+{
+    struct sigv4_header extra[3];
+    size_t nextra = 0;
+    extra[nextra++] = (struct sigv4_header){"x-amz-date", out->amz_date};
+    if (in->session_token != NULL && in->session_token[0] != '\0')
+        extra[nextra++] = (struct sigv4_header){"x-amz-security-token", in->session_token};
+    if (in->sign_body)
+        extra[nextra++] = (struct sigv4_header){"x-amz-content-sha256", out->content_sha256};
+    int rc = 0;
+    *nh = 0;
+    for (size_t i = 0; i < in->nheaders + nextra; i++) {
+        const struct sigv4_header *src =
+            i < in->nheaders ? &in->headers[i] : &extra[i - in->nheaders];
+        char *name = strdup(src->name);
+        if (name == NULL) {
+            rc = -1;
+            break;
+        }
+        for (char *p = name; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        size_t j;
+        for (j = 0; j < *nh && strcmp(h[j].name, name) != 0; j++)
+            ;
+        if (j < *nh) { /* a repeated header: values joined with ',' */
+            free(name);
+            buf_putc(&h[j].value, ',');
+        } else {
+            h[j].name = name;
+            h[j].order = j;
+            buf_init(&h[j].value, SIGV4_MAX);
+            (*nh)++;
+        }
+        put_trimmed(&h[j].value, src->value ? src->value : "");
+    }
+    qsort(h, *nh, sizeof *h, cmp_hdr);
+    return rc;
+}
+
+/* Appends the canonical URI: the path, normalised unless asked not to, and
+ * encoded. Returns 0, or -1 past the cap. */
+static int canonical_uri(struct buf *c, const struct sigv4_input *in)
+{
+    const char *path = in->path && *in->path ? in->path : "/";
+    if (!in->normalize_path) {
+        uri_encode(c, path, strlen(path), true);
+        return 0;
+    }
+    struct buf norm;
+    buf_init(&norm, SIGV4_MAX);
+    normalize_path(&norm, path);
+    int rc = buf_failed(&norm) ? -1 : 0;
+    if (rc == 0)
+        uri_encode(c, norm.data, norm.len, true);
+    buf_free(&norm);
+    return rc;
+}
+
+/*
+ * Writes the canonical request into out->canonical_request and the signed
+ * header list into signed_headers, from the merged headers h. Returns 0, or
+ * -1 when an input is malformed or too big.
+ */
+static int canonical_request(const struct sigv4_input *in, struct sigv4_output *out,
+                             const struct hdr *h, size_t nh, struct buf *signed_headers)
+{
+    struct buf *c = &out->canonical_request;
+    int rc = 0;
+    buf_puts(c, in->method);
+    buf_putc(c, '\n');
+    if (canonical_uri(c, in) != 0)
+        rc = -1;
+    buf_putc(c, '\n');
+    if (canonical_query(c, in->query) != 0)
+        rc = -1;
+    buf_putc(c, '\n');
+    for (size_t i = 0; i < nh; i++) {
+        buf_puts(c, h[i].name);
+        buf_putc(c, ':');
+        if (h[i].value.data != NULL)
+            buf_append(c, h[i].value.data, h[i].value.len);
+        buf_putc(c, '\n');
+        if (i > 0)
+            buf_putc(signed_headers, ';');
+        buf_puts(signed_headers, h[i].name);
+        if (buf_failed(&h[i].value))
+            rc = -1;
+    }
+    buf_putc(c, '\n');
+    buf_append(c, signed_headers->data, signed_headers->len);
+    buf_putc(c, '\n');
+    buf_puts(c, out->content_sha256);
+    return rc;
+}
+
+/*
+ * From the canonical request: the string to sign, the signature (with the
+ * day's signing key) and the Authorization value. date is YYYYMMDD. Returns
+ * 0, or -1 when a step fails.
+ */
+static int sign_request(const struct sigv4_input *in, struct sigv4_output *out, const char *date,
+                        const struct buf *signed_headers)
+{
+    const struct buf *c = &out->canonical_request;
+    char creq_hash[65];
+    if (!buf_failed(c))
+        sha256_hex(c->data, c->len, creq_hash);
+    struct buf *s = &out->string_to_sign;
+    buf_printf(s, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date, date,
+               in->region, in->service, buf_failed(c) ? "" : creq_hash);
+    unsigned char k[32];
+    if (signing_key(in->secret_key, date, in->region, in->service, k) != 0)
+        return -1;
+    int rc = 0;
+    unsigned char sig[32] = {0};
+    if (!buf_failed(s) && hmac(k, 32, s->data, s->len, sig) != 0)
+        rc = -1;
+    OPENSSL_cleanse(k, sizeof k);
+    hex(sig, sizeof sig, out->signature);
+    buf_printf(&out->authorization,
+               "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=",
+               in->access_key, date, in->region, in->service);
+    buf_append(&out->authorization, signed_headers->data, signed_headers->len);
+    buf_printf(&out->authorization, ", Signature=%s", out->signature);
+    if (buf_failed(s) || buf_failed(&out->authorization))
+        rc = -1;
+    return rc;
+}
+
 int sigv4_sign(const struct sigv4_input *in, struct sigv4_output *out)
 {
     memset(out, 0, sizeof *out);
@@ -339,114 +475,24 @@ int sigv4_sign(const struct sigv4_input *in, struct sigv4_output *out)
     sha256_hex(in->body ? in->body : "", in->body_len, out->content_sha256);
 
     /* Headers: the caller's plus the signer's, merged and sorted. */
-    size_t n = in->nheaders + 3;
-    struct hdr *h = calloc(n, sizeof *h);
+    struct hdr *h = calloc(in->nheaders + 3, sizeof *h);
     if (h == NULL)
         return -1;
-    size_t nh = 0;
-    struct sigv4_header extra[3];
-    size_t nextra = 0;
-    extra[nextra++] = (struct sigv4_header){"x-amz-date", out->amz_date};
-    if (in->session_token != NULL && in->session_token[0] != '\0')
-        extra[nextra++] = (struct sigv4_header){"x-amz-security-token", in->session_token};
-    if (in->sign_body)
-        extra[nextra++] = (struct sigv4_header){"x-amz-content-sha256", out->content_sha256};
-    int rc = 0;
-    for (size_t i = 0; i < in->nheaders + nextra; i++) {
-        const struct sigv4_header *src =
-            i < in->nheaders ? &in->headers[i] : &extra[i - in->nheaders];
-        char *name = strdup(src->name);
-        if (name == NULL) {
-            rc = -1;
-            break;
-        }
-        for (char *p = name; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        size_t j;
-        for (j = 0; j < nh && strcmp(h[j].name, name) != 0; j++)
-            ;
-        if (j < nh) { /* a repeated header: values joined with ',' */
-            free(name);
-            buf_putc(&h[j].value, ',');
-        } else {
-            h[nh].name = name;
-            h[nh].order = nh;
-            buf_init(&h[nh].value, SIGV4_MAX);
-            nh++;
-        }
-        put_trimmed(&h[j].value, src->value ? src->value : "");
-    }
-    qsort(h, nh, sizeof *h, cmp_hdr);
-
-    struct buf *c = &out->canonical_request;
-    buf_puts(c, in->method);
-    buf_putc(c, '\n');
-    const char *path = in->path && *in->path ? in->path : "/";
-    if (in->normalize_path) {
-        struct buf norm;
-        buf_init(&norm, SIGV4_MAX);
-        normalize_path(&norm, path);
-        if (buf_failed(&norm))
-            rc = -1;
-        else
-            uri_encode(c, norm.data, norm.len, true);
-        buf_free(&norm);
-    } else {
-        uri_encode(c, path, strlen(path), true);
-    }
-    buf_putc(c, '\n');
-    if (canonical_query(c, in->query) != 0)
-        rc = -1;
-    buf_putc(c, '\n');
+    size_t nh;
+    int rc = merge_headers(in, out, h, &nh);
     struct buf signed_headers;
     buf_init(&signed_headers, SIGV4_MAX);
-    for (size_t i = 0; i < nh; i++) {
-        buf_puts(c, h[i].name);
-        buf_putc(c, ':');
-        if (h[i].value.data != NULL)
-            buf_append(c, h[i].value.data, h[i].value.len);
-        buf_putc(c, '\n');
-        if (i > 0)
-            buf_putc(&signed_headers, ';');
-        buf_puts(&signed_headers, h[i].name);
-        if (buf_failed(&h[i].value))
-            rc = -1;
-    }
-    buf_putc(c, '\n');
-    buf_append(c, signed_headers.data, signed_headers.len);
-    buf_putc(c, '\n');
-    buf_puts(c, out->content_sha256);
+    if (canonical_request(in, out, h, nh, &signed_headers) != 0)
+        rc = -1;
     for (size_t i = 0; i < nh; i++) {
         free(h[i].name);
         buf_free(&h[i].value);
     }
     free(h);
-
-    char creq_hash[65];
-    if (!buf_failed(c))
-        sha256_hex(c->data, c->len, creq_hash);
-    struct buf *s = &out->string_to_sign;
-    buf_printf(s, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date, date,
-               in->region, in->service, buf_failed(c) ? "" : creq_hash);
-
-    unsigned char k[32];
-    if (signing_key(in->secret_key, date, in->region, in->service, k) != 0) {
-        buf_free(&signed_headers);
-        return -1;
-    }
-    unsigned char sig[32] = {0};
-    if (!buf_failed(s) && hmac(k, 32, s->data, s->len, sig) != 0)
+    if (sign_request(in, out, date, &signed_headers) != 0)
         rc = -1;
-    OPENSSL_cleanse(k, sizeof k);
-    hex(sig, sizeof sig, out->signature);
-
-    buf_printf(&out->authorization,
-               "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=",
-               in->access_key, date, in->region, in->service);
-    buf_append(&out->authorization, signed_headers.data, signed_headers.len);
-    buf_printf(&out->authorization, ", Signature=%s", out->signature);
     buf_free(&signed_headers);
-    if (buf_failed(c) || buf_failed(s) || buf_failed(&out->authorization))
+    if (buf_failed(&out->canonical_request))
         rc = -1;
     return rc;
 }

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "../../exporter/buf.h"
+#include "lib/buf.h"
 
 struct sigv4_header {
     const char *name;

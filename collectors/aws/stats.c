@@ -1,4 +1,4 @@
-#include "stats.h"
+#include "collectors/aws/stats.h"
 
 #include <pthread.h>
 #include <stdlib.h>

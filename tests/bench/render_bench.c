@@ -1,6 +1,6 @@
 /*
  * render_bench: how long the exporter's exposition writer (exporter/expo.c,
- * exporter/buf.c, linked as they are) takes to render a snapshot, and zlib
+ * lib/buf.c, linked as they are) takes to render a snapshot, and zlib
  * to compress it.
  *
  *     render_bench METRICS_FILE [--scale K] [--repeats R]
@@ -27,8 +27,9 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "buf.h"
-#include "expo.h"
+#include "lib/buf.h"
+#include "exporter/expo.h"
+#include "lib/clock.h"
 
 struct sample {
     struct expo_label *labels; /* names and values owned */
@@ -226,13 +227,6 @@ static void scale(unsigned k)
     }
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -340,10 +334,10 @@ int main(int argc, char **argv)
     double *t = xrealloc(NULL, repeats * sizeof *t);
     size_t bytes = 0, lines = 0;
     for (unsigned r = 0; r < repeats; r++) {
-        double t0 = now();
+        double t0 = clock_mono();
         if (render(&b) != 0)
             return 1;
-        t[r] = now() - t0;
+        t[r] = clock_mono() - t0;
         bytes = b.len;
         if (r + 1 < repeats)
             buf_free(&b);
@@ -353,15 +347,15 @@ int main(int argc, char **argv)
         lines += b.data[i] == '\n';
     size_t gz6 = 0, gz1 = 0;
     for (unsigned r = 0; r < repeats; r++) {
-        double t0 = now();
+        double t0 = clock_mono();
         gz6 = deflate_like_registry(b.data, b.len, 6);
-        t[r] = now() - t0;
+        t[r] = clock_mono() - t0;
     }
     double gzip6_ms = median(t, repeats) * 1e3;
     for (unsigned r = 0; r < repeats; r++) {
-        double t0 = now();
+        double t0 = clock_mono();
         gz1 = deflate_like_registry(b.data, b.len, 1);
-        t[r] = now() - t0;
+        t[r] = clock_mono() - t0;
     }
     double gzip1_ms = median(t, repeats) * 1e3;
     printf("{\"scale\":%u,\"bytes\":%zu,\"lines\":%zu,\"identical\":%s,\"render_ms\":%.3f,"

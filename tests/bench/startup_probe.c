@@ -27,12 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "lib/clock.h"
 
 static unsigned free_port(void)
 {
@@ -112,7 +107,7 @@ int main(int argc, char **argv)
             args[i - 2] = malloc(len);
             snprintf(args[i - 2], len, "%.*s%s%s", (int)(ph - argv[i]), argv[i], ps, ph + 6);
         }
-        double t0 = now();
+        double t0 = clock_mono();
         pid_t pid = fork();
         if (pid == 0) {
             int dn = open("/dev/null", O_WRONLY);
@@ -122,10 +117,10 @@ int main(int argc, char **argv)
             _exit(127);
         }
         double got = -1;
-        while (now() - t0 < 10) {
+        while (clock_mono() - t0 < 10) {
             int rc = try_healthy(port);
             if (rc == 1) {
-                got = now() - t0;
+                got = clock_mono() - t0;
                 break;
             }
             if (waitpid(pid, NULL, WNOHANG) == pid) {

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../collectors/aws/client.h"
-#include "../../collectors/organizations.h"
+#include "collectors/aws/client.h"
+#include "collectors/organizations.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

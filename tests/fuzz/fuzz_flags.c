@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../exporter/flags.h"
+#include "exporter/flags.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

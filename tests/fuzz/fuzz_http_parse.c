@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../collectors/aws/sigv4.h"
-#include "../../exporter/flags.h"
-#include "../../exporter/http.h"
+#include "collectors/aws/sigv4.h"
+#include "exporter/flags.h"
+#include "exporter/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../collectors/scp_eval.h"
+#include "collectors/scp_eval.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -217,6 +217,59 @@ class FakeAwsTest(unittest.TestCase):
             org.describe_policy(PolicyId='p-doesnotexist')
         self.assertCode(ctx, 'PolicyNotFoundException')
 
+    def test_indexed_answers_follow_every_patch(self):
+        """The state's index and memo (built by the first reads) are never
+        stale: each kind of patch shows in the very next answer."""
+        org = self.client('organizations')
+        ct = self.client('cloudtrail')
+        path = 'o-a1b2c3d4e5/r-a1b2/'
+
+        def paths(account):  # raw: Debian 12's botocore does not know Paths
+            status, body = self.signed('organizations', json.dumps({'AccountId': account}).encode(),
+                                       'AWSOrganizationsV20161128.DescribeAccount')
+            self.assertEqual(status, 200)
+            return json.loads(body)['Account']['Paths']
+
+        def children(parent):
+            return [a['Id'] for a in org.list_accounts_for_parent(ParentId=parent)['Accounts']]
+
+        def leaves():
+            return [e['EventId'] for e in ct.lookup_events(
+                LookupAttributes=[{'AttributeKey': 'EventName', 'AttributeValue': 'LeaveOrganization'}])['Events']]
+
+        self.assertEqual(paths('444444444444'), [path + 'ou-a1b2-sand0001/444444444444/'])
+        self.assertEqual(paths('333333333333'), [path + 'ou-a1b2-susp0001/333333333333/'])
+        self.assertEqual(children('ou-a1b2-susp0001'), ['333333333333'])
+        self.assertEqual([p['Id'] for p in org.list_policies_for_target(
+            TargetId='444444444444', Filter='SERVICE_CONTROL_POLICY')['Policies']], ['p-FullAWSAccess'])
+        before = leaves()
+
+        self.control('/_fake/patch', {'op': 'update_account', 'id': '444444444444',
+                                      'set': {'parent_id': 'ou-a1b2-susp0001'}})
+        self.assertEqual(paths('444444444444'), [path + 'ou-a1b2-susp0001/444444444444/'])
+        self.assertEqual(children('ou-a1b2-susp0001'), ['333333333333', '444444444444'])
+        self.assertNotIn('444444444444', children('ou-a1b2-sand0001'))
+
+        self.control('/_fake/patch', {'op': 'set', 'path': ['ous', 2, 'parent_id'], 'value': 'ou-a1b2-sand0001'})
+        self.assertEqual(paths('333333333333'), [path + 'ou-a1b2-sand0001/ou-a1b2-susp0001/333333333333/'])
+        self.assertEqual(org.list_parents(ChildId='ou-a1b2-susp0001')['Parents'],
+                         [{'Id': 'ou-a1b2-sand0001', 'Type': 'ORGANIZATIONAL_UNIT'}])
+
+        self.control('/_fake/patch', {'op': 'attach_policy', 'policy_id': 'p-regions0001', 'target_id': '444444444444'})
+        self.assertEqual([p['Id'] for p in org.list_policies_for_target(
+            TargetId='444444444444', Filter='SERVICE_CONTROL_POLICY')['Policies']], ['p-FullAWSAccess', 'p-regions0001'])
+        self.assertEqual([(t['TargetId'], t['Type']) for t in org.list_targets_for_policy(PolicyId='p-regions0001')['Targets']],
+                         [('r-a1b2', 'ROOT'), ('444444444444', 'ACCOUNT')])
+
+        self.control('/_fake/patch', {'op': 'add_account', 'account': {
+            'id': '123456789012', 'name': 'late', 'email': 'late@example.com', 'parent_id': 'ou-a1b2-prod0001'}})
+        self.assertEqual(paths('123456789012'), [path + 'ou-a1b2-prod0001/123456789012/'])
+
+        self.control('/_fake/patch', {'op': 'add_event', 'account': MGMT, 'region': 'us-east-1', 'event': {
+            'EventId': 'indexed-leave-1', 'EventName': 'LeaveOrganization',
+            'EventSource': 'organizations.amazonaws.com', 'CloudTrailEvent': '{}'}})
+        self.assertEqual(leaves(), ['indexed-leave-1'] + before)
+
     def test_member_account_is_denied(self):
         with self.assertRaises(ClientError) as ctx:
             self.client('organizations', key=MEMBER_KEY).list_accounts()

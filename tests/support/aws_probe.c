@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../collectors/aws/stats.h"
-#include "../../collectors/aws_session.h"
-#include "log.h"
+#include "collectors/aws/stats.h"
+#include "collectors/aws_session.h"
+#include "lib/log.h"
 
 static struct {
     const char *op, *body, *log_level;

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "exporter/collector.h"
 
 static struct {
     uint64_t series;

@@ -13,9 +13,10 @@
 
 #include <cmocka.h>
 
-#include "../../collectors/aws/client.h"
-#include "../../collectors/aws/creds.h"
-#include "../../collectors/aws/ratelimit.h"
+#include "collectors/aws/client.h"
+#include "collectors/aws/providers.h"
+#include "collectors/aws/ratelimit.h"
+#include "lib/clock.h"
 
 static void clear_endpoint_env(void)
 {
@@ -198,23 +199,9 @@ static void test_static_credentials(void **state)
 
 /* --- credential_process ------------------------------------------------- */
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double now_wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_until_wall(double t)
 {
-    double d = t - now_wall();
+    double d = t - clock_wall();
     if (d > 0)
         nanosleep(&(struct timespec){(time_t)d, (long)((d - (double)(time_t)d) * 1e9)}, NULL);
 }
@@ -273,9 +260,9 @@ static void test_credential_process_failures(void **state)
         struct aws_creds_provider *p = process_chain(dir, "failing", cases[i].command);
         struct aws_credentials c;
         struct aws_error err;
-        double t0 = now_mono();
+        double t0 = clock_mono();
         assert_int_equal(aws_creds_get(p, false, &c, &err), -1);
-        double took = now_mono() - t0;
+        double took = clock_mono() - t0;
         assert_string_equal(err.code, "CredentialsError");
         assert_string_equal(err.message, cases[i].message);
         if (took < cases[i].min_s || took > cases[i].max_s)
@@ -315,9 +302,9 @@ static void *getter_run(void *arg)
 {
     struct getter *g = arg;
     struct aws_credentials c;
-    double t0 = now_mono();
+    double t0 = clock_mono();
     g->rc = aws_creds_get(g->p, g->force, &c, &g->err);
-    g->took = now_mono() - t0;
+    g->took = clock_mono() - t0;
     snprintf(g->akid, sizeof g->akid, "%s", c.access_key_id ? c.access_key_id : "");
     aws_credentials_clear(&c);
     return NULL;
@@ -363,7 +350,7 @@ static void test_credential_process_refresh_blocks_no_one(void **state)
     assert_int_equal(aws_creds_get(p, false, &cur, &err), 0); /* cached: no new call */
     double exp = cur.expiration;
     aws_credentials_clear(&cur);
-    assert_true(exp - now_wall() > 4.5 && exp - now_wall() <= 6.0);
+    assert_true(exp - clock_wall() > 4.5 && exp - clock_wall() <= 6.0);
 
     /* 2 s before expiry (inside the refresh margin): a refreshes, and hangs
      * until its deadline; b (forced) waits for a's outcome; a plain caller

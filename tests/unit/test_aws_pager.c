@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../../collectors/aws/pager.h"
+#include "collectors/aws/pager.h"
 
 /* One scripted answer: a page of `items` numbered items and a NextToken
  * (NULL: none), or an error (code set), or a raw JSON answer. */

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "expo.h"
+#include "exporter/expo.h"
 
 static void test_label_value_escaping(void **state)
 {

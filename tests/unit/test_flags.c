@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "flags.h"
-#include "http.h"
+#include "exporter/flags.h"
+#include "exporter/http.h"
 
 static void test_parse_duration(void **state)
 {

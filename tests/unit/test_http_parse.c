@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "http.h"
+#include "exporter/http.h"
 
 static void test_listen_address(void **state)
 {

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 static char path[] = "/tmp/aws-org-exporter-test-log-XXXXXX";
 static int saved_stderr = -1;

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the registry: snapshots, failed runs keeping the last good
- * snapshot, readiness, and the gzip body composed from deflate segments
- * decoding to exactly the plain body.
+ * snapshot, readiness, the gzip body composed from deflate segments
+ * decoding to exactly the plain body, and the wiring of what one collector
+ * provides to those that consume it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -16,7 +17,8 @@
 
 #include <cmocka.h>
 
-#include "registry.h"
+#include "exporter/registry.h"
+#include "lib/clock.h"
 
 static atomic_int runs_a;
 static atomic_bool fail_a;
@@ -134,14 +136,12 @@ static char *gunzip(const unsigned char *gz, size_t len, size_t *out_len)
  * sanitized build slower): the bound is for a hang, not a timing claim. */
 static void wait_for(bool (*cond)(void *), void *arg)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = clock_mono();
     do {
         if (cond(arg))
             return;
         nanosleep(&(struct timespec){0, 1000000L}, NULL);
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    } while (t.tv_sec - t0.tv_sec < 60);
+    } while (clock_mono() - t0 < 60);
     assert_true(cond(arg));
 }
 
@@ -372,6 +372,145 @@ static void test_exposition_is_reused(void **state)
     registry_destroy(r);
 }
 
+/* --- wiring: a provider's product handed to its consumer ---------------- */
+
+/* The product: a counted value. */
+struct value {
+    atomic_int refs;
+    int n;
+};
+static atomic_int values_alive;
+
+static void value_retain(void *v)
+{
+    atomic_fetch_add(&((struct value *)v)->refs, 1);
+}
+
+static void value_release(void *v)
+{
+    if (v != NULL && atomic_fetch_sub(&((struct value *)v)->refs, 1) == 1) {
+        atomic_fetch_sub(&values_alive, 1);
+        free(v);
+    }
+}
+
+static const struct collector_product product = {"the value", value_retain, value_release};
+static atomic_int provided_runs, consumed; /* the last value a consumer saw, -1: none */
+
+static int run_provider(void *state, struct collector_run *run)
+{
+    (void)state;
+    struct value *v = malloc(sizeof *v);
+    atomic_init(&v->refs, 1);
+    v->n = 41 + atomic_fetch_add(&provided_runs, 1) + 1; /* 42, 43, ... */
+    atomic_fetch_add(&values_alive, 1);
+    collector_feed_publish(run->feed, v);
+    return 0;
+}
+
+static int run_consumer(void *state, struct collector_run *run)
+{
+    (void)state;
+    struct value *v = collector_feed_wait(run->input, 30, run->stopping);
+    atomic_store(&consumed, v ? v->n : -1);
+    value_release(v);
+    return 0;
+}
+
+static const struct collector_product *needs_value(void *state, const char **needed_for)
+{
+    (void)state;
+    *needed_for = "its sums";
+    return &product;
+}
+
+static const struct collector_product *wants_value(void *state, const char **needed_for)
+{
+    (void)state;
+    (void)needed_for; /* makes do without */
+    return &product;
+}
+
+static const struct collector_def def_provider = {
+    .name = "provider", .help = "p", .run = run_provider, .provides = &product};
+static const struct collector_def def_consumer = {
+    .name = "consumer", .help = "c", .run = run_consumer, .consumes = needs_value};
+static const struct collector_def def_optional = {
+    .name = "optional", .help = "o", .run = run_consumer, .consumes = wants_value};
+
+static bool consumed_42(void *arg)
+{
+    (void)arg;
+    return atomic_load(&consumed) == 42;
+}
+
+static bool consumed_none(void *arg)
+{
+    (void)arg;
+    return atomic_load(&consumed) == -1;
+}
+
+static void test_wiring_hands_the_product_over(void **state)
+{
+    (void)state;
+    atomic_store(&provided_runs, 0);
+    atomic_store(&consumed, 0);
+    const struct collector_def *table[] = {&def_provider, &def_consumer};
+    struct registry *r = registry_create(0.0);
+    /* The consumer first: the order of the rows does not matter. */
+    assert_int_equal(registry_add_collector(r, &def_consumer, NULL, 3600000), 0);
+    assert_int_equal(registry_add_collector(r, &def_provider, NULL, 3600000), 0);
+    char err[256] = "";
+    assert_int_equal(registry_wire(r, table, 2, err, sizeof err), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(registry_start(r), 0);
+    wait_for(consumed_42, NULL); /* waited for the provider's first value */
+    registry_destroy(r);
+    assert_int_equal(atomic_load(&values_alive), 0); /* the feed's reference dropped */
+}
+
+static void test_wiring_refuses_a_missing_provider(void **state)
+{
+    (void)state;
+    static const struct collector_def *const both[] = {&def_provider, &def_consumer};
+    static const struct collector_def *const alone[] = {&def_consumer};
+    static const struct {
+        const struct collector_def *const *table;
+        size_t ntable;
+        const char *err;
+    } cases[] = {
+        {both, 2,
+         "collector consumer needs the value (for its sums), which the provider collector "
+         "provides, and it is disabled: enable it with --collector.provider, or disable consumer "
+         "with --no-collector.consumer"},
+        {alone, 1,
+         "collector consumer needs the value (for its sums), which no collector of this build "
+         "provides: disable it with --no-collector.consumer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct registry *r = registry_create(0.0);
+        assert_int_equal(registry_add_collector(r, &def_consumer, NULL, 3600000), 0);
+        char err[512] = "";
+        assert_int_equal(registry_wire(r, cases[i].table, cases[i].ntable, err, sizeof err), -1);
+        assert_string_equal(err, cases[i].err);
+        registry_destroy(r);
+    }
+}
+
+static void test_wiring_lets_an_optional_consumer_run_without(void **state)
+{
+    (void)state;
+    atomic_store(&consumed, 0);
+    const struct collector_def *table[] = {&def_provider, &def_optional};
+    struct registry *r = registry_create(0.0);
+    assert_int_equal(registry_add_collector(r, &def_optional, NULL, 3600000), 0);
+    char err[256] = "";
+    assert_int_equal(registry_wire(r, table, 2, err, sizeof err), 0);
+    assert_int_equal(registry_start(r), 0);
+    wait_for(consumed_none, NULL); /* no input: NULL at once, not after 30 s */
+    registry_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +519,9 @@ int main(void)
         cmocka_unit_test(test_publish_on_error),
         cmocka_unit_test(test_exposition_is_reused),
         cmocka_unit_test(test_continuous_collector_publishes_each_batch),
+        cmocka_unit_test(test_wiring_hands_the_product_over),
+        cmocka_unit_test(test_wiring_refuses_a_missing_provider),
+        cmocka_unit_test(test_wiring_lets_an_optional_consumer_run_without),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }

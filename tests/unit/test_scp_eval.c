@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "../../collectors/scp_eval.h"
+#include "collectors/scp_eval.h"
 
 #define LEAVE "organizations:LeaveOrganization"
 

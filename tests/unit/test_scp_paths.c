@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "../../collectors/scp_paths.h"
-#include "../../collectors/scp_tree.h"
+#include "collectors/scp_paths.h"
+#include "collectors/scp_tree.h"
 
 static void test_split(void **state)
 {

@@ -22,7 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "../../collectors/aws/sigv4.h"
+#include "collectors/aws/sigv4.h"
 
 static const char *suite_dir(void)
 {

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "../../collectors/trail_account.h"
+#include "collectors/trail_account.h"
 
 static const char expected[] = "an IAM role ARN such as arn:aws:iam::111111111111:role/name";
 

@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "../../collectors/trail_ledger.h"
-#include "../../exporter/buf.h"
-#include "../../exporter/expo.h"
+#include "collectors/trail_ledger.h"
+#include "lib/buf.h"
+#include "exporter/expo.h"
 
 static char state_path[64];
 

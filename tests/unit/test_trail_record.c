@@ -20,7 +20,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../collectors/trail_record.h"
+#include "collectors/trail_record.h"
 
 #define PUBLIC "../shared/fixtures/cloudtrail-public/"
 #define OURS "tests/data/cloudtrail/"

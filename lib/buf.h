@@ -7,8 +7,8 @@
  * writer can append a whole document and check once at the end. A failed
  * buffer never hands out a half-built result.
  */
-#ifndef EXPORTER_BUF_H
-#define EXPORTER_BUF_H
+#ifndef LIB_BUF_H
+#define LIB_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -88,6 +88,14 @@ int buf_read_stream(struct buf *b, FILE *f);
  * or -1 (the buffer failed) with errno set: EINVAL when path is not a regular
  * file, EFBIG past the cap, else open's or read's error (ENOENT: no file). */
 int buf_read_file(struct buf *b, const char *path);
+
+/* The bounded token-file reader: the first line of the regular file at path
+ * (a web identity token, a container authorization token), read with
+ * buf_read_file under a cap of max bytes for the whole file. Returns a new
+ * string the caller owns (a secret: wipe it before free), or NULL with errno
+ * as buf_read_file sets it, or ENODATA when the first line is empty. What is
+ * read past the first line is wiped. */
+char *buf_read_token(const char *path, size_t max);
 
 /* True once an append has failed. */
 static inline bool buf_failed(const struct buf *b)

@@ -9,8 +9,8 @@
  *
  * Values are logged as given: callers never pass secrets (keys, tokens).
  */
-#ifndef EXPORTER_LOG_H
-#define EXPORTER_LOG_H
+#ifndef LIB_LOG_H
+#define LIB_LOG_H
 
 #include <stdbool.h>
 

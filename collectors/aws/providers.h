@@ -1,6 +1,8 @@
 /*
- * creds: AWS credentials, resolved the way the SDKs resolve them, cached and
- * refreshed ahead of their expiry.
+ * providers: where AWS credentials come from, resolved the way the SDKs
+ * resolve them. Each constructor returns a provider of the credentials
+ * interface (credentials.h: get, source, destroy), which caches and refreshes
+ * ahead of expiry.
  *
  * The default chain picks, once at start and without network calls, the
  * first source that is configured:
@@ -24,56 +26,18 @@
  * aws_creds_assume_role() puts STS AssumeRole (signed by another provider)
  * on top of any of these: --aws.role-arn, and per-account member roles.
  *
+ * One file per source: creds_static.c (static keys, environment),
+ * creds_sts.c (assume-role, web identity), creds_process.c, creds_container.c,
+ * creds_imds.c, profile.c (the shared files), creds_chain.c (the chain).
  * Secrets live only in struct aws_credentials and are never logged.
  */
-#ifndef AWS_CREDS_H
-#define AWS_CREDS_H
+#ifndef AWS_PROVIDERS_H
+#define AWS_PROVIDERS_H
 
-#include <stdbool.h>
+#include <stddef.h>
 
-#include "client.h"
-
-struct aws_credentials {
-    char *access_key_id;     /* owned */
-    char *secret_access_key; /* owned; wiped on clear */
-    char *session_token;     /* owned, NULL for long-term keys; wiped on clear */
-    double expiration;       /* unix seconds; 0 = does not expire */
-};
-
-/* Frees and wipes. Accepts NULL and cleared values. */
-void aws_credentials_clear(struct aws_credentials *c);
-
-/* Deep copy; returns 0 or -1. */
-int aws_credentials_copy(struct aws_credentials *dst, const struct aws_credentials *src);
-
-/*
- * A source of credentials and its cache; opaque: its lock and cache are
- * creds.c's alone. One provider is shared by every collector thread.
- */
-struct aws_creds_provider;
-
-/*
- * Copies usable credentials into out (the caller clears them): the cached
- * ones while they are not near expiry, else fresh ones. force_refresh fetches
- * even then (after AWS said the token expired). When a refresh fails but the
- * cached credentials have not expired yet, those are used.
- *
- * One thread fetches at a time, without holding the cache's lock: while it
- * does, other threads whose cached credentials are still valid get those at
- * once; threads with none valid, and forced ones, wait for that fetch's
- * outcome instead of starting another, at most the source's time limit (the
- * credential_process timeout for a process).
- * Returns 0, or -1 with err set (the fetch's own error, or a timeout).
- */
-int aws_creds_get(struct aws_creds_provider *p, bool force_refresh, struct aws_credentials *out,
-                  struct aws_error *err);
-
-/* The source's name: "environment", "web_identity", "profile", "process",
- * "container", "imds", "assume_role"... Static storage. */
-const char *aws_creds_source(const struct aws_creds_provider *p);
-
-/* Accepts NULL. */
-void aws_creds_destroy(struct aws_creds_provider *p);
+#include "collectors/aws/client.h"
+#include "collectors/aws/credentials.h"
 
 /*
  * The default chain for cfg (copied where needed). Returns NULL with a

@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "log.h"
+#include "lib/log.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -10,7 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
 
 static enum log_level threshold = LOG_INFO;
 static enum log_format format = LOG_LOGFMT;
@@ -114,19 +115,11 @@ static void logfmt_value(struct buf *b, const char *v)
 
 static void format_time(char *out, size_t n)
 {
-    struct timespec ts;
+    struct timespec ts = clock_timespec(clock_wall());
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     size_t len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + len, n - len, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Returns false to drop the line; sets *repeated to the count dropped before. */
@@ -135,7 +128,7 @@ static bool admit(uint64_t h, unsigned *repeated)
     *repeated = 0;
     if (window <= 0)
         return true;
-    double now = now_mono();
+    double now = clock_mono();
     unsigned slot = (unsigned)(h % REPEAT_SLOTS);
     if (repeats[slot].hash == h && repeats[slot].first != 0 && now - repeats[slot].first < window) {
         repeats[slot].suppressed++;
@@ -151,17 +144,15 @@ static bool admit(uint64_t h, unsigned *repeated)
 
 /* Writes one line; args is the key/value list. A filtered warning or error
  * goes through the repeat filter, an unfiltered line never does. */
-static void log_vwrite(enum log_level level, bool filtered, const char *file, int line,
-                       const char *module, const char *msg, va_list args)
-{
-    if (!log_enabled(level))
-        return;
-    const char *base = strrchr(file, '/');
-    base = base ? base + 1 : file;
-    char ts[40], caller[96], rep[24];
-    format_time(ts, sizeof ts);
-    snprintf(caller, sizeof caller, "%s:%d", base, line);
+/* What every line starts with. */
+struct line_head {
+    const char *ts, *level, *caller, *module, *msg;
+};
 
+/* The hash that tells a line's repetitions apart: module, message and every
+ * key and value (args: key, value, ..., NULL). */
+static uint64_t line_hash(const char *module, const char *msg, va_list args)
+{
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv1a(h, module);
     h = fnv1a(h, msg);
@@ -172,6 +163,75 @@ static void log_vwrite(enum log_level level, bool filtered, const char *file, in
         h = fnv1a(h, va_arg(ap, const char *));
     }
     va_end(ap);
+    return h;
+}
+
+/* Appends the line as one JSON object (without the newline). */
+static void format_json(struct buf *b, const struct line_head *l, va_list args, unsigned repeated)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "ts", json_string(l->ts));
+    json_object_set_new(o, "level", json_string(l->level));
+    json_object_set_new(o, "caller", json_string(l->caller));
+    json_object_set_new(o, "module", json_string(l->module));
+    json_object_set_new(o, "msg", json_string(l->msg));
+    va_list ap;
+    va_copy(ap, args);
+    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+        const char *v = va_arg(ap, const char *);
+        /* Invalid UTF-8 is replaced rather than dropping the line. */
+        json_t *s = json_string(v ? v : "");
+        json_object_set_new(o, k, s ? s : json_string("\xEF\xBF\xBD"));
+    }
+    va_end(ap);
+    if (repeated > 0)
+        json_object_set_new(o, "repeated", json_integer(repeated));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (s != NULL) {
+        buf_puts(b, s);
+        free(s);
+    }
+    json_decref(o);
+}
+
+/* Appends the line as logfmt (without the newline). */
+static void format_logfmt(struct buf *b, const struct line_head *l, va_list args, unsigned repeated)
+{
+    buf_puts(b, "ts=");
+    buf_puts(b, l->ts);
+    buf_puts(b, " level=");
+    buf_puts(b, l->level);
+    buf_puts(b, " caller=");
+    logfmt_value(b, l->caller);
+    buf_puts(b, " module=");
+    logfmt_value(b, l->module);
+    buf_puts(b, " msg=");
+    logfmt_value(b, l->msg);
+    va_list ap;
+    va_copy(ap, args);
+    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+        buf_putc(b, ' ');
+        buf_puts(b, k);
+        buf_putc(b, '=');
+        logfmt_value(b, va_arg(ap, const char *));
+    }
+    va_end(ap);
+    if (repeated > 0)
+        buf_printf(b, " repeated=%u", repeated);
+}
+
+static void log_vwrite(enum log_level level, bool filtered, const char *file, int line,
+                       const char *module, const char *msg, va_list args)
+{
+    if (!log_enabled(level))
+        return;
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    char ts[40], caller[96];
+    format_time(ts, sizeof ts);
+    snprintf(caller, sizeof caller, "%s:%d", base, line);
+    const struct line_head head = {ts, level_names[level], caller, module, msg};
+    uint64_t h = line_hash(module, msg, args);
 
     pthread_mutex_lock(&lock);
     unsigned repeated = 0;
@@ -179,57 +239,12 @@ static void log_vwrite(enum log_level level, bool filtered, const char *file, in
         pthread_mutex_unlock(&lock);
         return;
     }
-    snprintf(rep, sizeof rep, "%u", repeated);
-
     struct buf b;
     buf_init(&b, 64 * 1024);
-    if (format == LOG_JSON) {
-        json_t *o = json_object();
-        json_object_set_new(o, "ts", json_string(ts));
-        json_object_set_new(o, "level", json_string(level_names[level]));
-        json_object_set_new(o, "caller", json_string(caller));
-        json_object_set_new(o, "module", json_string(module));
-        json_object_set_new(o, "msg", json_string(msg));
-        va_copy(ap, args);
-        for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-            const char *v = va_arg(ap, const char *);
-            /* Invalid UTF-8 is replaced rather than dropping the line. */
-            json_t *s = json_string(v ? v : "");
-            json_object_set_new(o, k, s ? s : json_string("\xEF\xBF\xBD"));
-        }
-        va_end(ap);
-        if (repeated > 0)
-            json_object_set_new(o, "repeated", json_integer(repeated));
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (s != NULL) {
-            buf_puts(&b, s);
-            free(s);
-        }
-        json_decref(o);
-    } else {
-        buf_puts(&b, "ts=");
-        buf_puts(&b, ts);
-        buf_puts(&b, " level=");
-        buf_puts(&b, level_names[level]);
-        buf_puts(&b, " caller=");
-        logfmt_value(&b, caller);
-        buf_puts(&b, " module=");
-        logfmt_value(&b, module);
-        buf_puts(&b, " msg=");
-        logfmt_value(&b, msg);
-        va_copy(ap, args);
-        for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-            buf_putc(&b, ' ');
-            buf_puts(&b, k);
-            buf_putc(&b, '=');
-            logfmt_value(&b, va_arg(ap, const char *));
-        }
-        va_end(ap);
-        if (repeated > 0) {
-            buf_puts(&b, " repeated=");
-            buf_puts(&b, rep);
-        }
-    }
+    if (format == LOG_JSON)
+        format_json(&b, &head, args, repeated);
+    else
+        format_logfmt(&b, &head, args, repeated);
     buf_putc(&b, '\n');
     if (!buf_failed(&b))
         fwrite(b.data, 1, b.len, stderr);

@@ -1,5 +1,5 @@
-#define _POSIX_C_SOURCE 200809L
-#include "buf.h"
+#define _DEFAULT_SOURCE /* explicit_bzero */
+#include "lib/buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -148,6 +148,29 @@ int buf_read_file(struct buf *b, const char *path)
     fclose(f);
     errno = e;
     return rc;
+}
+
+char *buf_read_token(const char *path, size_t max)
+{
+    struct buf b;
+    buf_init(&b, max);
+    /* All of it allocated at once: growing would leave copies of the token in
+     * freed memory. */
+    if (buf_reserve(&b, max) != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (buf_read_file(&b, path) != 0)
+        return NULL; /* failed: the buffer is freed, errno set */
+    size_t line = strcspn(b.data, "\r\n");
+    explicit_bzero(b.data + line, b.len - line);
+    if (line == 0) {
+        buf_free(&b);
+        errno = ENODATA;
+        return NULL;
+    }
+    b.len = line;
+    return buf_steal(&b, NULL);
 }
 
 char *buf_steal(struct buf *b, size_t *len)
