@@ -310,7 +310,7 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
             # Once per timed-out fetch: a set of one line.
             self.assertEqual(set(log_lines(log, 'credential_process timed out after 2s and was '
                                                 'killed')),
-                             {'level=warn caller=creds.c module=aws msg="credential_process timed '
+                             {'level=warn caller=creds_process.c module=aws msg="credential_process timed '
                               'out after 2s and was killed" profile=helper stderr_bytes=%d'
                               % len(HELPER_STDERR)})
             # The whole group of the timed-out helper is gone: the helper and
@@ -368,7 +368,7 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
         self.assertLess(max(last.values()), expiration + 1)
         self.assertEqual(set(log_lines(log, 'refreshing credentials failed; using the current '
                                             'ones until they expire')),
-                         {'level=warn caller=creds.c module=aws msg="refreshing credentials '
+                         {'level=warn caller=credentials.c module=aws msg="refreshing credentials '
                           'failed; using the current ones until they expire" source=process '
                           'code=CredentialsError err="credential_process timed out after 5s and '
                           'was killed"'})
