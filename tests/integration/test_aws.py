@@ -222,6 +222,17 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.tmp.name, name)
 
+    @staticmethod
+    def first_line(path):
+        """The first whole line of path (without its newline), or None while
+        the file is missing or its first line is not written out yet."""
+        try:
+            with open(path) as f:
+                line = f.readline()
+        except FileNotFoundError:
+            return None
+        return line[:-1] if line.endswith('\n') else None
+
     def write(self, name, text):
         with open(self.path(name), 'w') as f:
             f.write(text)
@@ -345,9 +356,10 @@ class CredentialProcessDeadlineTest(unittest.TestCase):
         with self.exporter(env, both, '5s') as x:
             self.assertTrue(wait_until(lambda: all(self.up(x, c) == 1 for c in both), 10),
                             x.stderr()[-3000:])
-            self.assertTrue(wait_until(lambda: os.path.exists(self.path('hangs')), 25))
-            with open(self.path('hangs')) as f:
-                hang_start = float(f.readline())
+            # The shell creates the file before date writes its line: wait for
+            # the whole line.
+            self.assertTrue(wait_until(lambda: self.first_line(self.path('hangs')), 25))
+            hang_start = float(self.first_line(self.path('hangs')))
             self.assertLess(hang_start, expiration - 6)
             last = 0.0
             while time.time() < expiration - 0.5:
