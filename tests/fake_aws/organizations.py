@@ -154,7 +154,9 @@ def dispatch(state, op, params, caller):
     sc = state.scenario
     ix = state.index()
     _check_caller(sc, ix, op, caller)
-    who = caller['akid']
+    # A token is the caller's (its principal), not one access key's: it stays
+    # good across a credentials refresh of the same role session, as in AWS.
+    who = caller['arn']
 
     def page_of(member, items, render=None, page_sizes=None):
         page, tok = paginate(op, params, items, who, page_sizes, render)

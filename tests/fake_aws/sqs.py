@@ -68,6 +68,7 @@ class Sqs:
     def __init__(self):
         self.cond = threading.Condition()
         self.queues = {}            # (account, name) -> Queue
+        self.waiting = 0            # ReceiveMessage calls waiting now
 
     def load(self, spec):
         with self.cond:
@@ -162,14 +163,20 @@ class Sqs:
         names = set(params.get('AttributeNames') or [])
         deadline = time.time() + wait
         with self.cond:
-            while True:
-                q = self._queue(params.get('QueueUrl'))   # a queue deleted meanwhile is an error
-                now = time.time()
-                self._redrive(q, now)
-                ready = [m for m in q.messages if m['visible_at'] <= now][:n]
-                if ready or now >= deadline:
-                    break
-                self.cond.wait(min(deadline - now, 0.5))
+            # Long polls in progress, for tests: one whose client is gone (a
+            # killed consumer) still takes the next message, as SQS does.
+            self.waiting += 1
+            try:
+                while True:
+                    q = self._queue(params.get('QueueUrl'))   # a queue deleted meanwhile is an error
+                    now = time.time()
+                    self._redrive(q, now)
+                    ready = [m for m in q.messages if m['visible_at'] <= now][:n]
+                    if ready or now >= deadline:
+                        break
+                    self.cond.wait(min(deadline - now, 0.5))
+            finally:
+                self.waiting -= 1
             hide = int(params.get('VisibilityTimeout', q.visibility_timeout))
             out = []
             for m in ready:
@@ -214,13 +221,17 @@ class Sqs:
 
     # for tests (the control endpoint) -----------------------------------------
     def stats(self):
+        """Per queue ("account/name"): visible, in flight, received, deleted,
+        receive counts; and "waiting": the long polls in progress."""
         now = time.time()
         with self.cond:
-            return {'%s/%s' % k: {'visible': sum(1 for m in q.messages if m['visible_at'] <= now),
-                                  'in_flight': sum(1 for m in q.messages if m['visible_at'] > now),
-                                  'received': q.received, 'deleted': q.deleted,
-                                  'receive_counts': [m['receive_count'] for m in q.messages]}
-                    for k, q in self.queues.items()}
+            out = {'%s/%s' % k: {'visible': sum(1 for m in q.messages if m['visible_at'] <= now),
+                                 'in_flight': sum(1 for m in q.messages if m['visible_at'] > now),
+                                 'received': q.received, 'deleted': q.deleted,
+                                 'receive_counts': [m['receive_count'] for m in q.messages]}
+                   for k, q in self.queues.items()}
+            out['waiting'] = self.waiting
+            return out
 
     def control(self, data):
         """{"op": "send", "account", "name", "body"}: SendMessage without a

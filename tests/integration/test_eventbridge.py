@@ -210,6 +210,10 @@ class EventBridgeTest(EventBridgeBase):
             x.stop(sig=9)
         self.assertEqual(self.queue()['in_flight'], 1)
         self.fake.faults([])
+        # A long poll of the killed exporter may still be waiting in the fake
+        # (its end of the socket is gone, not the fake's): it would take the
+        # message first, as SQS would. Expire once it has ended (<= 20 s).
+        self.assertTrue(wait_until(lambda: self.fake.control('sqs')['waiting'] == 0, 30, 0.2))
         self.fake.control('sqs', {'op': 'expire', 'account': MGMT, 'name': QUEUE})
         with self.exporter('--state.file=' + state, cloudtrail=False) as x:
             self.ready(x)
