@@ -16,6 +16,7 @@
 #include <libgen.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/search.h"
 
 #define MAX_WATCHED 64
 #define MAX_SEEN 200000
@@ -152,21 +154,7 @@ static struct trail_ledger *ledger;
 /* Position of id in the sorted seen list; *found says whether it is there. */
 static size_t seen_find(const struct trail_ledger *s, const char *id, bool *found)
 {
-    size_t lo = 0, hi = s->nseen;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->seen[mid].id, id);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return search_id(s->seen, s->nseen, sizeof *s->seen, offsetof(struct seen, id), id, found);
 }
 
 /* Records id; returns 1 when new, 0 when already seen, -1 when out of room. */
