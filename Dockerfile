@@ -4,7 +4,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc make pkg-config libc6-dev git ca-certificates \
-      libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev libssl-dev libyaml-dev libcrypt-dev libgnutls28-dev \
+      libmicrohttpd-dev libcurl4-gnutls-dev libjansson-dev zlib1g-dev libyaml-dev libcrypt-dev libgnutls28-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -19,7 +19,7 @@ LABEL org.opencontainers.image.title="aws-org-exporter" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="${SOURCE}"
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl4 libjansson4 zlib1g libssl3 libyaml-0-2 libcrypt1 libgnutls30 ca-certificates \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl3-gnutls libjansson4 zlib1g libyaml-0-2 libcrypt1 libgnutls30 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/aws-org-exporter /usr/bin/aws-org-exporter
 # Owned by the runtime user: a volume mounted here inherits it.

@@ -12,7 +12,7 @@
 #   make mixin    render the dashboard and the rules from mixin/ (make generate)
 
 CC      ?= cc
-PKGS    := libmicrohttpd libcurl jansson zlib libcrypto yaml-0.1 libxcrypt gnutls
+PKGS    := libmicrohttpd libcurl jansson zlib yaml-0.1 libxcrypt gnutls
 VERSION := $(shell cat VERSION)
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
@@ -123,12 +123,16 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 $(BUILD)/unit/%: $(BUILD)/test/tests/unit/%.o $(call OBJ,test,$(NOMAIN_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(UNIT_LIBS_$*) -lcmocka
+
+# test_sigv4 checks the signer (GnuTLS) against OpenSSL's HMAC: a second,
+# independent implementation, for the test only (the exporter does not link it).
+UNIT_LIBS_test_sigv4 := -lcrypto
 
 TSAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tsan-unit/%,$(UNIT_SRC))
 $(BUILD)/tsan-unit/%: $(BUILD)/tsan/tests/unit/%.o $(call OBJ,tsan,$(NOMAIN_SRC) $(COLLECT_SRC) $(TESTING_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(UNIT_LIBS_$*) -lcmocka
 
 # --- the developer loop: no root, no network, nothing installed ----------------
 # Each checks the packages first (a sub-make then builds), so a missing one

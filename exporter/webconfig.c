@@ -3,8 +3,8 @@
 
 #include <crypt.h>
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 #include "lib/err.h"
 
 #define FILE_MAX (1u << 20) /* PEM files and the config itself */
+#define SHA256_LEN 32
 
 struct ctx {
     const char *path;
@@ -340,7 +341,7 @@ void web_config_release(struct web_config *c)
         return;
     free(c->cert_pem);
     if (c->key_pem != NULL) {
-        OPENSSL_cleanse(c->key_pem, strlen(c->key_pem));
+        explicit_bzero(c->key_pem, strlen(c->key_pem));
         free(c->key_pem);
     }
     free(c->client_ca_pem);
@@ -361,7 +362,7 @@ void web_config_release(struct web_config *c)
 #define AUTH_CACHE 64
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    unsigned char key[SHA256_DIGEST_LENGTH];
+    unsigned char key[SHA256_LEN];
     double until;
 } cache[AUTH_CACHE];
 static unsigned cache_next;
@@ -378,8 +379,7 @@ static const struct web_user *find_user(const struct web_config *c, const char *
 
 /* The cache key of a check: SHA-256(hash \0 user \0 password). The hash is
  * part of it, so a changed hash invalidates what was remembered. */
-static bool cache_key(const struct web_user *u, const char *password,
-                      unsigned char key[SHA256_DIGEST_LENGTH])
+static bool cache_key(const struct web_user *u, const char *password, unsigned char key[SHA256_LEN])
 {
     struct buf kb;
     buf_init(&kb, 64 * 1024);
@@ -388,9 +388,9 @@ static bool cache_key(const struct web_user *u, const char *password,
     buf_puts(&kb, password);
     bool ok = !buf_failed(&kb);
     if (ok)
-        SHA256((const unsigned char *)kb.data, kb.len, key);
+        ok = gnutls_hash_fast(GNUTLS_DIG_SHA256, kb.data, kb.len, key) == 0;
     if (kb.data != NULL)
-        OPENSSL_cleanse(kb.data, kb.len);
+        explicit_bzero(kb.data, kb.len);
     buf_free(&kb);
     return ok;
 }
@@ -400,20 +400,20 @@ bool web_config_check_remembered(const struct web_config *c, const char *user, c
     if (c == NULL || user == NULL || password == NULL)
         return false;
     const struct web_user *u = find_user(c, user);
-    unsigned char key[SHA256_DIGEST_LENGTH];
+    unsigned char key[SHA256_LEN];
     if (u == NULL || !cache_key(u, password, key))
         return false;
     double now = clock_mono();
     bool hit = false;
     pthread_mutex_lock(&cache_lock);
     for (unsigned i = 0; i < AUTH_CACHE && !hit; i++) {
-        if (cache[i].until > now && CRYPTO_memcmp(cache[i].key, key, sizeof key) == 0) {
+        if (cache[i].until > now && gnutls_memcmp(cache[i].key, key, sizeof key) == 0) {
             cache[i].until = now + 60;
             hit = true;
         }
     }
     pthread_mutex_unlock(&cache_lock);
-    OPENSSL_cleanse(key, sizeof key);
+    explicit_bzero(key, sizeof key);
     return hit;
 }
 
@@ -430,17 +430,17 @@ bool web_config_check_user(const struct web_config *c, const char *user, const c
         return false;
     const char *out = crypt_r(password, hash, cd);
     bool ok = u != NULL && out != NULL && strlen(out) == strlen(hash) &&
-              CRYPTO_memcmp(out, hash, strlen(hash)) == 0;
-    OPENSSL_cleanse(cd, sizeof *cd);
+              gnutls_memcmp(out, hash, strlen(hash)) == 0;
+    explicit_bzero(cd, sizeof *cd);
     free(cd);
-    unsigned char key[SHA256_DIGEST_LENGTH];
+    unsigned char key[SHA256_LEN];
     if (ok && cache_key(u, password, key)) {
         pthread_mutex_lock(&cache_lock);
         memcpy(cache[cache_next % AUTH_CACHE].key, key, sizeof key);
         cache[cache_next % AUTH_CACHE].until = clock_mono() + 60;
         cache_next++;
         pthread_mutex_unlock(&cache_lock);
-        OPENSSL_cleanse(key, sizeof key);
+        explicit_bzero(key, sizeof key);
     }
     return ok;
 }

@@ -14,15 +14,16 @@ set -euo pipefail
 install=1
 if [ "${1:-}" = --no-install ]; then install=0; shift; fi
 
-build=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
-       zlib1g-dev libssl-dev libyaml-dev libcrypt-dev libgnutls28-dev)
+build=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-gnutls-dev libjansson-dev
+       zlib1g-dev libyaml-dev libcrypt-dev libgnutls28-dev)
 runtime=(python3 python3-botocore)
 # What the unit and integration tests run: cmocka; promtool and prometheus;
-# PyYAML; openssl (the TLS tests' certificates); the checkers of what we ship
+# PyYAML; openssl (the TLS tests' certificates) and libssl-dev (test_sigv4
+# checks the signer against OpenSSL's HMAC); the checkers of what we ship
 # (shellcheck, yamllint, Node.js for the Kubernetes and Grafana schemas,
 # docker-compose for `docker-compose config`: --no-install-recommends keeps its
 # recommended Docker engine out); jsonnet (the mixin's render check).
-check=(libcmocka-dev prometheus python3-yaml openssl shellcheck yamllint nodejs docker-compose jsonnet)
+check=(libcmocka-dev prometheus python3-yaml openssl libssl-dev shellcheck yamllint nodejs docker-compose jsonnet)
 # What only make test adds: the fuzzers (clang, its runtime), the format
 # check, the image test (curl; podman-compose for the compose demo; the
 # image test installs podman, buildah, mmdebstrap, runc itself) and the

@@ -1,14 +1,9 @@
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* explicit_bzero */
 #include "collectors/aws/sigv4.h"
 
 #include <ctype.h>
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/params.h>
-#include <openssl/sha.h>
-#include <pthread.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,65 +20,32 @@ static void hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+#define SHA256_LEN 32
+
 /*
- * OpenSSL 3's one-shot SHA256() and HMAC() look the algorithm up on every
- * call, which cost more than the hashing itself for the few hundred bytes a
- * request signs. The digest and a keyless HMAC-SHA256 context are fetched
- * once; each HMAC is a copy of that context.
+ * SHA-256 and HMAC-SHA256 from GnuTLS (nettle underneath): the TLS library
+ * libmicrohttpd and libcurl already load, so the process maps no second
+ * crypto library (OpenSSL's libcrypto alone was 3 MiB of resident pages).
+ * The one-shot calls look nothing up: a request's few hundred bytes cost
+ * the hashing only.
  */
-static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256_md;          /* process lifetime */
-static EVP_MAC_CTX *hmac_template; /* process lifetime, never changed after init */
-
-static void algs_init(void)
+static int sha256(const void *p, size_t n, unsigned char md[SHA256_LEN])
 {
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac != NULL) {
-        hmac_template = EVP_MAC_CTX_new(mac);
-        EVP_MAC_free(mac); /* the context holds its own reference */
-        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
-                               OSSL_PARAM_construct_end()};
-        if (hmac_template != NULL && EVP_MAC_CTX_set_params(hmac_template, params) != 1) {
-            EVP_MAC_CTX_free(hmac_template);
-            hmac_template = NULL;
-        }
-    }
-}
-
-static int sha256(const void *p, size_t n, unsigned char md[SHA256_DIGEST_LENGTH])
-{
-    pthread_once(&algs_once, algs_init);
-    if (sha256_md == NULL)
-        return SHA256(p, n, md) ? 0 : -1;
-    return EVP_Digest(p, n, md, NULL, sha256_md, NULL) == 1 ? 0 : -1;
+    return gnutls_hash_fast(GNUTLS_DIG_SHA256, p, n, md) == 0 ? 0 : -1;
 }
 
 static void sha256_hex(const void *p, size_t n, char out[65])
 {
-    unsigned char md[SHA256_DIGEST_LENGTH] = {0};
+    unsigned char md[SHA256_LEN] = {0};
     sha256(p, n, md);
     hex(md, sizeof md, out);
 }
 
-/* HMAC-SHA256 of msg into out; 0, or -1 when OpenSSL could not compute it. */
+/* HMAC-SHA256 of msg into out; 0, or -1 when GnuTLS could not compute it. */
 static int hmac(const unsigned char *key, size_t keylen, const char *msg, size_t n,
                 unsigned char out[32])
 {
-    pthread_once(&algs_once, algs_init);
-    EVP_MAC_CTX *c = hmac_template ? EVP_MAC_CTX_dup(hmac_template) : NULL;
-    size_t len = 0;
-    int rc = 0;
-    if (c == NULL || EVP_MAC_init(c, key, keylen, NULL) != 1 ||
-        EVP_MAC_update(c, (const unsigned char *)msg, n) != 1 ||
-        EVP_MAC_final(c, out, &len, 32) != 1 || len != 32) {
-        unsigned int l = 0; /* the slow path still gives the right answer */
-        if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, n, out, &l) == NULL ||
-            l != 32)
-            rc = -1;
-    }
-    EVP_MAC_CTX_free(c);
-    return rc;
+    return gnutls_hmac_fast(GNUTLS_MAC_SHA256, key, keylen, msg, n, out) == 0 ? 0 : -1;
 }
 
 /*
@@ -92,7 +54,7 @@ static int hmac(const unsigned char *key, size_t keylen, const char *msg, size_t
  * secret, never the secret, and is wiped when replaced.
  */
 struct key_cache {
-    unsigned char secret_digest[SHA256_DIGEST_LENGTH];
+    unsigned char secret_digest[SHA256_LEN];
     char date[9], region[64], service[32];
     unsigned char key[32];
     bool valid;
@@ -103,11 +65,11 @@ static int signing_key(const char *secret, const char *date, const char *region,
                        const char *service, unsigned char k[32])
 {
     size_t sl = strlen(secret);
-    unsigned char sd[SHA256_DIGEST_LENGTH];
+    unsigned char sd[SHA256_LEN];
     if (sha256(secret, sl, sd) != 0)
         return -1;
     struct key_cache *kc = &key_cache;
-    if (kc->valid && CRYPTO_memcmp(kc->secret_digest, sd, sizeof sd) == 0 &&
+    if (kc->valid && gnutls_memcmp(kc->secret_digest, sd, sizeof sd) == 0 &&
         strcmp(kc->date, date) == 0 && strcmp(kc->region, region) == 0 &&
         strcmp(kc->service, service) == 0) {
         memcpy(k, kc->key, 32);
@@ -120,15 +82,15 @@ static int signing_key(const char *secret, const char *date, const char *region,
     memcpy(k0, "AWS4", 4);
     memcpy(k0 + 4, secret, sl);
     int rc = hmac(k0, sl + 4, date, 8, k);
-    OPENSSL_cleanse(k0, sl + 4);
+    explicit_bzero(k0, sl + 4);
     free(k0);
     if (rc != 0 || hmac(k, 32, region, strlen(region), k) != 0 ||
         hmac(k, 32, service, strlen(service), k) != 0 || hmac(k, 32, "aws4_request", 12, k) != 0) {
-        OPENSSL_cleanse(k, 32);
-        OPENSSL_cleanse(sd, sizeof sd);
+        explicit_bzero(k, 32);
+        explicit_bzero(sd, sizeof sd);
         return -1; /* nothing cached: the next request tries again */
     }
-    OPENSSL_cleanse(kc, sizeof *kc);
+    explicit_bzero(kc, sizeof *kc);
     if (strlen(region) < sizeof kc->region && strlen(service) < sizeof kc->service &&
         strlen(date) < sizeof kc->date) {
         memcpy(kc->secret_digest, sd, sizeof sd);
@@ -138,7 +100,7 @@ static int signing_key(const char *secret, const char *date, const char *region,
         memcpy(kc->key, k, 32);
         kc->valid = true;
     }
-    OPENSSL_cleanse(sd, sizeof sd);
+    explicit_bzero(sd, sizeof sd);
     return 0;
 }
 
@@ -447,7 +409,7 @@ static int sign_request(const struct sigv4_input *in, struct sigv4_output *out, 
     unsigned char sig[32] = {0};
     if (!buf_failed(s) && hmac(k, 32, s->data, s->len, sig) != 0)
         rc = -1;
-    OPENSSL_cleanse(k, sizeof k);
+    explicit_bzero(k, sizeof k);
     hex(sig, sizeof sig, out->signature);
     buf_printf(&out->authorization,
                "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=",
