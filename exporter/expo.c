@@ -17,6 +17,17 @@ void expo_init(struct expo *e, struct buf *out)
     e->family_len = 0;
     buf_init(&e->seen, 1 << 20);
     e->error[0] = '\0';
+    e->sink = NULL;
+    e->sink_arg = NULL;
+    e->sink_at = 0;
+}
+
+void expo_set_sink(struct expo *e, int (*sink)(void *arg, const char *text, size_t len), void *arg,
+                   size_t at)
+{
+    e->sink = sink;
+    e->sink_arg = arg;
+    e->sink_at = at;
 }
 
 void expo_free(struct expo *e)
@@ -153,6 +164,18 @@ static int fail(struct expo *e, const char *what, const char *name)
     return -1;
 }
 
+/* After a whole line: hands the text to the sink once there is enough. */
+static int drain(struct expo *e)
+{
+    struct buf *b = e->out;
+    if (e->sink == NULL || b->len < e->sink_at)
+        return 0;
+    if (e->sink(e->sink_arg, b->data, b->len) != 0)
+        return fail(e, "exposition sink failed at family", e->family);
+    buf_reset(b);
+    return 0;
+}
+
 static bool family_seen(const struct expo *e, const char *name)
 {
     for (size_t off = 0; off < e->seen.len; off += strlen(e->seen.data + off) + 1)
@@ -187,7 +210,7 @@ int expo_family(struct expo *e, const char *name, enum expo_type type, const cha
     buf_putc(b, ' ');
     buf_puts(b, types[type]);
     buf_putc(b, '\n');
-    return buf_failed(b) ? fail(e, "exposition buffer full at family", name) : 0;
+    return buf_failed(b) ? fail(e, "exposition buffer full at family", name) : drain(e);
 }
 
 /* Writes one line of the current family: its name and suffix ("" for a
@@ -227,7 +250,7 @@ static int line(struct expo *e, const char *suffix, const struct expo_label *lab
     buf_putc(b, ' ');
     buf_append(b, num, expo_format_double(value, num));
     buf_putc(b, '\n');
-    return buf_failed(b) ? fail(e, "exposition buffer full at family", e->family) : 0;
+    return buf_failed(b) ? fail(e, "exposition buffer full at family", e->family) : drain(e);
 }
 
 int expo_sample(struct expo *e, const struct expo_label *labels, size_t n, double value)

@@ -39,10 +39,22 @@ struct expo {
     enum expo_type type;     /* the current family's */
     struct buf seen;         /* family names written so far, NUL-separated */
     char error[200];         /* first error, empty while fine */
+    /* Optional (expo_set_sink): whole lines are handed to sink once out holds
+     * sink_at bytes, and out is emptied, so a large document need never be
+     * whole in memory. */
+    int (*sink)(void *arg, const char *text, size_t len);
+    void *sink_arg;
+    size_t sink_at;
 };
 
 /* Starts a writer appending to out (borrowed; must outlive the writer). */
 void expo_init(struct expo *e, struct buf *out);
+
+/* Hands out's text to sink(arg, text, len) after each line once it holds at
+ * least at bytes, then empties out; sink returns 0, or -1 to fail the writer.
+ * What is left in out at the end is the caller's to take. */
+void expo_set_sink(struct expo *e, int (*sink)(void *arg, const char *text, size_t len), void *arg,
+                   size_t at);
 
 /* Frees the writer's own memory (not out). Accepts NULL. */
 void expo_free(struct expo *e);

@@ -38,9 +38,12 @@ struct http_server {
     pthread_mutex_t web_lock;
     struct web_config *web;
     bool require_client_cert; /* fixed at start, like the rest of TLS */
-    /* The MHD responses of the current exposition; guarded by cache_lock. */
+    /* The MHD responses of the current exposition; guarded by cache_lock.
+     * gz is made for each new exposition (cached, a reference held, so its
+     * address cannot be reused while compared); plain only when a client
+     * asks for plain (plain_of, whose reference the response holds). */
     pthread_mutex_t cache_lock;
-    struct exposition *cached;
+    struct exposition *cached, *plain_of;
     struct MHD_Response *plain, *gz;
     /* Password checks that need bcrypt run on this thread, not on MHD's
      * event threads: a wrong password (tens of milliseconds to a second of
@@ -208,15 +211,15 @@ static void release_exposition(void *cls)
     exposition_release(cls);
 }
 
-/* An MHD response over x's pieces (zero-copy); x gains a reference that the
- * response drops when MHD frees it. */
-static struct MHD_Response *exposition_response(struct exposition *x, bool gzip)
+/* An MHD response over x's plain pieces (zero-copy); x gains a reference
+ * that the response drops when MHD frees it. NULL when out of memory. */
+static struct MHD_Response *plain_response(struct exposition *x)
 {
     struct exposition_part *parts = calloc(exposition_nparts(x), sizeof *parts);
     struct MHD_IoVec *iov = calloc(exposition_nparts(x), sizeof *iov);
     struct MHD_Response *r = NULL;
-    if (parts != NULL && iov != NULL) {
-        size_t n = exposition_parts(x, gzip, parts);
+    size_t n = 0;
+    if (parts != NULL && iov != NULL && exposition_parts(x, false, parts, &n) == 0) {
         for (size_t i = 0; i < n; i++)
             iov[i] = (struct MHD_IoVec){parts[i].data, parts[i].len};
         /* MHD copies the vector itself; the data stays x's. */
@@ -237,7 +240,7 @@ static struct MHD_Response *exposition_response(struct exposition *x, bool gzip)
  * compressed, against megabytes plain) costs more than the copy: the plain
  * body stays zero-copy.
  */
-static struct MHD_Response *gzip_response(const struct exposition *x)
+static struct MHD_Response *gzip_response(struct exposition *x)
 {
     size_t len;
     char *body = exposition_flatten(x, true, &len);
@@ -250,31 +253,43 @@ static struct MHD_Response *gzip_response(const struct exposition *x)
     return r;
 }
 
-/* Makes the MHD responses for x (the plain one holds a reference to x). */
-static int cache_responses(struct http_server *s, struct exposition *x)
+/* Replaces *slot with r (MHD frees the old one once no one sends it). */
+static void swap_response(struct MHD_Response **slot, struct MHD_Response *r)
 {
-    struct MHD_Response *plain = exposition_response(x, false);
-    if (plain == NULL)
-        return -1;
+    if (*slot != NULL)
+        MHD_destroy_response(*slot);
+    *slot = r;
+}
+
+/* Makes the gzip response of x, the new current exposition; the plain one
+ * waits for a client that asks for it. Under cache_lock. */
+static int cache_gzip(struct http_server *s, struct exposition *x)
+{
     struct MHD_Response *gz = gzip_response(x);
-    if (gz == NULL) {
-        MHD_destroy_response(plain);
+    if (gz == NULL)
         return -1;
-    }
-    MHD_add_response_header(plain, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
-    MHD_add_response_header(plain, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
     MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     MHD_add_response_header(gz, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
-    add_web_headers(s, plain);
     add_web_headers(s, gz);
-    if (s->plain != NULL)
-        MHD_destroy_response(s->plain); /* MHD frees it once no one sends it */
-    if (s->gz != NULL)
-        MHD_destroy_response(s->gz);
-    s->plain = plain;
-    s->gz = gz;
+    swap_response(&s->gz, gz);
+    exposition_ref(x);
+    exposition_release(s->cached);
     s->cached = x;
+    return 0;
+}
+
+/* Makes the plain response of x. Under cache_lock. */
+static int cache_plain(struct http_server *s, struct exposition *x)
+{
+    struct MHD_Response *plain = plain_response(x);
+    if (plain == NULL)
+        return -1;
+    MHD_add_response_header(plain, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
+    MHD_add_response_header(plain, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    add_web_headers(s, plain);
+    swap_response(&s->plain, plain);
+    s->plain_of = x; /* the response's reference keeps x, and so its address */
     return 0;
 }
 
@@ -288,7 +303,8 @@ static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connectio
         return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
     pthread_mutex_lock(&s->cache_lock);
     enum MHD_Result rc;
-    if (s->cached != x && cache_responses(s, x) != 0)
+    if ((s->cached != x && cache_gzip(s, x) != 0) ||
+        (!gzip && s->plain_of != x && cache_plain(s, x) != 0))
         rc = queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
     else
         rc = MHD_queue_response(c, MHD_HTTP_OK, gzip ? s->gz : s->plain);
@@ -798,6 +814,7 @@ void http_stop(struct http_server *s)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] != NULL)
             MHD_destroy_response(all[i]);
+    exposition_release(s->cached);
     pthread_mutex_destroy(&s->cache_lock);
     pthread_mutex_destroy(&s->web_lock);
     pthread_mutex_destroy(&s->auth_lock);

@@ -2,8 +2,9 @@
  * registry: runs the collectors and keeps what they found as immutable,
  * reference-counted snapshots; composes the /metrics body from them.
  *
- * Data model. Each collector owns a slot with its current snapshot (rendered
- * text, the text compressed as a raw deflate segment, and its CRC-32) and its
+ * Data model. Each collector owns a slot with its current snapshot (the
+ * rendered text compressed as a raw deflate segment, its length and CRC-32;
+ * the plain text itself only once a plain scrape asked for it) and its
  * run state (up, duration, last success, completed once). A collector thread
  * renders and compresses a new snapshot off to the side and swaps the slot's
  * pointer under the registry lock, which is held for nothing longer.
@@ -58,12 +59,15 @@ struct exposition_part {
 size_t exposition_nparts(const struct exposition *x);
 
 /* Writes the pieces of the plain or gzip body into parts (borrowed from x:
- * valid while the caller holds a reference). Returns how many. */
-size_t exposition_parts(const struct exposition *x, bool gzip, struct exposition_part *parts);
+ * valid while the caller holds a reference) and their number into *count.
+ * The plain pieces are the snapshots' texts, inflated on first use (kept
+ * with the snapshot). Returns 0, or -1 when a text cannot be inflated (out
+ * of memory). */
+int exposition_parts(struct exposition *x, bool gzip, struct exposition_part *parts, size_t *count);
 
 /* The body in one new buffer (NUL-terminated) the caller frees; for tests
- * and small uses. NULL on allocation failure. */
-char *exposition_flatten(const struct exposition *x, bool gzip, size_t *len);
+ * and small uses. NULL on allocation or inflation failure. */
+char *exposition_flatten(struct exposition *x, bool gzip, size_t *len);
 
 /* Writes live families (called at composition, under no lock of ours). */
 typedef int (*registry_live_fn)(void *arg, struct expo *out);
