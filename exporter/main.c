@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -423,8 +424,28 @@ static int wait_for_stop(struct http_server *http)
     return sig;
 }
 
+/*
+ * The allocator, tuned for a process that mostly idles between collector
+ * runs and holds a few large immutable buffers (the rendered snapshots):
+ * - buffers of 128 KiB and more are always their own mappings (glibc would
+ *   otherwise raise this threshold after the first large free, and later
+ *   buffers would fragment the heaps), so a freed snapshot leaves the
+ *   process at once;
+ * - two arenas, not eight per CPU: the collector threads allocate little
+ *   and rarely at the same time, and each extra arena keeps its own free
+ *   pages resident.
+ * Each collector run ends with malloc_trim (registry.c). Measured at 10,000
+ * accounts: about 0.7 MiB less peak RSS (README, "Performance").
+ */
+static void tune_allocator(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_ARENA_MAX, 2);
+}
+
 int main(int argc, char **argv)
 {
+    tune_allocator();
     size_t ncollectors;
     const struct collector_def *const *table = collector_table(&ncollectors);
     struct collector_opt *copts = calloc(ncollectors + 1, sizeof *copts);
