@@ -57,6 +57,7 @@ static const struct collector_shared *const aws_shared_only[] = {&aws_shared, NU
 static struct {
     uint64_t policy_refresh_ms; /* deprecated, ignored; 0 when not given */
     uint64_t listing_wait_ms;
+    bool protected_details; /* aws_org_account_leave_protection_info for protected accounts too */
 } opt;
 
 static const struct flag scp_flags[] = {
@@ -67,6 +68,10 @@ static const struct flag scp_flags[] = {
     {"collector.scp.listing-wait", FLAG_DURATION, "2m",
      "How long a run waits for the organizations collector's first listing.", &opt.listing_wait_ms,
      0, 3600000, NULL},
+    {"collector.scp.protected-details", FLAG_BOOL, "false",
+     "Export aws_org_account_leave_protection_info for protected accounts too (one more series "
+     "per account); by default only the accounts that are not protected have it.",
+     &opt.protected_details, 0, 0, NULL},
 };
 
 static const char *const statuses[] = {"protected", "conditional", "unprotected", "unknown",
@@ -415,6 +420,13 @@ static void evaluate(const struct scp_state *s, struct scp_tree *t, const struct
     }
 }
 
+/*
+ * The metrics of a run. aws_org_account_leave_protection_info explains a
+ * status; by default it is written only for the accounts that are not
+ * protected (the ones an alert or a dashboard asks "why?" about), so that an
+ * organization of mostly protected accounts pays one series per account for
+ * leave protection, not two (see the README's "Cardinality").
+ */
 static void write_metrics(bool enabled, const struct verdict *v, size_t n, struct expo *e)
 {
     expo_family(e, "aws_org_scp_enabled", EXPO_GAUGE,
@@ -440,8 +452,11 @@ static void write_metrics(bool enabled, const struct verdict *v, size_t n, struc
     }
     expo_family(e, "aws_org_account_leave_protection_info", EXPO_GAUGE,
                 "Why the account has its leave-protection status: the reason, the level (root, "
-                "ou, account) and its id, and the policy that decides it. Always 1.");
+                "ou, account) and its id, and the policy that decides it. Only for the accounts "
+                "that are not protected, unless --collector.scp.protected-details. Always 1.");
     for (size_t i = 0; i < n; i++) {
+        if (v[i].status == SCP_PROTECTED && !opt.protected_details)
+            continue;
         struct expo_label l[] = {{"account_id", v[i].account},
                                  {"reason", scp_reason_name(v[i].reason)},
                                  {"level", v[i].level},

@@ -662,8 +662,8 @@ class Iam(unittest.TestCase):
              'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False,
              'content': json.dumps(scp), 'targets': [root]}]
         self.fake.scenario(doc)
-        with Exporter('--aws.endpoint-url=' + self.fake.url, binary=RELEASE,
-                      aws=['organizations', 'scp'], env=env_keys()) as x:
+        with Exporter('--aws.endpoint-url=' + self.fake.url, '--collector.scp.protected-details',
+                      binary=RELEASE, aws=['organizations', 'scp'], env=env_keys()) as x:
             ready = wait_until(lambda: x.get('/-/ready')[0] == 200, 30)
             body = x.get()[2]
         self.assertTrue(ready)

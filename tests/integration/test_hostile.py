@@ -288,8 +288,11 @@ class HostileDataTest(unittest.TestCase):
             'ReadOnly': 'false', 'Resources': [], 'CloudTrailEvent': record})
         with FakeAWS() as fake:
             fake.scenario(doc)
+            # protected-details: the hostile policy id reaches a label of a
+            # protected account too.
             with Exporter('--aws.endpoint-url=' + fake.url, '--no-collector.testing',
-                          binary=TESTING, aws=True, env=env_keys()) as x:
+                          '--collector.scp.protected-details', binary=TESTING, aws=True,
+                          env=env_keys()) as x:
                 self.assertTrue(wait_until(lambda: x.get('/-/ready')[0] == 200, 40), x.stderr())
                 self.assertTrue(wait_until(lambda: all(
                     b'aws_org_collector_up{collector="%s"} 1\n' % c in x.get()[2]

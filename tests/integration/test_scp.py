@@ -119,6 +119,13 @@ def statuses(body):
             if n == 'aws_org_account_leave_protection'}
 
 
+def protection_info(body):
+    """{account_id: (reason, level, level_id, policy_id)} of
+    aws_org_account_leave_protection_info."""
+    return {l['account_id']: (l['reason'], l['level'], l['level_id'], l['policy_id'])
+            for n, l, v in parse_exposition(body) if n == 'aws_org_account_leave_protection_info'}
+
+
 class ScpTest(unittest.TestCase):
     def setUp(self):
         self.fake = FakeAWS()
@@ -142,13 +149,9 @@ class ScpTest(unittest.TestCase):
             want = {a: s for a, (_, s, _) in EXPECTED.items()}
             want[MGMT] = 'not_applicable'
             self.assertEqual(statuses(body), want)
-            info = {l['account_id']: (l['reason'], l['level'], l['level_id'], l['policy_id'])
-                    for n, l, v in parse_exposition(body)
-                    if n == 'aws_org_account_leave_protection_info'}
-            self.assertEqual(info['600000000001'], ('explicit_deny', 'ou', 'ou-a1b2-a0000001', 'p-denyleave1'))
-            self.assertEqual(info['600000000002'], ('no_allow', 'ou', 'ou-a1b2-allow001', ''))
-            self.assertEqual(info['600000000005'],
-                             ('explicit_deny', 'account', '600000000005', 'p-wildcard1'))
+            # By default only the accounts that are not protected say why.
+            info = protection_info(body)
+            self.assertEqual(sorted(info), sorted(a for a, s in want.items() if s != 'protected'))
             self.assertEqual(info['600000000006'], ('malformed_policy', 'ou', 'ou-a1b2-bad00001',
                                                     'p-broken0001'))
             counts = {l['status']: v for n, l, v in parse_exposition(body)
@@ -169,6 +172,21 @@ class ScpTest(unittest.TestCase):
                              [lost(a, 'unprotected') for a in GUARDED])
         self.assertEqual(self.fake.stats()['bad_signatures'], 0)
         self.assertEqual(self.fake.stats()['invalid_requests'], 0)
+
+    def test_protected_details_name_what_protects(self):
+        self.fake.scenario(scenario())
+        with self.exporter('--collector.scp.interval=1s', '--collector.scp.protected-details') as x:
+            self.assertTrue(self.wait_scp(x), x.stderr()[-2000:])
+            body = x.get()[2]
+            info = protection_info(body)
+            self.assertEqual(sorted(info), sorted(statuses(body)))  # every account
+            self.assertEqual(info['600000000001'],
+                             ('explicit_deny', 'ou', 'ou-a1b2-a0000001', 'p-denyleave1'))
+            self.assertEqual(info['600000000002'], ('no_allow', 'ou', 'ou-a1b2-allow001', ''))
+            self.assertEqual(info['600000000005'],
+                             ('explicit_deny', 'account', '600000000005', 'p-wildcard1'))
+            self.assertEqual(info['600000000006'], ('malformed_policy', 'ou', 'ou-a1b2-bad00001',
+                                                    'p-broken0001'))
 
     def scp_run_started_after(self, x, t0):
         """True once an SCP run that started after t0 (wall time) succeeded
@@ -315,13 +333,18 @@ class WeakenedProtectionAlertTest(unittest.TestCase):
     denies, except to one principal) fires one high alert per account it
     protected, naming the account and the policy; the deny then removed
     altogether is the same alert, not a second page. Accounts that were
-    conditional, unprotected or unknown from the start fire nothing."""
+    conditional, unprotected or unknown from the start fire nothing.
+
+    Run with --collector.scp.protected-details, so that the details also
+    say what protected the account before; DefaultDetailsTest runs without."""
+
+    FLAGS = ('--collector.scp.protected-details',)  # what protected an account, exported too
 
     def setUp(self):
         self.fake = FakeAWS()
         self.fake.scenario(scenario())
         self.x = Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
-                          '--collector.scp.interval=1s', binary=TESTING,
+                          '--collector.scp.interval=1s', *self.FLAGS, binary=TESTING,
                           aws=['organizations', 'scp'], env=env_keys())
         self.prom = Prometheus(['127.0.0.1:%d' % self.x.port], rule_files=RULE_FILES)
 
@@ -373,16 +396,42 @@ class WeakenedProtectionAlertTest(unittest.TestCase):
              'Earlier in the hour: explicit_deny, policy p-denyleave1 at ou ou-a1b2-a0000001.'] * 2)
 
         # The deny removed altogether: still the same alert per account.
+        self.assertEqual(self.remove_deny(want),
+                         ['Now unprotected (no_deny). Earlier in the hour: conditional_deny, policy '
+                          'p-denyleave1 at ou ou-a1b2-a0000001. Earlier in the hour: explicit_deny, '
+                          'policy p-denyleave1 at ou ou-a1b2-a0000001.'] * 2)
+
+    def remove_deny(self, want):
+        """Removes the deny from the guardrail; once every guarded account is
+        unprotected, checks no new instance fired and returns the details."""
         self.fake.patch({'op': 'add_policy', 'policy': dict(GUARDRAIL_WITHOUT_DENY)})
         self.assertTrue(wait_until(
             lambda: all(self.status_in_prometheus(a, 'unprotected') for a in GUARDED), 30, 0.2))
         time.sleep(4)
         self.assertEqual(self.instances(), want)
+        return [a['annotations']['details'] for a in self.firing('AwsOrgAccountProtectionWeakened')]
+
+
+class WeakenedProtectionDefaultDetailsTest(WeakenedProtectionAlertTest):
+    """The same pages by default, without protected-details: what protected
+    the account before was never exported, so the details say what it is
+    now and what it was before only once that was not "protected"."""
+
+    FLAGS = ()
+
+    def test_a_weakened_guardrail_pages_once_per_account(self):
+        self.assertTrue(wait_until(lambda: self.status_in_prometheus('600000000001', 'protected'),
+                                   30, 0.2), self.prom.logs()[-2000:] + self.x.stderr()[-2000:])
+        self.fake.patch({'op': 'add_policy', 'policy': dict(GUARDRAIL_WITH_EXCEPTION)})
+        want = [('AwsOrgAccountProtectionWeakened', 'high', a) for a in GUARDED]
+        self.assertTrue(wait_until(lambda: self.instances() == want, 30, 0.2),
+                        (self.instances(), self.x.stderr()[-2000:]))
         self.assertEqual(
             [a['annotations']['details'] for a in self.firing('AwsOrgAccountProtectionWeakened')],
-            ['Now unprotected (no_deny). Earlier in the hour: conditional_deny, policy '
-             'p-denyleave1 at ou ou-a1b2-a0000001. Earlier in the hour: explicit_deny, policy '
-             'p-denyleave1 at ou ou-a1b2-a0000001.'] * 2)
+            ['Now conditional (conditional_deny, policy p-denyleave1 at ou ou-a1b2-a0000001).'] * 2)
+        self.assertEqual(self.remove_deny(want),
+                         ['Now unprotected (no_deny). Earlier in the hour: conditional_deny, policy '
+                          'p-denyleave1 at ou ou-a1b2-a0000001.'] * 2)
 
 
 if __name__ == '__main__':
