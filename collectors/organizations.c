@@ -217,8 +217,9 @@ int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen
         path = json_string_value(paths);
     else if (json_is_array(paths) && json_is_string(json_array_get(paths, 0)))
         path = json_string_value(json_array_get(paths, 0));
-    /* One block: id, name, email, state, joined method, path, each NUL-ended. */
-    const char *parts[] = {id, name ? name : "",     email ? email : "",
+    /* One block: id, name, email, state, joined method, path, each NUL-ended.
+     * The e-mail address (personal data) is kept only when it is exported. */
+    const char *parts[] = {id, name ? name : "",     email && opt.email ? email : "",
                            st, method ? method : "", path ? path : ""};
     size_t size = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)

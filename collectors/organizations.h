@@ -17,11 +17,11 @@
 /* An account of the listing. Its strings share one allocation, which id
  * points to (one per account, not seven: a listing holds 10,000 of them). */
 struct org_account {
-    char *id, *name, *email;
-    char *state;         /* State, else the legacy Status, else "UNKNOWN" */
-    char *joined_method; /* INVITED, CREATED, or "" */
-    char *path;          /* Paths[0] when present, else NULL */
-    double joined;       /* JoinedTimestamp, unix seconds; 0 when absent */
+    char *id, *name, *email; /* email "" unless --collector.organizations.account-email */
+    char *state;             /* State, else the legacy Status, else "UNKNOWN" */
+    char *joined_method;     /* INVITED, CREATED, or "" */
+    char *path;              /* Paths[0] when present, else NULL */
+    double joined;           /* JoinedTimestamp, unix seconds; 0 when absent */
 };
 
 /* An immutable, complete listing. Reference-counted. */

@@ -265,23 +265,26 @@ struct deflater {
     unsigned long crc; /* of those bytes */
 };
 
-static int deflater_open(struct deflater *d)
+static void deflater_init(struct deflater *d)
 {
     memset(d, 0, sizeof *d);
     buf_init(&d->seg, SNAPSHOT_MAX);
     d->crc = crc32(0L, Z_NULL, 0);
-    if (deflateInit2(&d->z, SNAPSHOT_GZIP_LEVEL, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -1;
-    d->open = true;
-    return 0;
 }
 
 /* Compresses len bytes of text onto d->seg; with Z_SYNC_FLUSH the segment
- * then ends on a byte boundary without a final block. 0, or -1 (too large,
- * out of memory, or d not open). */
+ * then ends on a byte boundary without a final block. zlib's state (about
+ * 270 KiB) is made on the first call, so a run that is still calling AWS
+ * holds none. 0, or -1 (too large, or out of memory). */
 static int deflater_put(struct deflater *d, const char *text, size_t len, int flush)
 {
-    if (!d->open || len > SNAPSHOT_MAX - d->len)
+    if (!d->open) {
+        if (deflateInit2(&d->z, SNAPSHOT_GZIP_LEVEL, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
+            Z_OK)
+            return -1;
+        d->open = true;
+    }
+    if (len > SNAPSHOT_MAX - d->len)
         return -1;
     d->crc = crc32(d->crc, (const Bytef *)text, (uInt)len);
     d->len += len;
@@ -322,15 +325,13 @@ struct run_ctx {
     struct buf buf; /* the text not yet handed to z */
     struct expo expo;
     struct deflater z;
-    bool z_failed; /* the compressor could not start: the run cannot publish */
 };
 
 /* Starts an empty buffer, compressor and writer for ctx. */
 static void run_ctx_open(struct run_ctx *ctx)
 {
     buf_init(&ctx->buf, SNAPSHOT_MAX);
-    buf_reserve(&ctx->buf, SNAPSHOT_CHUNK + SNAPSHOT_CHUNK / 8);
-    ctx->z_failed = deflater_open(&ctx->z) != 0;
+    deflater_init(&ctx->z);
     expo_init(&ctx->expo, &ctx->buf);
     ctx->expo.help_suffix = ctx->slot->help_suffix;
     expo_set_sink(&ctx->expo, deflater_sink, &ctx->z, SNAPSHOT_CHUNK);
@@ -354,8 +355,8 @@ static int run_ctx_swap(struct run_ctx *ctx, char *err, size_t errlen)
     struct snapshot *snap = NULL;
     if (expo_error(&ctx->expo) != NULL) {
         snprintf(err, errlen, "%s", expo_error(&ctx->expo));
-    } else if (ctx->z_failed || deflater_put(&ctx->z, ctx->buf.data ? ctx->buf.data : "",
-                                             ctx->buf.len, Z_SYNC_FLUSH) != 0) {
+    } else if (deflater_put(&ctx->z, ctx->buf.data ? ctx->buf.data : "", ctx->buf.len,
+                            Z_SYNC_FLUSH) != 0) {
         snprintf(err, errlen, "cannot compress the snapshot (out of memory, or over %u MiB)",
                  SNAPSHOT_MAX >> 20);
     } else {
