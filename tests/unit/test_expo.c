@@ -320,6 +320,59 @@ static void test_buffer_cap(void **state)
     buf_free(&b);
 }
 
+/* The sink: what it is handed, concatenated, then what is left. */
+struct sink_log {
+    char text[4096];
+    size_t len, calls;
+    bool refuse; /* the next call fails */
+};
+
+static int log_sink(void *arg, const char *text, size_t len)
+{
+    struct sink_log *l = arg;
+    if (l->refuse)
+        return -1;
+    assert_true(l->len + len < sizeof l->text);
+    memcpy(l->text + l->len, text, len);
+    l->len += len;
+    l->calls++;
+    return 0;
+}
+
+/* Whole lines are handed over once the buffer holds at least the threshold,
+ * and the buffer is emptied: the sink's bytes then what is left are exactly
+ * the text written without a sink. A failing sink fails the writer. */
+static void test_sink(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    struct expo e;
+    expo_init(&e, &b);
+    struct sink_log l = {0};
+    expo_set_sink(&e, log_sink, &l, 40);
+    assert_int_equal(expo_family(&e, "m", EXPO_GAUGE, "h"), 0); /* 26 bytes: kept */
+    assert_int_equal(l.calls, 0);
+    assert_int_equal(expo_sample(&e, &(struct expo_label){"k", "v"}, 1, 1), 0); /* 37 */
+    assert_int_equal(l.calls, 0);
+    assert_int_equal(expo_sample(&e, NULL, 0, 2), 0); /* 41: handed over */
+    assert_int_equal(l.calls, 1);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(expo_sample(&e, NULL, 0, 3), 0);
+    static const char whole[] = "# HELP m h\n# TYPE m gauge\nm{k=\"v\"} 1\nm 2\nm 3\n";
+    assert_int_equal(l.len + b.len, sizeof whole - 1);
+    memcpy(l.text + l.len, b.data, b.len);
+    assert_memory_equal(l.text, whole, sizeof whole - 1);
+    assert_int_equal(l.len, 41);
+    l.refuse = true;
+    for (int i = 0; i < 10 && expo_error(&e) == NULL; i++)
+        expo_sample(&e, NULL, 0, 4);
+    assert_string_equal(expo_error(&e), "exposition sink failed at family: \"m\"");
+    assert_int_equal(expo_sample(&e, NULL, 0, 5), -1); /* and every later call */
+    expo_free(&e);
+    buf_free(&b);
+}
+
 /* A stream is read whole under the cap; past it the buffer fails and the
  * stream is still read to its end (a pipe's writer is never left blocked). */
 static void test_buf_read_stream(void **state)
@@ -452,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_family),
         cmocka_unit_test(test_sample_before_family),
         cmocka_unit_test(test_buffer_cap),
+        cmocka_unit_test(test_sink),
         cmocka_unit_test(test_buf_read_stream),
         cmocka_unit_test(test_buf_read_file),
         cmocka_unit_test(test_buf_steal_empty),

@@ -221,7 +221,16 @@ static void test_compose_and_readiness(void **state)
                                  "# TYPE a_value gauge\n"
                                  "a_value{run=\"first\"} 1\n";
     assert_memory_equal(plain_body, a_text, sizeof a_text - 1);
-    assert_non_null(find_line(plain_body, "b_series{name=\"n19999\"} 19999\n"));
+    /* b's 20,000 lines (about 0.5 MB, compressed as they were written, in
+     * chunks) come back whole and in order. */
+    struct buf want;
+    buf_init(&want, 1 << 20);
+    buf_puts(&want, "# HELP b_series B's series. (cached; refreshed every 1h)\n"
+                    "# TYPE b_series gauge\n");
+    for (int i = 0; i < 20000; i++)
+        buf_printf(&want, "b_series{name=\"n%d\"} %d\n", i, i);
+    assert_non_null(find_line(plain_body, want.data));
+    buf_free(&want);
     assert_non_null(find_line(plain_body, "aws_org_collector_up{collector=\"a\"} 1\n"));
     assert_non_null(find_line(plain_body, "aws_org_collector_up{collector=\"b\"} 1\n"));
     const char *tail = "# HELP live_value Live.\n# TYPE live_value gauge\nlive_value 42\n";
