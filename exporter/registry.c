@@ -286,7 +286,8 @@ static int deflater_put(struct deflater *d, const char *text, size_t len, int fl
     }
     if (len > SNAPSHOT_MAX - d->len)
         return -1;
-    d->crc = crc32(d->crc, (const Bytef *)text, (uInt)len);
+    if (len > 0) /* crc32() of a NULL buffer is the initial value, not crc */
+        d->crc = crc32(d->crc, (const Bytef *)text, (uInt)len);
     d->len += len;
     d->z.next_in = (Bytef *)(uintptr_t)text;
     d->z.avail_in = (uInt)len;
@@ -355,19 +356,17 @@ static int run_ctx_swap(struct run_ctx *ctx, char *err, size_t errlen)
     struct snapshot *snap = NULL;
     if (expo_error(&ctx->expo) != NULL) {
         snprintf(err, errlen, "%s", expo_error(&ctx->expo));
-    } else if (deflater_put(&ctx->z, ctx->buf.data ? ctx->buf.data : "", ctx->buf.len,
-                            Z_SYNC_FLUSH) != 0) {
+    } else if (ctx->z.len == 0 && ctx->buf.len == 0) {
+        snap = snapshot_adopt(NULL, 0, 0, ctx->z.crc); /* nothing written: no zlib */
+        if (snap == NULL)
+            snprintf(err, errlen, "out of memory while storing the snapshot");
+    } else if (deflater_put(&ctx->z, ctx->buf.data, ctx->buf.len, Z_SYNC_FLUSH) != 0) {
         snprintf(err, errlen, "cannot compress the snapshot (out of memory, or over %u MiB)",
                  SNAPSHOT_MAX >> 20);
     } else {
-        size_t seg_len = 0, len = ctx->z.len;
+        size_t seg_len = 0;
         unsigned char *seg = (unsigned char *)buf_steal(&ctx->z.seg, &seg_len);
-        if (len == 0) {
-            free(seg);
-            seg = NULL;
-            seg_len = 0;
-        }
-        snap = (len == 0 || seg != NULL) ? snapshot_adopt(seg, seg_len, len, ctx->z.crc) : NULL;
+        snap = seg ? snapshot_adopt(seg, seg_len, ctx->z.len, ctx->z.crc) : NULL;
         if (snap == NULL)
             snprintf(err, errlen, "out of memory while storing the snapshot");
     }
