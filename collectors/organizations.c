@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -76,6 +77,73 @@ struct org_state {
     size_t ngone, capgone;
 };
 
+/*
+ * The distinct parent paths of a listing's accounts: 10,000 accounts sit
+ * under some hundreds of OUs, and a path is most of an entry's bytes.
+ * Open addressing over malloc'd strings; the load stays under a half.
+ */
+struct org_paths {
+    char **slot;
+    size_t cap, n;
+};
+
+static uint64_t fnv1a(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static void paths_free(struct org_paths *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->cap; i++)
+        free(p->slot[i]);
+    free(p->slot);
+    free(p);
+}
+
+/* Puts s (len bytes) into p once; returns the kept copy (p's), or NULL when
+ * out of memory. */
+static const char *paths_intern(struct org_paths *p, const char *s, size_t len)
+{
+    if (2 * (p->n + 1) > p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 256;
+        char **slot = calloc(cap, sizeof *slot);
+        if (slot == NULL)
+            return NULL;
+        for (size_t i = 0; i < p->cap; i++) {
+            if (p->slot[i] == NULL)
+                continue;
+            size_t j = fnv1a(p->slot[i], strlen(p->slot[i])) & (cap - 1);
+            while (slot[j] != NULL)
+                j = (j + 1) & (cap - 1);
+            slot[j] = p->slot[i];
+        }
+        free(p->slot);
+        p->slot = slot;
+        p->cap = cap;
+    }
+    size_t j = fnv1a(s, len) & (p->cap - 1);
+    for (; p->slot[j] != NULL; j = (j + 1) & (p->cap - 1))
+        if (strncmp(p->slot[j], s, len) == 0 && p->slot[j][len] == '\0')
+            return p->slot[j];
+    if ((p->slot[j] = strndup(s, len)) == NULL)
+        return NULL;
+    p->n++;
+    return p->slot[j];
+}
+
+const char *org_account_path(const struct org_account *a, char *buf, size_t len)
+{
+    if (a->path != NULL || a->parent_path == NULL)
+        return a->path;
+    int n = snprintf(buf, len, "%s%s/", a->parent_path, a->id);
+    return n >= 0 && (size_t)n < len ? buf : NULL;
+}
+
 void org_account_free(struct org_account *a)
 {
     free(a->id); /* the block of every string */
@@ -93,6 +161,7 @@ void org_listing_release(struct org_listing *l)
     free(l->org_arn);
     free(l->feature_set);
     free(l->management_account_id);
+    paths_free(l->parents);
     free(l);
 }
 
@@ -183,7 +252,8 @@ static char *dup_or_empty(const char *s)
 }
 
 /* Reads one account object into a (which the caller frees). */
-int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen)
+int org_account_parse(json_t *j, struct org_account *a, struct org_listing *owner, char *err,
+                      size_t errlen)
 {
     memset(a, 0, sizeof *a);
     if (!json_is_object(j)) {
@@ -217,6 +287,16 @@ int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen
         path = json_string_value(paths);
     else if (json_is_array(paths) && json_is_string(json_array_get(paths, 0)))
         path = json_string_value(json_array_get(paths, 0));
+    /* A path that ends with "/<id>/" is kept as its parent's, shared. */
+    size_t idlen = strlen(id), plen = path ? strlen(path) : 0;
+    if (owner != NULL && plen > idlen + 1 && path[plen - 1] == '/' &&
+        path[plen - idlen - 2] == '/' && memcmp(path + plen - idlen - 1, id, idlen) == 0) {
+        if (owner->parents == NULL && (owner->parents = calloc(1, sizeof *owner->parents)) == NULL)
+            goto oom;
+        if ((a->parent_path = paths_intern(owner->parents, path, plen - idlen - 1)) == NULL)
+            goto oom;
+        path = NULL;
+    }
     /* One block: id, name, email, state, joined method, path, each NUL-ended.
      * The e-mail address (personal data) is kept only when it is exported. */
     const char *parts[] = {id, name ? name : "",     email && opt.email ? email : "",
@@ -225,10 +305,8 @@ int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         size += strlen(parts[i]) + 1;
     char *block = malloc(size), *p = block;
-    if (block == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (block == NULL)
+        goto oom;
     char **fields[] = {&a->id, &a->name, &a->email, &a->state, &a->joined_method, &a->path};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         size_t n = strlen(parts[i]) + 1;
@@ -240,6 +318,9 @@ int org_account_parse(json_t *j, struct org_account *a, char *err, size_t errlen
         a->path = NULL;
     a->joined = joined ? json_number_value(joined) : 0;
     return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
 }
 
 /* Explains the errors a person has to act on. */
@@ -313,7 +394,7 @@ static int on_account(void *arg, json_t *item, char *err, size_t errlen)
         l->accounts = v;
         ctx->cap = cap;
     }
-    if (org_account_parse(item, &l->accounts[l->n], err, errlen) != 0) {
+    if (org_account_parse(item, &l->accounts[l->n], l, err, errlen) != 0) {
         org_account_free(&l->accounts[l->n]);
         return -1;
     }
@@ -402,7 +483,7 @@ static int confirm_missing(struct aws_client *c, const struct org_listing *prev,
         struct org_account a;
         char why[256];
         json_t *acc = json_object_get(resp, "Account");
-        int prc = org_account_parse(acc, &a, why, sizeof why);
+        int prc = org_account_parse(acc, &a, now, why, sizeof why);
         json_decref(resp);
         if (prc != 0 || strcmp(a.id, prev->accounts[i].id) != 0) {
             org_account_free(&a);

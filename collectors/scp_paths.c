@@ -33,13 +33,13 @@ size_t scp_path_split(const char *path, const char *root, const char *account, c
 bool scp_paths_usable(const struct scp_tree *t, const struct org_listing *l)
 {
     bool paths = l->n > 0;
-    char buf[1024], *el[SCP_PATH_MAX_ELEMENTS];
+    char buf[1024], whole[1024], *el[SCP_PATH_MAX_ELEMENTS];
     for (size_t i = 0; i < l->n && paths; i++) {
         const struct org_account *a = &l->accounts[i];
-        paths = a->path != NULL &&
-                scp_path_split(a->path, t->root, a->id, buf, sizeof buf, el) > 0 &&
+        const char *path = org_account_path(a, whole, sizeof whole);
+        paths = path != NULL && scp_path_split(path, t->root, a->id, buf, sizeof buf, el) > 0 &&
                 (l->org_id == NULL || strcmp(el[0], l->org_id) == 0);
-        if (a->path != NULL && !paths)
+        if (path != NULL && !paths)
             log_warn("scp", "an account's path is not well formed: walking the OU tree instead",
                      "account_id", a->id);
     }
@@ -48,10 +48,11 @@ bool scp_paths_usable(const struct scp_tree *t, const struct org_listing *l)
 
 int scp_paths_place(struct scp_tree *t, const struct org_listing *l, char *err, size_t errlen)
 {
-    char buf[1024], *el[SCP_PATH_MAX_ELEMENTS];
+    char buf[1024], whole[1024], *el[SCP_PATH_MAX_ELEMENTS];
     for (size_t i = 0; i < l->n; i++) {
         const struct org_account *a = &l->accounts[i];
-        size_t n = scp_path_split(a->path, t->root, a->id, buf, sizeof buf, el);
+        const char *path = org_account_path(a, whole, sizeof whole);
+        size_t n = path ? scp_path_split(path, t->root, a->id, buf, sizeof buf, el) : 0;
         for (size_t k = 2; k < n; k++) {
             for (size_t j = 1; j < k; j++)
                 if (strcmp(el[j], el[k]) == 0)

@@ -31,15 +31,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)aws_parse_time(s, &t);
     json_t *j = json_loadb(body, size, 0, NULL);
     struct org_account a;
-    char err[256];
-    if (j != NULL) {
+    char err[256], path[1024];
+    struct org_listing *owner = calloc(1, sizeof *owner); /* whose parent paths are shared */
+    if (owner != NULL)
+        atomic_init(&owner->refs, 1);
+    if (j != NULL && owner != NULL) {
         json_t *acc =
             json_is_object(j) && json_object_get(j, "Account") ? json_object_get(j, "Account") : j;
-        if (org_account_parse(acc, &a, err, sizeof err) != 0 && err[0] == '\0')
+        int rc = org_account_parse(acc, &a, owner, err, sizeof err);
+        if (rc != 0 && err[0] == '\0')
+            abort();
+        /* A path kept as its parent's comes back whole (Paths: a string, or
+         * an array whose first string is taken). */
+        json_t *paths = json_object_get(acc, "Paths");
+        const char *given = json_is_string(paths) ? json_string_value(paths)
+                                                  : json_string_value(json_array_get(paths, 0));
+        if (rc == 0 && a.parent_path != NULL &&
+            (given == NULL ||
+             (strlen(given) < sizeof path &&
+              (org_account_path(&a, path, sizeof path) == NULL || strcmp(path, given) != 0))))
             abort();
         org_account_free(&a);
-        json_decref(j);
     }
+    org_listing_release(owner);
+    json_decref(j);
     free(s);
     return 0;
 }

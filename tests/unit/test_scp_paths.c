@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "collectors/scp_paths.h"
 #include "collectors/scp_tree.h"
@@ -127,6 +129,67 @@ static void test_paths_that_disagree_or_are_missing(void **state)
     assert_false(scp_paths_usable(&t, &l));
 }
 
+/* Parses a ListAccounts entry with this id and path into a. */
+static void parse(struct org_account *a, struct org_listing *owner, const char *id,
+                  const char *path)
+{
+    json_t *j = json_pack("{s:s, s:s, s:[s]}", "Id", id, "Name", "n", "Paths", path);
+    assert_non_null(j);
+    char err[128] = "";
+    assert_int_equal(org_account_parse(j, a, owner, err, sizeof err), 0);
+    json_decref(j);
+}
+
+/* A path that ends with the account's own id is kept as its parent's, one
+ * copy per listing; it comes back whole, and is placed as before. */
+static void test_parent_paths_shared(void **state)
+{
+    (void)state;
+    struct org_listing *l = calloc(1, sizeof *l);
+    assert_non_null(l);
+    atomic_init(&l->refs, 1);
+    l->org_id = strdup("o-a");
+    struct org_account a[4];
+    parse(&a[0], l, "111111111111", "o-a/r-1/ou-1/111111111111/");
+    parse(&a[1], l, "222222222222", "o-a/r-1/ou-1/222222222222/");
+    parse(&a[2], l, "333333333333", "o-a/r-1/ou-1/444444444444/"); /* not its own */
+    parse(&a[3], l, "555555555555", "o-a/r-1/555555555555/");
+    assert_string_equal(a[0].parent_path, "o-a/r-1/ou-1/");
+    assert_ptr_equal(a[0].parent_path, a[1].parent_path);
+    assert_null(a[0].path);
+    assert_null(a[2].parent_path);
+    assert_string_equal(a[2].path, "o-a/r-1/ou-1/444444444444/");
+    assert_string_equal(a[3].parent_path, "o-a/r-1/");
+    char buf[64];
+    assert_string_equal(org_account_path(&a[1], buf, sizeof buf), "o-a/r-1/ou-1/222222222222/");
+    assert_string_equal(org_account_path(&a[2], buf, sizeof buf), "o-a/r-1/ou-1/444444444444/");
+    assert_null(org_account_path(&a[1], buf, 20)); /* does not fit */
+    struct org_account none = {.id = "666666666666"};
+    assert_null(org_account_path(&none, buf, sizeof buf));
+    /* Without an owner the whole path stays with the account. */
+    struct org_account alone;
+    parse(&alone, NULL, "111111111111", "o-a/r-1/ou-1/111111111111/");
+    assert_null(alone.parent_path);
+    assert_string_equal(alone.path, "o-a/r-1/ou-1/111111111111/");
+    org_account_free(&alone);
+
+    l->accounts = a;
+    l->n = 2;
+    struct scp_tree t = {0};
+    snprintf(t.root, sizeof t.root, "r-1");
+    assert_true(scp_paths_usable(&t, l));
+    char err[128] = "";
+    assert_int_equal(scp_paths_place(&t, l, err, sizeof err), 0);
+    assert_string_equal(parent_of(&t, "222222222222"), "ou-1");
+    assert_string_equal(parent_of(&t, "ou-1"), "r-1");
+    scp_tree_free(&t);
+    for (size_t i = 0; i < 4; i++)
+        org_account_free(&a[i]);
+    l->accounts = NULL;
+    l->n = 0;
+    org_listing_release(l); /* frees the shared parent paths */
+}
+
 static void test_tree(void **state)
 {
     (void)state;
@@ -168,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_place),
         cmocka_unit_test(test_paths_that_disagree_or_are_missing),
+        cmocka_unit_test(test_parent_paths_shared),
         cmocka_unit_test(test_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
