@@ -38,12 +38,11 @@ struct http_server {
     pthread_mutex_t web_lock;
     struct web_config *web;
     bool require_client_cert; /* fixed at start, like the rest of TLS */
-    /* The MHD responses of the current exposition; guarded by cache_lock.
-     * gz is made for each new exposition (cached, a reference held, so its
-     * address cannot be reused while compared); plain only when a client
-     * asks for plain (plain_of, whose reference the response holds). */
+    /* The MHD responses of an exposition, each made on the first request
+     * that needs it (gz_of, plain_of: the exposition each was made from, a
+     * reference held); guarded by cache_lock. */
     pthread_mutex_t cache_lock;
-    struct exposition *cached, *plain_of;
+    struct exposition *gz_of, *plain_of;
     struct MHD_Response *plain, *gz;
     /* Password checks that need bcrypt run on this thread, not on MHD's
      * event threads: a wrong password (tens of milliseconds to a second of
@@ -206,50 +205,31 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned code, struct MHD
     return r == NULL ? MHD_NO : MHD_queue_response(c, code, r);
 }
 
-static void release_exposition(void *cls)
-{
-    exposition_release(cls);
-}
-
-/* An MHD response over x's plain pieces (zero-copy); x gains a reference
- * that the response drops when MHD frees it. NULL when out of memory. */
-static struct MHD_Response *plain_response(struct exposition *x)
-{
-    struct exposition_part *parts = calloc(exposition_nparts(x), sizeof *parts);
-    struct MHD_IoVec *iov = calloc(exposition_nparts(x), sizeof *iov);
-    struct MHD_Response *r = NULL;
-    size_t n = 0;
-    if (parts != NULL && iov != NULL && exposition_parts(x, false, parts, &n) == 0) {
-        for (size_t i = 0; i < n; i++)
-            iov[i] = (struct MHD_IoVec){parts[i].data, parts[i].len};
-        /* MHD copies the vector itself; the data stays x's. */
-        r = MHD_create_response_from_iovec(iov, (unsigned)n, release_exposition, x);
-        if (r != NULL)
-            exposition_ref(x);
-    }
-    free(parts);
-    free(iov);
-    return r;
-}
-
 /*
- * The gzip body of x as one buffer (owned by the response, freed with it).
- * Built once per exposition, never per scrape. Why a copy: libmicrohttpd
- * 0.9.75 sends an iovec response as two system calls (headers, then body)
- * and a buffer response as one, which at these sizes (some hundreds of KB
- * compressed, against megabytes plain) costs more than the copy: the plain
- * body stays zero-copy.
+ * x's gzip or plain body as one buffer (owned by the response, freed with
+ * it). Why one buffer: libmicrohttpd 0.9.75 sends a buffer response's headers
+ * and body in one system call and an iovec response's in two, which costs
+ * about a quarter of the throughput at these sizes (tests/bench: the minimal
+ * server serving the same body both ways). The gzip body is a copy of the
+ * segments (some hundreds of KB), made for each new exposition; the plain
+ * body is inflated (megabytes), made only when a client asks for plain.
  */
-static struct MHD_Response *gzip_response(struct exposition *x)
+static struct MHD_Response *body_response(const struct exposition *x, bool gzip)
 {
     size_t len;
-    char *body = exposition_flatten(x, true, &len);
+    char *body = exposition_flatten(x, gzip, &len);
     if (body == NULL)
         return NULL;
     struct MHD_Response *r =
         MHD_create_response_from_buffer_with_free_callback_cls(len, body, free, body);
-    if (r == NULL)
+    if (r == NULL) {
         free(body);
+        return NULL;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
+    if (gzip)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     return r;
 }
 
@@ -261,36 +241,42 @@ static void swap_response(struct MHD_Response **slot, struct MHD_Response *r)
     *slot = r;
 }
 
-/* Makes the gzip response of x, the new current exposition; the plain one
- * waits for a client that asks for it. Under cache_lock. */
-static int cache_gzip(struct http_server *s, struct exposition *x)
+/*
+ * The response for x: *slot when it was made from x (*of), else made now and
+ * kept in *slot for the requests that follow (*of takes a reference, so its
+ * address is not reused while compared). The body is made outside
+ * cache_lock: a plain one inflates megabytes. Should another thread have
+ * cached a newer exposition meanwhile, this one is answered with a response
+ * of its own (*one_off: the caller destroys it after queuing). NULL when out
+ * of memory. Called and returns with cache_lock held.
+ */
+static struct MHD_Response *response_for(struct http_server *s, struct exposition *x, bool gzip,
+                                         struct MHD_Response **slot, struct exposition **of,
+                                         bool *one_off)
 {
-    struct MHD_Response *gz = gzip_response(x);
-    if (gz == NULL)
-        return -1;
-    MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
-    MHD_add_response_header(gz, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-    MHD_add_response_header(gz, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
-    add_web_headers(s, gz);
-    swap_response(&s->gz, gz);
+    *one_off = false;
+    if (*of == x)
+        return *slot;
+    pthread_mutex_unlock(&s->cache_lock);
+    struct MHD_Response *r = body_response(x, gzip);
+    if (r != NULL)
+        add_web_headers(s, r);
+    pthread_mutex_lock(&s->cache_lock);
+    if (r == NULL)
+        return NULL;
+    if (*of == x) { /* made by another thread meanwhile */
+        MHD_destroy_response(r);
+        return *slot;
+    }
+    if (*of != NULL && (*of)->built_at > x->built_at) {
+        *one_off = true;
+        return r;
+    }
+    swap_response(slot, r);
     exposition_ref(x);
-    exposition_release(s->cached);
-    s->cached = x;
-    return 0;
-}
-
-/* Makes the plain response of x. Under cache_lock. */
-static int cache_plain(struct http_server *s, struct exposition *x)
-{
-    struct MHD_Response *plain = plain_response(x);
-    if (plain == NULL)
-        return -1;
-    MHD_add_response_header(plain, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
-    MHD_add_response_header(plain, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
-    add_web_headers(s, plain);
-    swap_response(&s->plain, plain);
-    s->plain_of = x; /* the response's reference keeps x, and so its address */
-    return 0;
+    exposition_release(*of);
+    *of = x;
+    return r;
 }
 
 static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connection *c)
@@ -302,13 +288,14 @@ static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connectio
     if (x == NULL)
         return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
     pthread_mutex_lock(&s->cache_lock);
-    enum MHD_Result rc;
-    if ((s->cached != x && cache_gzip(s, x) != 0) ||
-        (!gzip && s->plain_of != x && cache_plain(s, x) != 0))
-        rc = queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
-    else
-        rc = MHD_queue_response(c, MHD_HTTP_OK, gzip ? s->gz : s->plain);
+    bool one_off;
+    struct MHD_Response *r = response_for(s, x, gzip, gzip ? &s->gz : &s->plain,
+                                          gzip ? &s->gz_of : &s->plain_of, &one_off);
+    enum MHD_Result rc = r != NULL ? MHD_queue_response(c, MHD_HTTP_OK, r)
+                                   : queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->failed);
     pthread_mutex_unlock(&s->cache_lock);
+    if (one_off)
+        MHD_destroy_response(r); /* MHD keeps it until sent */
     exposition_release(x);
     return rc;
 }
@@ -814,7 +801,8 @@ void http_stop(struct http_server *s)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] != NULL)
             MHD_destroy_response(all[i]);
-    exposition_release(s->cached);
+    exposition_release(s->gz_of);
+    exposition_release(s->plain_of);
     pthread_mutex_destroy(&s->cache_lock);
     pthread_mutex_destroy(&s->web_lock);
     pthread_mutex_destroy(&s->auth_lock);

@@ -19,18 +19,16 @@
 
 /*
  * A collector's published text, kept compressed: the raw deflate segment is
- * what every gzip scrape sends (Prometheus always asks for gzip), and the
- * plain text is inflated from it only when a client asks for plain, then
- * kept for the snapshot's life. At 10,000 accounts this keeps about 3 MB of
- * text out of the resident set (README, "Performance").
+ * what every gzip scrape sends (Prometheus always asks for gzip); the plain
+ * body is inflated from the segments only when a client asks for plain
+ * (exposition_flatten). At 10,000 accounts this keeps about 3 MB of text out
+ * of the resident set (README, "Performance"). Immutable once made.
  */
 struct snapshot {
     size_t len;         /* the plain text's length */
     unsigned char *seg; /* owned: raw deflate, byte-aligned, not final */
     size_t seg_len;
     unsigned long crc; /* of the plain text */
-    pthread_mutex_t text_lock;
-    char *text; /* owned: the plain text once inflated (under text_lock), else NULL */
     atomic_int refs;
 };
 
@@ -125,27 +123,23 @@ static struct snapshot *snapshot_adopt(unsigned char *seg, size_t seg_len, size_
     s->seg_len = seg_len;
     s->len = len;
     s->crc = crc;
-    pthread_mutex_init(&s->text_lock, NULL);
     atomic_init(&s->refs, 1);
     return s;
 }
 
 /*
- * Inflates a segment of deflate_segment (not final, byte-aligned) that holds
- * exactly len bytes whose CRC-32 is crc. Returns the text (malloc'd,
- * NUL-terminated; the caller frees it), or NULL when out of memory or when
- * the segment does not give back those bytes.
+ * Inflates a segment of the deflater (not final, byte-aligned) that holds
+ * exactly len bytes whose CRC-32 is crc into out (len bytes, the caller's).
+ * Returns 0, or -1 when out of memory or when the segment does not give back
+ * those bytes.
  */
-static char *inflate_segment(const unsigned char *seg, size_t seg_len, size_t len,
-                             unsigned long crc)
+static int inflate_segment(const unsigned char *seg, size_t seg_len, size_t len, unsigned long crc,
+                           char *out)
 {
-    char *out = malloc(len + 1);
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (out == NULL || inflateInit2(&z, -15) != Z_OK) {
-        free(out);
-        return NULL;
-    }
+    if (inflateInit2(&z, -15) != Z_OK)
+        return -1;
     z.next_in = (Bytef *)(uintptr_t)seg;
     z.avail_in = (uInt)seg_len;
     z.next_out = (Bytef *)out;
@@ -154,33 +148,14 @@ static char *inflate_segment(const unsigned char *seg, size_t seg_len, size_t le
     bool ok = (rc == Z_OK || rc == Z_BUF_ERROR) && z.avail_in == 0 && z.total_out == len &&
               crc32(0L, (const Bytef *)out, (uInt)len) == crc;
     inflateEnd(&z);
-    if (!ok) {
-        free(out);
-        return NULL;
-    }
-    out[len] = '\0';
-    return out;
-}
-
-/* The plain text of s (borrowed: valid while the caller holds a reference
- * to s), inflated on first use; NULL when that fails. */
-static const char *snapshot_text(struct snapshot *s)
-{
-    pthread_mutex_lock(&s->text_lock);
-    if (s->text == NULL)
-        s->text = inflate_segment(s->seg, s->seg_len, s->len, s->crc);
-    const char *t = s->text;
-    pthread_mutex_unlock(&s->text_lock);
-    return t;
+    return ok ? 0 : -1;
 }
 
 static void snapshot_release(struct snapshot *s)
 {
     if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
-    free(s->text);
     free(s->seg);
-    pthread_mutex_destroy(&s->text_lock);
     free(s);
 }
 
@@ -603,58 +578,43 @@ void exposition_release(struct exposition *e)
     free(e);
 }
 
-size_t exposition_nparts(const struct exposition *x)
+/* The gzip body, piece by piece: the header, the snapshots' segments, the
+ * live segment and the trailer. */
+static void gzip_pieces(const struct exposition *x, char *out)
 {
-    return x->nsnaps + 3;
+    size_t off = 0;
+#define PUT(p, n) (memcpy(out + off, (p), (n)), off += (n))
+    PUT(x->header, sizeof x->header);
+    for (size_t i = 0; i < x->nsnaps; i++)
+        if (x->snaps[i]->len > 0)
+            PUT(x->snaps[i]->seg, x->snaps[i]->seg_len);
+    PUT(x->live_seg, x->live_seg_len);
+    PUT(x->trailer, sizeof x->trailer);
+#undef PUT
 }
 
-int exposition_parts(struct exposition *x, bool gzip, struct exposition_part *parts, size_t *count)
+char *exposition_flatten(const struct exposition *x, bool gzip, size_t *len)
 {
-    size_t n = 0;
-    if (gzip)
-        parts[n++] = (struct exposition_part){x->header, sizeof x->header};
-    for (size_t i = 0; i < x->nsnaps; i++) {
-        struct snapshot *s = x->snaps[i];
-        if (s->len == 0)
-            continue;
-        if (gzip) {
-            parts[n++] = (struct exposition_part){s->seg, s->seg_len};
-        } else {
-            const char *text = snapshot_text(s);
-            if (text == NULL)
-                return -1;
-            parts[n++] = (struct exposition_part){text, s->len};
-        }
-    }
+    size_t total = gzip ? x->gz_len : x->plain_len;
+    char *out = malloc(total + 1);
+    if (out == NULL)
+        return NULL;
     if (gzip) {
-        parts[n++] = (struct exposition_part){x->live_seg, x->live_seg_len};
-        parts[n++] = (struct exposition_part){x->trailer, sizeof x->trailer};
-    } else if (x->live_len > 0) {
-        parts[n++] = (struct exposition_part){x->live, x->live_len};
-    }
-    *count = n;
-    return 0;
-}
-
-char *exposition_flatten(struct exposition *x, bool gzip, size_t *len)
-{
-    struct exposition_part *parts = calloc(exposition_nparts(x), sizeof *parts);
-    size_t total = gzip ? x->gz_len : x->plain_len, n = 0;
-    char *out = parts ? malloc(total + 1) : NULL;
-    if (out != NULL && exposition_parts(x, gzip, parts, &n) != 0) {
-        free(out);
-        out = NULL;
-    }
-    if (out != NULL) {
+        gzip_pieces(x, out);
+    } else {
         size_t off = 0;
-        for (size_t i = 0; i < n; i++) {
-            memcpy(out + off, parts[i].data, parts[i].len);
-            off += parts[i].len;
+        for (size_t i = 0; i < x->nsnaps; i++) {
+            const struct snapshot *s = x->snaps[i];
+            if (s->len > 0 && inflate_segment(s->seg, s->seg_len, s->len, s->crc, out + off) != 0) {
+                free(out);
+                return NULL;
+            }
+            off += s->len;
         }
-        out[off] = '\0';
-        *len = off;
+        memcpy(out + off, x->live, x->live_len);
     }
-    free(parts);
+    out[total] = '\0';
+    *len = total;
     return out;
 }
 

@@ -3,18 +3,20 @@
  * reference-counted snapshots; composes the /metrics body from them.
  *
  * Data model. Each collector owns a slot with its current snapshot (the
- * rendered text compressed as a raw deflate segment, its length and CRC-32;
- * the plain text itself only once a plain scrape asked for it) and its
- * run state (up, duration, last success, completed once). A collector thread
- * renders and compresses a new snapshot off to the side and swaps the slot's
- * pointer under the registry lock, which is held for nothing longer.
+ * rendered text, compressed as it was written into a raw deflate segment,
+ * with its length and CRC-32) and its run state (up, duration, last success,
+ * completed once). A collector thread renders and compresses a new snapshot
+ * off to the side and swaps the slot's pointer under the registry lock,
+ * which is held for nothing longer.
  *
- * An exposition is the whole /metrics body, plain and gzip: the snapshots'
- * texts and segments concatenated, followed by the live part (build info,
- * collector self-metrics, process metrics and any other live writer)
- * rendered and compressed at composition time. Gzip is therefore computed
- * once per snapshot, never per scrape. An exposition is rebuilt only when a
- * collector finished a run or the live part is older than live_max_age.
+ * An exposition is the whole /metrics body: the snapshots' segments
+ * concatenated, followed by the live part (build info, collector
+ * self-metrics, process metrics and any other live writer) rendered and
+ * compressed at composition time, framed as one gzip member. Gzip is
+ * therefore computed once per snapshot, never per scrape; the plain body is
+ * inflated from the segments when a client asks for plain. An exposition is
+ * rebuilt only when a collector finished a run or the live part is older
+ * than live_max_age.
  */
 #ifndef EXPORTER_REGISTRY_H
 #define EXPORTER_REGISTRY_H
@@ -30,9 +32,8 @@ struct registry;
 
 /*
  * A composed body. It copies nothing large: it holds references to the
- * collectors' snapshots and owns only the live part, and hands out the body
- * as a list of pieces (plain: the snapshots' texts and the live text; gzip:
- * a header, the snapshots' deflate segments, the live segment, a trailer).
+ * collectors' snapshots (their deflate segments) and owns only the live
+ * part; exposition_flatten makes the gzip or plain body of it in one buffer.
  * Reference-counted; release with exposition_release().
  */
 struct snapshot;
@@ -50,24 +51,11 @@ struct exposition {
     atomic_int refs;
 };
 
-struct exposition_part {
-    const void *data;
-    size_t len;
-};
-
-/* How many pieces exposition_parts() writes at most. */
-size_t exposition_nparts(const struct exposition *x);
-
-/* Writes the pieces of the plain or gzip body into parts (borrowed from x:
- * valid while the caller holds a reference) and their number into *count.
- * The plain pieces are the snapshots' texts, inflated on first use (kept
- * with the snapshot). Returns 0, or -1 when a text cannot be inflated (out
- * of memory). */
-int exposition_parts(struct exposition *x, bool gzip, struct exposition_part *parts, size_t *count);
-
-/* The body in one new buffer (NUL-terminated) the caller frees; for tests
- * and small uses. NULL on allocation or inflation failure. */
-char *exposition_flatten(struct exposition *x, bool gzip, size_t *len);
+/* The body in one new buffer (NUL-terminated) the caller frees, *len set:
+ * gzip, the segments copied; plain, the segments inflated (each checked
+ * against its length and CRC-32) and the live text. NULL when out of memory
+ * or a segment does not inflate to its text. */
+char *exposition_flatten(const struct exposition *x, bool gzip, size_t *len);
 
 /* Writes live families (called at composition, under no lock of ours). */
 typedef int (*registry_live_fn)(void *arg, struct expo *out);
