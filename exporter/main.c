@@ -26,6 +26,7 @@
 #include "exporter/process.h"
 #include "exporter/registry.h"
 #include "exporter/webconfig.h"
+#include "lib/arena.h"
 
 #ifndef VERSION
 #define VERSION "unknown"
@@ -425,6 +426,10 @@ static int wait_for_stop(struct http_server *http)
 
 int main(int argc, char **argv)
 {
+    /* First of all, before jansson allocates anything that arena_free could
+     * be given: parsed AWS responses are cut from per-response arenas
+     * (collectors/aws/client.c), every other jansson value is malloc's. */
+    json_set_alloc_funcs(arena_malloc, arena_free);
     size_t ncollectors;
     const struct collector_def *const *table = collector_table(&ncollectors);
     struct collector_opt *copts = calloc(ncollectors + 1, sizeof *copts);

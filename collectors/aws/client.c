@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/arena.h"
 #include "lib/log.h"
 #include "collectors/aws/credentials.h"
 #include "collectors/aws/ratelimit.h"
@@ -765,7 +766,17 @@ int aws_json_call(struct aws_client *c, enum aws_service svc, const char *operat
     free(body);
     if (rc == 0) {
         json_error_t jerr;
+        /* The tree's thousands of small blocks come from one or two chunks
+         * when the process allocates jansson's memory through lib/arena. */
+        json_malloc_t jm;
+        json_free_t jf;
+        json_get_alloc_funcs(&jm, &jf);
+        bool arena = jm == arena_malloc;
+        if (arena)
+            arena_begin(ARENA_CAP_DEFAULT);
         json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, &jerr);
+        if (arena)
+            arena_end();
         if (j == NULL || !json_is_object(j)) {
             json_decref(j);
             aws_error_set(err, 200, "MalformedResponse", "the response is not a JSON object");
