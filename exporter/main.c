@@ -27,6 +27,7 @@
 #include "exporter/process.h"
 #include "exporter/registry.h"
 #include "exporter/webconfig.h"
+#include "lib/arena.h"
 
 #ifndef VERSION
 #define VERSION "unknown"
@@ -437,6 +438,14 @@ static int wait_for_stop(struct http_server *http)
  * Each collector run ends with malloc_trim (registry.c). Measured at 10,000
  * accounts: about 0.7 MiB less peak RSS (README, "Performance").
  */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 static void tune_allocator(void)
 {
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
@@ -446,6 +455,14 @@ static void tune_allocator(void)
 int main(int argc, char **argv)
 {
     tune_allocator();
+#ifndef UNDER_ASAN
+    /* Before jansson allocates anything that arena_free could be given:
+     * parsed AWS responses are cut from per-response arenas
+     * (collectors/aws/client.c), every other jansson value is malloc's.
+     * Not under AddressSanitizer, which would no longer see a parsed
+     * response used after it was freed (lib/arena has its own unit test). */
+    json_set_alloc_funcs(arena_malloc, arena_free);
+#endif
     size_t ncollectors;
     const struct collector_def *const *table = collector_table(&ncollectors);
     struct collector_opt *copts = calloc(ncollectors + 1, sizeof *copts);

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/arena.h"
 #include "lib/log.h"
 #include "collectors/aws/credentials.h"
 #include "collectors/aws/ratelimit.h"
@@ -37,10 +38,22 @@ static const struct {
 /* Seconds to add to the local clock when signing, learned from AWS's Date. */
 static _Atomic double clock_skew;
 
+/* Where one service's calls go, resolved on a client's first call to it
+ * (endpoint_get): the environment and the URL do not change under a running
+ * client, and parsing them cost every call a URL parse. Allocated in one
+ * block, strings included: a member fan-out has a client per account, and
+ * each uses one or two services. */
+struct endpoint {
+    const char *error; /* NULL, or why this service cannot be called (static) */
+    const char *url, *region, *host_header, *path; /* into text */
+    char text[];
+};
+
 struct aws_client {
     struct aws_config cfg;
-    char *region, *endpoint_url, *ca_bundle, *account; /* owned copies */
-    struct aws_creds_provider *creds;                  /* borrowed */
+    char *region, *endpoint_url, *ca_bundle, *account;       /* owned copies */
+    struct aws_creds_provider *creds;                        /* borrowed */
+    _Atomic(struct endpoint *) endpoints[AWS_SERVICE_COUNT]; /* owned; NULL until used */
 };
 
 void aws_config_defaults(struct aws_config *cfg)
@@ -95,6 +108,67 @@ int aws_endpoint(const struct aws_config *cfg, enum aws_service svc, char *url, 
     return n < 0 || (size_t)n >= urllen ? -1 : 0;
 }
 
+/* A new endpoint for svc from cfg and the environment (the URL, the region
+ * to sign for, the Host header and the path, or why there is none), which
+ * the caller owns and frees with free(); NULL when out of memory. */
+static struct endpoint *endpoint_resolve(const struct aws_config *cfg, enum aws_service svc)
+{
+    char url[1024], region[64], host_header[512], path[512];
+    const char *error = NULL;
+    url[0] = region[0] = host_header[0] = path[0] = '\0';
+    CURLU *u = NULL;
+    char *host = NULL, *port = NULL, *p = NULL;
+    if (aws_endpoint(cfg, svc, url, sizeof url, region, sizeof region) != 0) {
+        error = "endpoint URL too long";
+    } else if ((u = curl_url()) == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+               curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        error = "invalid endpoint URL";
+    } else {
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        curl_url_get(u, CURLUPART_PATH, &p, 0);
+        snprintf(host_header, sizeof host_header, "%s%s%s", host, port ? ":" : "",
+                 port ? port : "");
+        snprintf(path, sizeof path, "%s", p && *p ? p : "/");
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_free(p);
+    curl_url_cleanup(u);
+    const char *parts[] = {url, region, host_header, path};
+    size_t lens[4], total = 0;
+    for (size_t i = 0; i < 4; i++)
+        total += (lens[i] = strlen(parts[i])) + 1;
+    struct endpoint *ep = malloc(sizeof *ep + total);
+    if (ep == NULL)
+        return NULL;
+    ep->error = error;
+    const char **fields[] = {&ep->url, &ep->region, &ep->host_header, &ep->path};
+    char *t = ep->text;
+    for (size_t i = 0; i < 4; i++) {
+        memcpy(t, parts[i], lens[i] + 1);
+        *fields[i] = t;
+        t += lens[i] + 1;
+    }
+    return ep;
+}
+
+/* c's endpoint for svc (borrowed from c), resolved on first use; NULL when
+ * out of memory. Threads may race to resolve it: one result is kept. */
+static const struct endpoint *endpoint_get(struct aws_client *c, enum aws_service svc)
+{
+    struct endpoint *ep = atomic_load_explicit(&c->endpoints[svc], memory_order_acquire);
+    if (ep != NULL)
+        return ep;
+    struct endpoint *mine = endpoint_resolve(&c->cfg, svc);
+    if (mine == NULL)
+        return NULL;
+    if (atomic_compare_exchange_strong_explicit(&c->endpoints[svc], &ep, mine, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return mine;
+    free(mine); /* another thread's is in place: ep */
+    return ep;
+}
+
 struct aws_client *aws_client_create(const struct aws_config *cfg, struct aws_creds_provider *creds,
                                      const char *account)
 {
@@ -126,19 +200,31 @@ void aws_client_destroy(struct aws_client *c)
     free(c->endpoint_url);
     free(c->ca_bundle);
     free(c->account);
+    for (size_t i = 0; i < AWS_SERVICE_COUNT; i++)
+        free(atomic_load_explicit(&c->endpoints[i], memory_order_relaxed));
     free(c);
 }
 
 /* --- transport --------------------------------------------------------- */
 
 /* One curl handle per thread: connections are kept alive between calls.
- * The handle is cleaned up when its thread exits. */
+ * What every call sets the same way is set once, when the handle is made
+ * (see handle_setup); a call sets only what is its own. The handle is
+ * cleaned up when its thread exits. */
+struct thread_curl {
+    CURL *h;
+    char *ca_bundle; /* the CURLOPT_CAINFO the handle was set up with, or NULL */
+};
+
 static pthread_key_t curl_key;
 static pthread_once_t curl_key_once = PTHREAD_ONCE_INIT;
 
-static void curl_key_destroy(void *h)
+static void curl_key_destroy(void *arg)
 {
-    curl_easy_cleanup(h);
+    struct thread_curl *t = arg;
+    curl_easy_cleanup(t->h);
+    free(t->ca_bundle);
+    free(t);
 }
 
 static void curl_key_create(void)
@@ -146,13 +232,61 @@ static void curl_key_create(void)
     pthread_key_create(&curl_key, curl_key_destroy);
 }
 
-static CURL *thread_handle(void)
+static size_t on_body(char *p, size_t size, size_t n, void *arg);
+static size_t on_header(char *p, size_t size, size_t n, void *arg);
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow);
+
+/* The options common to every call. TCP keep-alive probes keep an idle
+ * connection (a collector between runs) from being dropped silently by a
+ * NAT or a load balancer, so the next run does not pay a new handshake. */
+static void handle_setup(CURL *h, const char *ca_bundle)
+{
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "aws-org-exporter/" VERSION);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 60L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 30L);
+    if (ca_bundle != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle);
+}
+
+/*
+ * This thread's handle, set up for ca_bundle (NULL: curl's default). A
+ * different CA bundle than the last call's (rare: one per configuration)
+ * resets the handle, which keeps its connections. Returns NULL when out of
+ * memory.
+ */
+static CURL *thread_handle(const char *ca_bundle)
 {
     pthread_once(&curl_key_once, curl_key_create);
-    CURL *h = pthread_getspecific(curl_key);
-    if (h == NULL && (h = curl_easy_init()) != NULL)
-        pthread_setspecific(curl_key, h);
-    return h;
+    struct thread_curl *t = pthread_getspecific(curl_key);
+    if (t == NULL) {
+        if ((t = calloc(1, sizeof *t)) == NULL)
+            return NULL;
+        if ((t->h = curl_easy_init()) == NULL) {
+            free(t);
+            return NULL;
+        }
+        handle_setup(t->h, NULL);
+        pthread_setspecific(curl_key, t);
+    }
+    bool same = ca_bundle == NULL ? t->ca_bundle == NULL
+                                  : t->ca_bundle != NULL && strcmp(t->ca_bundle, ca_bundle) == 0;
+    if (!same) {
+        char *copy = ca_bundle ? strdup(ca_bundle) : NULL;
+        if (ca_bundle != NULL && copy == NULL)
+            return NULL;
+        free(t->ca_bundle);
+        t->ca_bundle = copy;
+        curl_easy_reset(t->h);
+        handle_setup(t->h, t->ca_bundle);
+    }
+    return t->h;
 }
 
 struct response {
@@ -218,39 +352,37 @@ static long transport(const char *method, const char *url, struct curl_slist *he
                       const char *body, size_t body_len, double connect_timeout, double timeout,
                       const char *ca_bundle, struct response *r, struct aws_error *err)
 {
-    CURL *h = thread_handle();
+    CURL *h = thread_handle(ca_bundle);
     if (h == NULL) {
         aws_error_set(err, 0, "ClientError", "cannot create a curl handle");
         return 0;
     }
-    curl_easy_reset(h); /* keeps the connection cache */
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "aws-org-exporter/" VERSION);
-    if (ca_bundle != NULL)
-        curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle);
-    if (r->stopping != NULL) { /* called about once a second while idle */
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    }
+    /* on_progress is called about once a second while idle */
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, r->stopping != NULL ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
     if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body_len);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        if (strcmp(method, "GET") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
     CURLcode rc = curl_easy_perform(h);
+    /* Nothing of this call's (on its caller's stack) stays in the handle. */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
     if (rc != CURLE_OK) {
         const char *cls = "ConnectionError";
         if (r->too_big)
@@ -497,43 +629,29 @@ struct request {
     const char *body; /* borrowed */
     size_t body_len;
     bool sign, xml_errors;
-    char url[1024], region[64];
-    char host_header[512], path[512];
-    char target[256]; /* X-Amz-Target, empty for the query protocol */
-    char key[192];    /* the rate-limit key */
+    const struct endpoint *ep; /* the client's, for rq->svc */
+    char target[256];          /* X-Amz-Target, empty for the query protocol */
+    char key[192];             /* the rate-limit key */
 };
 
-/* Fills rq's endpoint, Host header, path, target and rate-limit key from the
- * configuration. Returns 0, or -1 with err set. */
-static int request_resolve(const struct aws_client *c, struct request *rq, struct aws_error *err)
+/* Fills rq's target and rate-limit key, and points it at its service's
+ * endpoint. Returns 0, or -1 with err set. */
+static int request_resolve(struct aws_client *c, struct request *rq, struct aws_error *err)
 {
-    if (aws_endpoint(&c->cfg, rq->svc, rq->url, sizeof rq->url, rq->region, sizeof rq->region) !=
-        0) {
-        aws_error_set(err, 0, "ConfigError", "endpoint URL too long");
+    rq->ep = endpoint_get(c, rq->svc);
+    if (rq->ep == NULL) {
+        aws_error_set(err, 0, "ClientError", "out of memory");
         return -1;
     }
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL, *path = NULL;
-    if (u == NULL || curl_url_set(u, CURLUPART_URL, rq->url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        curl_url_cleanup(u);
-        aws_error_set(err, 0, "ConfigError", "invalid endpoint URL");
+    if (rq->ep->error != NULL) {
+        aws_error_set(err, 0, "ConfigError", rq->ep->error);
         return -1;
     }
-    curl_url_get(u, CURLUPART_PORT, &port, 0);
-    curl_url_get(u, CURLUPART_PATH, &path, 0);
-    snprintf(rq->host_header, sizeof rq->host_header, "%s%s%s", host, port ? ":" : "",
-             port ? port : "");
-    snprintf(rq->path, sizeof rq->path, "%s", path && *path ? path : "/");
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
     rq->target[0] = '\0';
     if (services[rq->svc].target != NULL)
         snprintf(rq->target, sizeof rq->target, "%s.%s", services[rq->svc].target, rq->operation);
     snprintf(rq->key, sizeof rq->key, "%s.%s/%s/%s", rq->svc_name, rq->operation, c->account,
-             rq->region);
+             rq->ep->region);
     return 0;
 }
 
@@ -562,7 +680,7 @@ static struct curl_slist *request_headers(const struct request *rq,
 {
     struct sigv4_header hs[3];
     size_t nh = 0;
-    hs[nh++] = (struct sigv4_header){"Host", rq->host_header};
+    hs[nh++] = (struct sigv4_header){"Host", rq->ep->host_header};
     hs[nh++] = (struct sigv4_header){"Content-Type", services[rq->svc].content_type};
     if (rq->target[0])
         hs[nh++] = (struct sigv4_header){"X-Amz-Target", rq->target};
@@ -578,7 +696,7 @@ static struct curl_slist *request_headers(const struct request *rq,
         return list;
     struct sigv4_input in = {
         .method = "POST",
-        .path = rq->path,
+        .path = rq->ep->path,
         .headers = hs,
         .nheaders = nh,
         .body = rq->body,
@@ -586,7 +704,7 @@ static struct curl_slist *request_headers(const struct request *rq,
         .access_key = cr->access_key_id,
         .secret_key = cr->secret_access_key,
         .session_token = cr->session_token,
-        .region = rq->region,
+        .region = rq->ep->region,
         .service = rq->svc_name,
         .when = time(NULL) + (time_t)atomic_load(&clock_skew),
         .normalize_path = true,
@@ -685,8 +803,8 @@ static long attempt(const struct aws_client *c, const struct request *rq, bool f
     struct buf resp;
     buf_init(&resp, c->cfg.max_body);
     r->body = &resp;
-    long status = transport("POST", rq->url, list, rq->body, rq->body_len, c->cfg.connect_timeout,
-                            c->cfg.timeout, c->cfg.ca_bundle, r, err);
+    long status = transport("POST", rq->ep->url, list, rq->body, rq->body_len,
+                            c->cfg.connect_timeout, c->cfg.timeout, c->cfg.ca_bundle, r, err);
     curl_slist_free_all(list);
     if (status >= 200 && status < 300) {
         if (resp.len > 0)
@@ -765,7 +883,17 @@ int aws_json_call(struct aws_client *c, enum aws_service svc, const char *operat
     free(body);
     if (rc == 0) {
         json_error_t jerr;
+        /* The tree's thousands of small blocks come from one or two chunks
+         * when the process allocates jansson's memory through lib/arena. */
+        json_malloc_t jm;
+        json_free_t jf;
+        json_get_alloc_funcs(&jm, &jf);
+        bool arena = jm == arena_malloc;
+        if (arena)
+            arena_begin(ARENA_CAP_DEFAULT);
         json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, &jerr);
+        if (arena)
+            arena_end();
         if (j == NULL || !json_is_object(j)) {
             json_decref(j);
             aws_error_set(err, 200, "MalformedResponse", "the response is not a JSON object");

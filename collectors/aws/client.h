@@ -65,7 +65,10 @@ struct aws_client;
 /*
  * A client signing with creds (borrowed; NULL for unsigned calls only).
  * account labels the rate-limit keys ("default" for the exporter's own
- * identity, an account id for member roles). cfg's strings are copied.
+ * identity, an account id for member roles). cfg's strings are copied. A
+ * service's endpoint (aws_endpoint) is resolved on the client's first call
+ * to it and kept: the environment is read once per client and service; an
+ * invalid one fails the calls with ConfigError.
  */
 struct aws_client *aws_client_create(const struct aws_config *cfg, struct aws_creds_provider *creds,
                                      const char *account);
