@@ -12,9 +12,22 @@
  * in ListPolicies (name, description, AwsManaged) shows it. SCPs are few (AWS
  * allows 1,000), and a policy's DescribePolicy and ListTargetsForPolicy are
  * paced separately, so reading the document beside the targets adds calls,
- * not wall time. The number of calls grows with policies and OUs, not with
- * accounts: a policy read is shared by every account under it. The accounts
- * themselves come from the organizations collector's listing. Each member is
+ * not wall time. The accounts themselves come from the organizations
+ * collector's listing.
+ *
+ * Target lists are kept from run to run (scp_targets), because one of them
+ * grows with accounts: AWS attaches FullAWSAccess to every account, 20
+ * targets a page (2,500 pages, 500 s at our pace, at 50,000 accounts). A
+ * run reads a list again when it is one page (one call, as its document
+ * costs), when the trail ledger counted an AttachPolicy or DetachPolicy of
+ * its policy since (or shortly before) its last read (scp_changes), and
+ * every list every --collector.scp.resync, or every run when no event
+ * source counts those events. The changes that come without an event are
+ * caught otherwise: an entity that is new since the last good run (an OU,
+ * an account, an account that joined again: AWS attaches FullAWSAccess to
+ * them itself) has its own policies read (ListPoliciesForTarget), and the
+ * kept lists are corrected to match; a moved account or OU changes its
+ * parent, which is read every run, not its attachments. Each member is
  * then evaluated by scp_eval over its levels (root, OUs top-down, account).
  * A structure that cannot be read whole fails the run (the last good
  * snapshot stays); a policy whose document does not parse makes the accounts
@@ -38,9 +51,11 @@
 #include "collectors/aws_session.h"
 #include "collectors/organizations.h"
 #include "collectors/policy_types.h"
+#include "collectors/scp_changes.h"
 #include "collectors/scp_eval.h"
 #include "collectors/scp_paths.h"
 #include "collectors/scp_policies.h"
+#include "collectors/scp_targets.h"
 #include "collectors/scp_tree.h"
 #include "exporter/collector.h"
 #include "lib/clock.h"
@@ -53,10 +68,16 @@ static const struct collector_shared *const aws_shared_only[] = {&aws_shared, NU
 #define MAX_OUS 20000
 #define MAX_ITEMS 500000                 /* entries of any one listing */
 #define MAX_PAGES (MAX_ITEMS / 20 + 100) /* pages of 20, and some empty ones */
+#define TARGETS_PAGE 20                  /* ListTargetsForPolicy's largest page */
+/* How long before a target list's read an AttachPolicy or DetachPolicy
+ * still makes it stale: Organizations is eventually consistent, and the
+ * event's clock is AWS's, not ours. */
+#define CHANGE_MARGIN 300.0
 
 static struct {
     uint64_t policy_refresh_ms; /* deprecated, ignored; 0 when not given */
     uint64_t listing_wait_ms;
+    uint64_t resync_ms;
 } opt;
 
 static const struct flag scp_flags[] = {
@@ -67,6 +88,14 @@ static const struct flag scp_flags[] = {
     {"collector.scp.listing-wait", FLAG_DURATION, "2m",
      "How long a run waits for the organizations collector's first listing.", &opt.listing_wait_ms,
      0, 3600000, NULL},
+    {"collector.scp.resync", FLAG_DURATION, "6h",
+     "How often every SCP's target list is read again in full. In between, a list longer than "
+     "one page (20 targets, such as FullAWSAccess's) is read again only after an AttachPolicy "
+     "or DetachPolicy of its policy, as counted by the cloudtrail or eventbridge collector, and "
+     "new OUs and accounts have their policies read; without such a collector (or with those "
+     "events not in --collector.cloudtrail.events), every list is read every run. 0s: every "
+     "run.",
+     &opt.resync_ms, 0, 30ULL * 86400000, NULL},
 };
 
 static const char *const statuses[] = {"protected", "conditional", "unprotected", "unknown",
@@ -97,6 +126,10 @@ struct scp_state {
                                (ids and problems, no docs): warned about once */
     struct previous *previous;  /* the last run's statuses, sorted by account id */
     size_t nprevious;
+    struct scp_targets targets; /* each SCP's targets as last read (see run) */
+    struct scp_known known;     /* the entities the last good run placed */
+    double last_full;           /* clock_mono() when the last good complete read of every
+                                   target list started; 0 before one */
 };
 
 static int add_flags(struct flagset *fs)
@@ -128,6 +161,8 @@ static void destroy(void *p)
     aws_client_destroy(s->client);
     scp_policies_clear(&s->broken);
     free(s->previous);
+    scp_targets_clear(&s->targets);
+    scp_known_clear(&s->known);
     free(s);
 }
 
@@ -251,23 +286,46 @@ static int on_policy(void *arg, json_t *item, char *err, size_t errlen)
     return id ? scp_policies_add(arg, id) : -1;
 }
 
-struct target_ctx {
-    struct scp_tree *t;
-    const struct scp_listed_policy *p;
-};
-
+/* Appends a target's id to the list being read (arg). */
 static int on_target(void *arg, json_t *item, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    struct target_ctx *c = arg;
     const char *id = json_string_value(json_object_get(item, "TargetId"));
-    if (id == NULL)
+    if (id == NULL || strlen(id) >= SCP_ID_MAX)
         return -1;
-    struct scp_node *nd = scp_tree_node(c->t, id, true);
-    if (nd == NULL)
-        return -1;
-    return scp_node_attach(nd, (struct scp_policy){c->p->id, c->p->doc});
+    return scp_target_list_append(arg, id);
+}
+
+/* Attaches p to every target of l in t. Returns 0, or -1 out of memory. */
+static int attach_list(struct scp_tree *t, const struct scp_listed_policy *p,
+                       const struct scp_target_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct scp_node *nd = scp_tree_node(t, l->ids[i], true);
+        if (nd == NULL || scp_node_attach(nd, (struct scp_policy){p->id, p->doc}) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* What a run reads of the targets: every list (full), or only those that
+ * may have changed, and the policies of the entities that are new. */
+struct targets_plan {
+    bool full;
+    const char **fresh; /* the new entities' ids (borrowed from the tree) */
+    size_t nfresh;
+    size_t read, kept; /* lists read and kept, for the log */
+};
+
+/* Whether policy id's list (old: as last read, or NULL) is read again. */
+static bool reread(const struct targets_plan *plan, const struct scp_target_list *old,
+                   const char *id)
+{
+    /* A list of one page costs one call, as its document does: always read.
+     * A longer one is read when an event says it may have changed since. */
+    return plan->full || old == NULL || old->n <= TARGETS_PAGE ||
+           scp_changes_newest(id) >= old->read_at - CHANGE_MARGIN;
 }
 
 /*
@@ -276,7 +334,8 @@ static int on_target(void *arg, json_t *item, char *err, size_t errlen)
  * point into ps). Returns 0, or -1 with err set.
  */
 static int read_policies(struct scp_state *s, const struct aws_pager *pager, struct scp_tree *t,
-                         struct scp_policies *ps, char *err, size_t errlen)
+                         struct scp_policies *ps, struct targets_plan *plan,
+                         struct scp_targets *next, char *err, size_t errlen)
 {
     json_t *lp = json_pack("{s:s}", "Filter", "SERVICE_CONTROL_POLICY");
     int rc = each_page(pager, "ListPolicies", lp, "Policies", on_policy, ps, err, errlen);
@@ -297,15 +356,166 @@ static int read_policies(struct scp_state *s, const struct aws_pager *pager, str
             return -1;
         if (ps->v[i].doc == NULL)
             scp_policy_warn_unparsed(&s->broken, &ps->v[i]);
-        json_t *tq = json_pack("{s:s}", "PolicyId", ps->v[i].id);
-        struct target_ctx tc = {t, &ps->v[i]};
-        rc = each_page(pager, "ListTargetsForPolicy", tq, "Targets", on_target, &tc, err, errlen);
-        json_decref(tq);
-        if (rc != 0)
+        const char *id = ps->v[i].id;
+        struct scp_target_list *l = NULL;
+        if (reread(plan, scp_targets_find(&s->targets, id), id)) {
+            l = scp_targets_add(next, id, clock_wall(), true);
+            if (l == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            json_t *tq = json_pack("{s:s}", "PolicyId", id);
+            rc = each_page(pager, "ListTargetsForPolicy", tq, "Targets", on_target, l, err, errlen);
+            json_decref(tq);
+            if (rc != 0)
+                return -1;
+            scp_target_list_sort(l);
+            plan->read++;
+        } else if ((l = scp_targets_move(&s->targets, next, id)) != NULL) {
+            plan->kept++;
+        } else {
+            snprintf(err, errlen, "out of memory");
             return -1;
+        }
+        if (attach_list(t, &ps->v[i], l) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     }
     scp_policies_keep_broken(&s->broken, ps);
     return 0;
+}
+
+/* --- what changed since the last run -------------------------------------- */
+
+/* The JoinedTimestamp of an entity: an account's from the listing, 0 for
+ * the root and OUs. */
+static double joined_of(const struct org_listing *l, const char *id)
+{
+    const struct org_account *a = org_listing_find(l, id);
+    return a ? a->joined : 0;
+}
+
+/* Whether this run's structure placed nd (the root, or a node with a
+ * parent): the entities that are evaluated. */
+static bool placed(const struct scp_tree *t, const struct scp_node *nd)
+{
+    return nd->parent != NULL || strcmp(nd->id, t->root) == 0;
+}
+
+/*
+ * Plans the run's target reads (t holds the structure, not yet the
+ * policies): every list when no earlier read is kept, when no event source
+ * says what changed, or when the resync is due. Otherwise the entities
+ * placed now but not by the last good run (new OUs, new accounts, accounts
+ * that joined again: AWS attaches FullAWSAccess to them without an
+ * AttachPolicy event) have their policies read one by one, unless that
+ * costs more calls than reading every long list. Returns 0, or -1 out of
+ * memory.
+ */
+static int plan_targets(const struct scp_state *s, const struct scp_tree *t,
+                        const struct org_listing *l, struct targets_plan *plan)
+{
+    plan->full = s->last_full == 0 || !scp_changes_watched() || opt.resync_ms == 0 ||
+                 clock_mono() - s->last_full >= (double)opt.resync_ms / 1000.0;
+    if (plan->full)
+        return 0;
+    plan->fresh = calloc(t->n + 1, sizeof *plan->fresh);
+    if (plan->fresh == NULL)
+        return -1;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct scp_node *nd = &t->nodes[i];
+        if (placed(t, nd) && !scp_known_has(&s->known, nd->id, joined_of(l, nd->id)))
+            plan->fresh[plan->nfresh++] = nd->id;
+    }
+    size_t pages = 0; /* what reading every long list again costs */
+    for (size_t i = 0; i < s->targets.n; i++)
+        if (s->targets.v[i].n > TARGETS_PAGE)
+            pages += (s->targets.v[i].n + TARGETS_PAGE - 1) / TARGETS_PAGE;
+    if (plan->nfresh > pages) {
+        plan->full = true;
+        plan->nfresh = 0;
+    }
+    return 0;
+}
+
+/* Adds a policy's id (a ListPoliciesForTarget item) to the list arg. */
+static int on_attached(void *arg, json_t *item, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    const char *id = json_string_value(json_object_get(item, "Id"));
+    if (id == NULL || strlen(id) >= SCP_ID_MAX)
+        return -1;
+    return scp_target_list_append(arg, id);
+}
+
+/*
+ * Reads the policies attached to each new entity of plan
+ * (ListPoliciesForTarget): they replace, in t, whatever the lists said of
+ * it, and every list of next is corrected to match, so that the next run
+ * may keep them. Returns 0, or -1 with err.
+ */
+static int read_new_entities(const struct aws_pager *pager, struct scp_tree *t,
+                             const struct scp_policies *ps, const struct targets_plan *plan,
+                             struct scp_targets *next, char *err, size_t errlen)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < plan->nfresh; i++) {
+        const char *id = plan->fresh[i];
+        struct scp_target_list got = {0};
+        json_t *req = json_pack("{s:s,s:s}", "TargetId", id, "Filter", "SERVICE_CONTROL_POLICY");
+        rc = each_page(pager, "ListPoliciesForTarget", req, "Policies", on_attached, &got, err,
+                       errlen);
+        json_decref(req);
+        scp_target_list_sort(&got);
+        struct scp_node *nd = rc == 0 ? scp_tree_node(t, id, false) : NULL;
+        if (nd != NULL)
+            scp_node_detach_all(nd);
+        for (size_t k = 0; nd != NULL && rc == 0 && k < got.n; k++) {
+            const struct scp_listed_policy *p = NULL;
+            for (size_t j = 0; p == NULL && j < ps->n; j++)
+                if (strcmp(ps->v[j].id, got.ids[k]) == 0)
+                    p = &ps->v[j];
+            if (p == NULL) {
+                /* Created since ListPolicies: the next run lists it. */
+                snprintf(err, errlen,
+                         "ListPoliciesForTarget %s: policy %s is not among the listed SCPs", id,
+                         got.ids[k]);
+                rc = -1;
+            } else if (scp_node_attach(nd, (struct scp_policy){p->id, p->doc}) != 0) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+            }
+        }
+        for (size_t k = 0; rc == 0 && k < next->n; k++) {
+            struct scp_target_list *l = &next->v[k];
+            if (!scp_target_list_has(&got, l->policy))
+                scp_target_list_remove(l, id);
+            else if (scp_target_list_insert(l, id) != 0) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+            }
+        }
+        scp_target_list_free(&got);
+    }
+    return rc;
+}
+
+/* Remembers the entities this run placed, for the next run's plan; out of
+ * memory, the next run reads every list. */
+static void remember_known(struct scp_state *s, const struct scp_tree *t,
+                           const struct org_listing *l)
+{
+    scp_known_clear(&s->known);
+    for (size_t i = 0; i < t->n; i++)
+        if (placed(t, &t->nodes[i]) &&
+            scp_known_append(&s->known, t->nodes[i].id, joined_of(l, t->nodes[i].id)) != 0) {
+            scp_known_clear(&s->known);
+            s->last_full = 0;
+            return;
+        }
+    scp_known_sort(&s->known);
 }
 
 /* --- evaluation and metrics ------------------------------------------------ */
@@ -504,7 +714,10 @@ static int run(void *p, struct collector_run *r)
         return -1;
     }
     struct scp_tree t = {0};
-    struct scp_policies ps = {0}; /* the tree's attachments point into it */
+    struct scp_policies ps = {0};  /* the tree's attachments point into it */
+    struct scp_targets next = {0}; /* this run's target lists, read or kept */
+    struct targets_plan plan = {0};
+    double started = clock_mono();
     struct verdict *v = NULL;
     int rc = -1;
     json_t *req = json_object();
@@ -514,8 +727,15 @@ static int run(void *p, struct collector_run *r)
         snprintf(r->err, r->errlen, "ListRoots: no root");
         goto out;
     }
-    if (t.scp_enabled && (read_policies(s, &pager, &t, &ps, r->err, r->errlen) != 0 ||
-                          read_tree(&pager, &t, l, r->err, r->errlen) != 0))
+    /* The structure first: it says which entities are new. */
+    if (t.scp_enabled && read_tree(&pager, &t, l, r->err, r->errlen) != 0)
+        goto out;
+    if (t.scp_enabled && plan_targets(s, &t, l, &plan) != 0) {
+        snprintf(r->err, r->errlen, "out of memory");
+        goto out;
+    }
+    if (t.scp_enabled && (read_policies(s, &pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0 ||
+                          read_new_entities(&pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0))
         goto out;
     v = calloc(l->n + 1, sizeof *v);
     if (v == NULL) {
@@ -527,8 +747,29 @@ static int run(void *p, struct collector_run *r)
     write_metrics(t.scp_enabled, v, l->n, r->out);
     free(s->previous);
     s->previous = remember(v, l->n, &s->nprevious);
+    /* What this run read or kept is what the next run starts from. */
+    scp_targets_clear(&s->targets);
+    s->targets = next;
+    next = (struct scp_targets){0};
+    if (t.scp_enabled) {
+        remember_known(s, &t, l);
+        if (plan.full)
+            s->last_full = started;
+    } else {
+        scp_known_clear(&s->known);
+        s->last_full = 0;
+    }
+    char nread[24], nkept[24], nfresh[24];
+    snprintf(nread, sizeof nread, "%zu", plan.read);
+    snprintf(nkept, sizeof nkept, "%zu", plan.kept);
+    snprintf(nfresh, sizeof nfresh, "%zu", plan.nfresh);
+    log_debug("scp", "target lists", "full", plan.full ? "true" : "false", "read", nread, "kept",
+              nkept, "new_entities", nfresh);
     rc = 0;
 out:
+    /* A failed run keeps what it read (each list with its own read time). */
+    scp_targets_merge(&s->targets, &next);
+    free(plan.fresh);
     json_decref(req);
     free(v);
     scp_tree_free(&t);
