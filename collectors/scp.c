@@ -403,10 +403,17 @@ static bool placed(const struct scp_tree *t, const struct scp_node *nd)
     return nd->parent != NULL || strcmp(nd->id, t->root) == 0;
 }
 
+/* Whether this run reads every target list: when no earlier read is kept,
+ * when no event source says what changed, or when the resync is due. */
+static bool full_due(const struct scp_state *s)
+{
+    return s->last_full == 0 || !scp_changes_watched() || opt.resync_ms == 0 ||
+           clock_mono() - s->last_full >= (double)opt.resync_ms / 1000.0;
+}
+
 /*
- * Plans the run's target reads (t holds the structure, not yet the
- * policies): every list when no earlier read is kept, when no event source
- * says what changed, or when the resync is due. Otherwise the entities
+ * Plans a run's target reads when not every list is due (t holds the
+ * structure, not yet the policies): the entities
  * placed now but not by the last good run (new OUs, new accounts, accounts
  * that joined again: AWS attaches FullAWSAccess to them without an
  * AttachPolicy event) have their policies read one by one, unless that
@@ -416,10 +423,6 @@ static bool placed(const struct scp_tree *t, const struct scp_node *nd)
 static int plan_targets(const struct scp_state *s, const struct scp_tree *t,
                         const struct org_listing *l, struct targets_plan *plan)
 {
-    plan->full = s->last_full == 0 || !scp_changes_watched() || opt.resync_ms == 0 ||
-                 clock_mono() - s->last_full >= (double)opt.resync_ms / 1000.0;
-    if (plan->full)
-        return 0;
     plan->fresh = calloc(t->n + 1, sizeof *plan->fresh);
     if (plan->fresh == NULL)
         return -1;
@@ -502,19 +505,30 @@ static int read_new_entities(const struct aws_pager *pager, struct scp_tree *t,
     return rc;
 }
 
-/* Remembers the entities this run placed, for the next run's plan; out of
- * memory, the next run reads every list. */
+/*
+ * Remembers the entities this run placed and whose policies it knows, for
+ * the next run's plan; out of memory, the next run reads every list. Not
+ * remembered, so that the next run reads their policies one by one: an
+ * entity with none attached (AWS requires one), and after a full read that
+ * started at full_wall (0: not a full read), an account that joined since
+ * shortly before it began (the lists read then may miss it).
+ */
 static void remember_known(struct scp_state *s, const struct scp_tree *t,
-                           const struct org_listing *l)
+                           const struct org_listing *l, double full_wall)
 {
     scp_known_clear(&s->known);
-    for (size_t i = 0; i < t->n; i++)
-        if (placed(t, &t->nodes[i]) &&
-            scp_known_append(&s->known, t->nodes[i].id, joined_of(l, t->nodes[i].id)) != 0) {
+    for (size_t i = 0; i < t->n; i++) {
+        const struct scp_node *nd = &t->nodes[i];
+        double joined = joined_of(l, nd->id);
+        if (!placed(t, nd) || nd->nattached == 0 ||
+            (full_wall > 0 && joined >= full_wall - CHANGE_MARGIN))
+            continue;
+        if (scp_known_append(&s->known, nd->id, joined) != 0) {
             scp_known_clear(&s->known);
             s->last_full = 0;
             return;
         }
+    }
     scp_known_sort(&s->known);
 }
 
@@ -706,37 +720,46 @@ static int run(void *p, struct collector_run *r)
         .max_items = MAX_ITEMS,
         .stopping = r->stopping,
     };
-    struct org_listing *l = wait_listing(r);
-    if (l == NULL) {
-        snprintf(r->err, r->errlen,
-                 "no account listing yet from the organizations collector "
-                 "(has its first listing succeeded?)");
-        return -1;
-    }
     struct scp_tree t = {0};
     struct scp_policies ps = {0};  /* the tree's attachments point into it */
     struct scp_targets next = {0}; /* this run's target lists, read or kept */
-    struct targets_plan plan = {0};
-    double started = clock_mono();
+    struct targets_plan plan = {.full = full_due(s)};
+    double started = clock_mono(), started_wall = clock_wall();
     struct verdict *v = NULL;
     int rc = -1;
+    /* A full read needs no structure first: it reads the lists while the
+     * organizations collector's first listing is still being paged (each
+     * grows with accounts, and they are paced apart), which halves the
+     * first collection of a large organization. */
+    struct org_listing *l = plan.full ? NULL : wait_listing(r);
     json_t *req = json_object();
+    if (!plan.full && l == NULL)
+        goto no_listing;
     if (each_page(&pager, "ListRoots", req, "Roots", on_root, &t, r->err, r->errlen) != 0)
         goto out;
     if (t.root[0] == '\0') {
         snprintf(r->err, r->errlen, "ListRoots: no root");
         goto out;
     }
-    /* The structure first: it says which entities are new. */
+    if (t.scp_enabled && plan.full &&
+        read_policies(s, &pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0)
+        goto out;
+    if (l == NULL && (l = wait_listing(r)) == NULL)
+        goto no_listing;
     if (t.scp_enabled && read_tree(&pager, &t, l, r->err, r->errlen) != 0)
         goto out;
-    if (t.scp_enabled && plan_targets(s, &t, l, &plan) != 0) {
-        snprintf(r->err, r->errlen, "out of memory");
-        goto out;
+    /* Otherwise the structure first: it says which entities are new. */
+    if (t.scp_enabled && !plan.full) {
+        if (plan_targets(s, &t, l, &plan) != 0) {
+            snprintf(r->err, r->errlen, "out of memory");
+            goto out;
+        }
+        started = clock_mono();
+        started_wall = clock_wall();
+        if (read_policies(s, &pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0 ||
+            read_new_entities(&pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0)
+            goto out;
     }
-    if (t.scp_enabled && (read_policies(s, &pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0 ||
-                          read_new_entities(&pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0))
-        goto out;
     v = calloc(l->n + 1, sizeof *v);
     if (v == NULL) {
         snprintf(r->err, r->errlen, "out of memory");
@@ -752,7 +775,7 @@ static int run(void *p, struct collector_run *r)
     s->targets = next;
     next = (struct scp_targets){0};
     if (t.scp_enabled) {
-        remember_known(s, &t, l);
+        remember_known(s, &t, l, plan.full ? started_wall : 0);
         if (plan.full)
             s->last_full = started;
     } else {
@@ -766,6 +789,11 @@ static int run(void *p, struct collector_run *r)
     log_debug("scp", "target lists", "full", plan.full ? "true" : "false", "read", nread, "kept",
               nkept, "new_entities", nfresh);
     rc = 0;
+    goto out;
+no_listing:
+    snprintf(r->err, r->errlen,
+             "no account listing yet from the organizations collector "
+             "(has its first listing succeeded?)");
 out:
     /* A failed run keeps what it read (each list with its own read time). */
     scp_targets_merge(&s->targets, &next);

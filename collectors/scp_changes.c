@@ -46,8 +46,8 @@ bool scp_changes_watched(void)
 static void put(const char *id, double t)
 {
     bool found;
-    size_t at = search_id(entries, nentries, sizeof *entries, offsetof(struct entry, id), id,
-                          &found);
+    size_t at =
+        search_id(entries, nentries, sizeof *entries, offsetof(struct entry, id), id, &found);
     if (found) {
         entries[at].newest = fmax(entries[at].newest, t);
         return;
@@ -103,8 +103,8 @@ double scp_changes_newest(const char *policy_id)
     pthread_mutex_lock(&lock);
     double t = every;
     bool found;
-    size_t at = search_id(entries, nentries, sizeof *entries, offsetof(struct entry, id),
-                          policy_id, &found);
+    size_t at = search_id(entries, nentries, sizeof *entries, offsetof(struct entry, id), policy_id,
+                          &found);
     if (found)
         t = fmax(t, entries[at].newest);
     pthread_mutex_unlock(&lock);

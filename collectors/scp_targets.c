@@ -232,7 +232,7 @@ void scp_known_sort(struct scp_known *k)
 bool scp_known_has(const struct scp_known *k, const char *id, double joined)
 {
     bool found;
-    size_t at = search_id(k->v, k->n, sizeof *k->v, offsetof(struct scp_known_entity, id), id,
-                          &found);
+    size_t at =
+        search_id(k->v, k->n, sizeof *k->v, offsetof(struct scp_known_entity, id), id, &found);
     return found && k->v[at].joined == joined;
 }

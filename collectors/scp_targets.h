@@ -14,8 +14,8 @@
 
 /* One SCP's targets (root, OU and account ids), sorted. */
 struct scp_target_list {
-    char *policy;   /* owned */
-    char **ids;     /* owned, each owned; sorted by strcmp */
+    char *policy; /* owned */
+    char **ids;   /* owned, each owned; sorted by strcmp */
     size_t n, cap;
     double read_at; /* wall time the read started (unix seconds) */
     bool fresh;     /* read by the current run (not kept from an earlier one) */
@@ -72,7 +72,7 @@ struct scp_known {
     struct scp_known_entity {
         char *id; /* owned */
         double joined;
-    } *v;
+    } * v;
     size_t n, cap;
 };
 
