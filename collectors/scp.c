@@ -313,7 +313,8 @@ static int attach_list(struct scp_tree *t, const struct scp_listed_policy *p,
  * may have changed, and the policies of the entities that are new. */
 struct targets_plan {
     bool full;
-    const char **fresh; /* the new entities' ids (borrowed from the tree) */
+    const char **fresh;          /* the new entities' ids (borrowed from the tree) */
+    struct scp_target_list *got; /* the policy ids attached to each (nfresh lists) */
     size_t nfresh;
     size_t read, kept; /* lists read and kept, for the log */
 };
@@ -453,56 +454,98 @@ static int on_attached(void *arg, json_t *item, char *err, size_t errlen)
     return scp_target_list_append(arg, id);
 }
 
+/* Frees what plan holds. */
+static void plan_free(struct targets_plan *plan)
+{
+    for (size_t i = 0; plan->got != NULL && i < plan->nfresh; i++)
+        scp_target_list_free(&plan->got[i]);
+    free(plan->got);
+    free(plan->fresh);
+    plan->got = NULL;
+    plan->fresh = NULL;
+    plan->nfresh = 0;
+}
+
 /*
  * Reads the policies attached to each new entity of plan
- * (ListPoliciesForTarget): they replace, in t, whatever the lists said of
- * it, and every list of next is corrected to match, so that the next run
- * may keep them. Returns 0, or -1 with err.
+ * (ListPoliciesForTarget) into plan->got, before any list is read. When a
+ * call fails (a role without organizations:ListPoliciesForTarget, as
+ * granted before this call was made), the run reads every list instead:
+ * slower, never wrong. Returns 0, or -1 out of memory.
  */
-static int read_new_entities(const struct aws_pager *pager, struct scp_tree *t,
-                             const struct scp_policies *ps, const struct targets_plan *plan,
-                             struct scp_targets *next, char *err, size_t errlen)
+static int read_new_policies(const struct aws_pager *pager, struct targets_plan *plan)
 {
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < plan->nfresh; i++) {
-        const char *id = plan->fresh[i];
-        struct scp_target_list got = {0};
-        json_t *req = json_pack("{s:s,s:s}", "TargetId", id, "Filter", "SERVICE_CONTROL_POLICY");
-        rc = each_page(pager, "ListPoliciesForTarget", req, "Policies", on_attached, &got, err,
-                       errlen);
+    if (plan->nfresh == 0)
+        return 0;
+    plan->got = calloc(plan->nfresh, sizeof *plan->got);
+    if (plan->got == NULL)
+        return -1;
+    for (size_t i = 0; i < plan->nfresh; i++) {
+        char err[512] = "";
+        json_t *req =
+            json_pack("{s:s,s:s}", "TargetId", plan->fresh[i], "Filter", "SERVICE_CONTROL_POLICY");
+        int rc = each_page(pager, "ListPoliciesForTarget", req, "Policies", on_attached,
+                           &plan->got[i], err, sizeof err);
         json_decref(req);
-        scp_target_list_sort(&got);
-        struct scp_node *nd = rc == 0 ? scp_tree_node(t, id, false) : NULL;
-        if (nd != NULL)
-            scp_node_detach_all(nd);
-        for (size_t k = 0; nd != NULL && rc == 0 && k < got.n; k++) {
+        if (rc != 0) {
+            log_warn("scp",
+                     "cannot read the policies of a new OU or account: reading every target "
+                     "list instead (does the exporter's role allow "
+                     "organizations:ListPoliciesForTarget?)",
+                     "target_id", plan->fresh[i], "err", err);
+            plan_free(plan);
+            plan->full = true;
+            return 0;
+        }
+        scp_target_list_sort(&plan->got[i]);
+    }
+    return 0;
+}
+
+/*
+ * Gives each new entity of plan the policies read for it: they replace, in
+ * t, whatever the lists said of it, and every list of next is corrected to
+ * match, so that the next run may keep them. Returns 0, or -1 with err.
+ */
+static int apply_new_policies(struct scp_tree *t, const struct scp_policies *ps,
+                              const struct targets_plan *plan, struct scp_targets *next, char *err,
+                              size_t errlen)
+{
+    for (size_t i = 0; i < plan->nfresh; i++) {
+        const char *id = plan->fresh[i];
+        const struct scp_target_list *got = &plan->got[i];
+        struct scp_node *nd = scp_tree_node(t, id, false);
+        if (nd == NULL)
+            continue;
+        scp_node_detach_all(nd);
+        for (size_t k = 0; k < got->n; k++) {
             const struct scp_listed_policy *p = NULL;
             for (size_t j = 0; p == NULL && j < ps->n; j++)
-                if (strcmp(ps->v[j].id, got.ids[k]) == 0)
+                if (strcmp(ps->v[j].id, got->ids[k]) == 0)
                     p = &ps->v[j];
             if (p == NULL) {
-                /* Created since ListPolicies: the next run lists it. */
+                /* Created between the two listings: the next run lists it. */
                 snprintf(err, errlen,
                          "ListPoliciesForTarget %s: policy %s is not among the listed SCPs", id,
-                         got.ids[k]);
-                rc = -1;
-            } else if (scp_node_attach(nd, (struct scp_policy){p->id, p->doc}) != 0) {
+                         got->ids[k]);
+                return -1;
+            }
+            if (scp_node_attach(nd, (struct scp_policy){p->id, p->doc}) != 0) {
                 snprintf(err, errlen, "out of memory");
-                rc = -1;
+                return -1;
             }
         }
-        for (size_t k = 0; rc == 0 && k < next->n; k++) {
+        for (size_t k = 0; k < next->n; k++) {
             struct scp_target_list *l = &next->v[k];
-            if (!scp_target_list_has(&got, l->policy))
+            if (!scp_target_list_has(got, l->policy))
                 scp_target_list_remove(l, id);
             else if (scp_target_list_insert(l, id) != 0) {
                 snprintf(err, errlen, "out of memory");
-                rc = -1;
+                return -1;
             }
         }
-        scp_target_list_free(&got);
     }
-    return rc;
+    return 0;
 }
 
 /*
@@ -750,14 +793,14 @@ static int run(void *p, struct collector_run *r)
         goto out;
     /* Otherwise the structure first: it says which entities are new. */
     if (t.scp_enabled && !plan.full) {
-        if (plan_targets(s, &t, l, &plan) != 0) {
+        if (plan_targets(s, &t, l, &plan) != 0 || read_new_policies(&pager, &plan) != 0) {
             snprintf(r->err, r->errlen, "out of memory");
             goto out;
         }
         started = clock_mono();
         started_wall = clock_wall();
         if (read_policies(s, &pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0 ||
-            read_new_entities(&pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0)
+            apply_new_policies(&t, &ps, &plan, &next, r->err, r->errlen) != 0)
             goto out;
     }
     v = calloc(l->n + 1, sizeof *v);
@@ -797,7 +840,7 @@ no_listing:
 out:
     /* A failed run keeps what it read (each list with its own read time). */
     scp_targets_merge(&s->targets, &next);
-    free(plan.fresh);
+    plan_free(&plan);
     json_decref(req);
     free(v);
     scp_tree_free(&t);
