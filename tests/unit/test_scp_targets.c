@@ -114,10 +114,10 @@ static void test_changes(void **state)
     double now = clock_wall();
     scp_changes_note("DetachPolicy", "p-a", "SERVICE_CONTROL_POLICY", 1000);
     scp_changes_note("AttachPolicy", "p-a", "unknown", 2000);
-    scp_changes_note("AttachPolicy", "p-a", "", 1500);    /* older: the newest stays */
+    scp_changes_note("AttachPolicy", "p-a", "", 1500);           /* older: the newest stays */
     scp_changes_note("DetachPolicy", "p-b", "TAG_POLICY", 3000); /* not an SCP */
     scp_changes_note("DetachPolicy", "p-b", "not_found", 3000);  /* AWS no longer knows it */
-    scp_changes_note("UpdatePolicy", "p-c", "SERVICE_CONTROL_POLICY", 3000); /* a document */
+    scp_changes_note("UpdatePolicy", "p-c", "SERVICE_CONTROL_POLICY", 3000);        /* a document */
     scp_changes_note("AttachPolicy", "p-d", "SERVICE_CONTROL_POLICY", now + 86400); /* ahead */
     assert_int_equal(scp_changes_newest("p-a"), 2000);
     assert_int_equal(scp_changes_newest("p-b"), 0);
