@@ -12,9 +12,22 @@
  * in ListPolicies (name, description, AwsManaged) shows it. SCPs are few (AWS
  * allows 1,000), and a policy's DescribePolicy and ListTargetsForPolicy are
  * paced separately, so reading the document beside the targets adds calls,
- * not wall time. The number of calls grows with policies and OUs, not with
- * accounts: a policy read is shared by every account under it. The accounts
- * themselves come from the organizations collector's listing. Each member is
+ * not wall time. The accounts themselves come from the organizations
+ * collector's listing.
+ *
+ * Target lists are kept from run to run (scp_targets), because one of them
+ * grows with accounts: AWS attaches FullAWSAccess to every account, 20
+ * targets a page (2,500 pages, 500 s at our pace, at 50,000 accounts). A
+ * run reads a list again when it is one page (one call, as its document
+ * costs), when the trail ledger counted an AttachPolicy or DetachPolicy of
+ * its policy since (or shortly before) its last read (scp_changes), and
+ * every list every --collector.scp.resync, or every run when no event
+ * source counts those events. The changes that come without an event are
+ * caught otherwise: an entity that is new since the last good run (an OU,
+ * an account, an account that joined again: AWS attaches FullAWSAccess to
+ * them itself) has its own policies read (ListPoliciesForTarget), and the
+ * kept lists are corrected to match; a moved account or OU changes its
+ * parent, which is read every run, not its attachments. Each member is
  * then evaluated by scp_eval over its levels (root, OUs top-down, account).
  * A structure that cannot be read whole fails the run (the last good
  * snapshot stays); a policy whose document does not parse makes the accounts
@@ -38,9 +51,11 @@
 #include "collectors/aws_session.h"
 #include "collectors/organizations.h"
 #include "collectors/policy_types.h"
+#include "collectors/scp_changes.h"
 #include "collectors/scp_eval.h"
 #include "collectors/scp_paths.h"
 #include "collectors/scp_policies.h"
+#include "collectors/scp_targets.h"
 #include "collectors/scp_tree.h"
 #include "exporter/collector.h"
 #include "lib/clock.h"
@@ -53,11 +68,17 @@ static const struct collector_shared *const aws_shared_only[] = {&aws_shared, NU
 #define MAX_OUS 20000
 #define MAX_ITEMS 500000                 /* entries of any one listing */
 #define MAX_PAGES (MAX_ITEMS / 20 + 100) /* pages of 20, and some empty ones */
+#define TARGETS_PAGE 20                  /* ListTargetsForPolicy's largest page */
+/* How long before a target list's read an AttachPolicy or DetachPolicy
+ * still makes it stale: Organizations is eventually consistent, and the
+ * event's clock is AWS's, not ours. */
+#define CHANGE_MARGIN 300.0
 
 static struct {
     uint64_t policy_refresh_ms; /* deprecated, ignored; 0 when not given */
     uint64_t listing_wait_ms;
     bool protected_details; /* aws_org_account_leave_protection_info for protected accounts too */
+    uint64_t resync_ms;
 } opt;
 
 static const struct flag scp_flags[] = {
@@ -72,6 +93,14 @@ static const struct flag scp_flags[] = {
      "Export aws_org_account_leave_protection_info for protected accounts too (one more series "
      "per account); by default only the accounts that are not protected have it.",
      &opt.protected_details, 0, 0, NULL},
+    {"collector.scp.resync", FLAG_DURATION, "6h",
+     "How often every SCP's target list is read again in full. In between, a list longer than "
+     "one page (20 targets, such as FullAWSAccess's) is read again only after an AttachPolicy "
+     "or DetachPolicy of its policy, as counted by the cloudtrail or eventbridge collector, and "
+     "new OUs and accounts have their policies read; without such a collector (or with those "
+     "events not in --collector.cloudtrail.events), every list is read every run. 0s: every "
+     "run.",
+     &opt.resync_ms, 0, 30ULL * 86400000, NULL},
 };
 
 static const char *const statuses[] = {"protected", "conditional", "unprotected", "unknown",
@@ -102,6 +131,10 @@ struct scp_state {
                                (ids and problems, no docs): warned about once */
     struct previous *previous;  /* the last run's statuses, sorted by account id */
     size_t nprevious;
+    struct scp_targets targets; /* each SCP's targets as last read (see run) */
+    struct scp_known known;     /* the entities the last good run placed */
+    double last_full;           /* clock_mono() when the last good complete read of every
+                                   target list started; 0 before one */
 };
 
 static int add_flags(struct flagset *fs)
@@ -133,6 +166,8 @@ static void destroy(void *p)
     aws_client_destroy(s->client);
     scp_policies_clear(&s->broken);
     free(s->previous);
+    scp_targets_clear(&s->targets);
+    scp_known_clear(&s->known);
     free(s);
 }
 
@@ -256,23 +291,47 @@ static int on_policy(void *arg, json_t *item, char *err, size_t errlen)
     return id ? scp_policies_add(arg, id) : -1;
 }
 
-struct target_ctx {
-    struct scp_tree *t;
-    const struct scp_listed_policy *p;
-};
-
+/* Appends a target's id to the list being read (arg). */
 static int on_target(void *arg, json_t *item, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    struct target_ctx *c = arg;
     const char *id = json_string_value(json_object_get(item, "TargetId"));
-    if (id == NULL)
+    if (id == NULL || strlen(id) >= SCP_ID_MAX)
         return -1;
-    struct scp_node *nd = scp_tree_node(c->t, id, true);
-    if (nd == NULL)
-        return -1;
-    return scp_node_attach(nd, (struct scp_policy){c->p->id, c->p->doc});
+    return scp_target_list_append(arg, id);
+}
+
+/* Attaches p to every target of l in t. Returns 0, or -1 out of memory. */
+static int attach_list(struct scp_tree *t, const struct scp_listed_policy *p,
+                       const struct scp_target_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct scp_node *nd = scp_tree_node(t, l->ids[i], true);
+        if (nd == NULL || scp_node_attach(nd, (struct scp_policy){p->id, p->doc}) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* What a run reads of the targets: every list (full), or only those that
+ * may have changed, and the policies of the entities that are new. */
+struct targets_plan {
+    bool full;
+    const char **fresh;          /* the new entities' ids (borrowed from the tree) */
+    struct scp_target_list *got; /* the policy ids attached to each (nfresh lists) */
+    size_t nfresh;
+    size_t read, kept; /* lists read and kept, for the log */
+};
+
+/* Whether policy id's list (old: as last read, or NULL) is read again. */
+static bool reread(const struct targets_plan *plan, const struct scp_target_list *old,
+                   const char *id)
+{
+    /* A list of one page costs one call, as its document does: always read.
+     * A longer one is read when an event says it may have changed since. */
+    return plan->full || old == NULL || old->n <= TARGETS_PAGE ||
+           scp_changes_newest(id) >= old->read_at - CHANGE_MARGIN;
 }
 
 /*
@@ -281,7 +340,8 @@ static int on_target(void *arg, json_t *item, char *err, size_t errlen)
  * point into ps). Returns 0, or -1 with err set.
  */
 static int read_policies(struct scp_state *s, const struct aws_pager *pager, struct scp_tree *t,
-                         struct scp_policies *ps, char *err, size_t errlen)
+                         struct scp_policies *ps, struct targets_plan *plan,
+                         struct scp_targets *next, char *err, size_t errlen)
 {
     json_t *lp = json_pack("{s:s}", "Filter", "SERVICE_CONTROL_POLICY");
     int rc = each_page(pager, "ListPolicies", lp, "Policies", on_policy, ps, err, errlen);
@@ -302,15 +362,222 @@ static int read_policies(struct scp_state *s, const struct aws_pager *pager, str
             return -1;
         if (ps->v[i].doc == NULL)
             scp_policy_warn_unparsed(&s->broken, &ps->v[i]);
-        json_t *tq = json_pack("{s:s}", "PolicyId", ps->v[i].id);
-        struct target_ctx tc = {t, &ps->v[i]};
-        rc = each_page(pager, "ListTargetsForPolicy", tq, "Targets", on_target, &tc, err, errlen);
-        json_decref(tq);
-        if (rc != 0)
+        const char *id = ps->v[i].id;
+        struct scp_target_list *l = NULL;
+        if (reread(plan, scp_targets_find(&s->targets, id), id)) {
+            l = scp_targets_add(next, id, clock_wall(), true);
+            if (l == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            json_t *tq = json_pack("{s:s}", "PolicyId", id);
+            rc = each_page(pager, "ListTargetsForPolicy", tq, "Targets", on_target, l, err, errlen);
+            json_decref(tq);
+            if (rc != 0)
+                return -1;
+            scp_target_list_sort(l);
+            plan->read++;
+        } else if ((l = scp_targets_move(&s->targets, next, id)) != NULL) {
+            plan->kept++;
+        } else {
+            snprintf(err, errlen, "out of memory");
             return -1;
+        }
+        if (attach_list(t, &ps->v[i], l) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     }
     scp_policies_keep_broken(&s->broken, ps);
     return 0;
+}
+
+/* --- what changed since the last run -------------------------------------- */
+
+/* The JoinedTimestamp of an entity: an account's from the listing, 0 for
+ * the root and OUs. */
+static double joined_of(const struct org_listing *l, const char *id)
+{
+    const struct org_account *a = org_listing_find(l, id);
+    return a ? a->joined : 0;
+}
+
+/* Whether this run's structure placed nd (the root, or a node with a
+ * parent): the entities that are evaluated. */
+static bool placed(const struct scp_tree *t, const struct scp_node *nd)
+{
+    return nd->parent != NULL || strcmp(nd->id, t->root) == 0;
+}
+
+/* Whether this run reads every target list: when no earlier read is kept,
+ * when no event source says what changed, or when the resync is due. */
+static bool full_due(const struct scp_state *s)
+{
+    return s->last_full == 0 || !scp_changes_watched() || opt.resync_ms == 0 ||
+           clock_mono() - s->last_full >= (double)opt.resync_ms / 1000.0;
+}
+
+/*
+ * Plans a run's target reads when not every list is due (t holds the
+ * structure, not yet the policies): the entities
+ * placed now but not by the last good run (new OUs, new accounts, accounts
+ * that joined again: AWS attaches FullAWSAccess to them without an
+ * AttachPolicy event) have their policies read one by one, unless that
+ * costs more calls than reading every long list. Returns 0, or -1 out of
+ * memory.
+ */
+static int plan_targets(const struct scp_state *s, const struct scp_tree *t,
+                        const struct org_listing *l, struct targets_plan *plan)
+{
+    plan->fresh = calloc(t->n + 1, sizeof *plan->fresh);
+    if (plan->fresh == NULL)
+        return -1;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct scp_node *nd = &t->nodes[i];
+        if (placed(t, nd) && !scp_known_has(&s->known, nd->id, joined_of(l, nd->id)))
+            plan->fresh[plan->nfresh++] = nd->id;
+    }
+    size_t pages = 0; /* what reading every long list again costs */
+    for (size_t i = 0; i < s->targets.n; i++)
+        if (s->targets.v[i].n > TARGETS_PAGE)
+            pages += (s->targets.v[i].n + TARGETS_PAGE - 1) / TARGETS_PAGE;
+    if (plan->nfresh > pages) {
+        plan->full = true;
+        plan->nfresh = 0;
+    }
+    return 0;
+}
+
+/* Adds a policy's id (a ListPoliciesForTarget item) to the list arg. */
+static int on_attached(void *arg, json_t *item, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    const char *id = json_string_value(json_object_get(item, "Id"));
+    if (id == NULL || strlen(id) >= SCP_ID_MAX)
+        return -1;
+    return scp_target_list_append(arg, id);
+}
+
+/* Frees what plan holds. */
+static void plan_free(struct targets_plan *plan)
+{
+    for (size_t i = 0; plan->got != NULL && i < plan->nfresh; i++)
+        scp_target_list_free(&plan->got[i]);
+    free(plan->got);
+    free(plan->fresh);
+    plan->got = NULL;
+    plan->fresh = NULL;
+    plan->nfresh = 0;
+}
+
+/*
+ * Reads the policies attached to each new entity of plan
+ * (ListPoliciesForTarget) into plan->got, before any list is read. When a
+ * call fails (a role without organizations:ListPoliciesForTarget, as
+ * granted before this call was made), the run reads every list instead:
+ * slower, never wrong. Returns 0, or -1 out of memory.
+ */
+static int read_new_policies(const struct aws_pager *pager, struct targets_plan *plan)
+{
+    if (plan->nfresh == 0)
+        return 0;
+    plan->got = calloc(plan->nfresh, sizeof *plan->got);
+    if (plan->got == NULL)
+        return -1;
+    for (size_t i = 0; i < plan->nfresh; i++) {
+        char err[512] = "";
+        json_t *req =
+            json_pack("{s:s,s:s}", "TargetId", plan->fresh[i], "Filter", "SERVICE_CONTROL_POLICY");
+        int rc = each_page(pager, "ListPoliciesForTarget", req, "Policies", on_attached,
+                           &plan->got[i], err, sizeof err);
+        json_decref(req);
+        if (rc != 0) {
+            log_warn("scp",
+                     "cannot read the policies of a new OU or account: reading every target "
+                     "list instead (does the exporter's role allow "
+                     "organizations:ListPoliciesForTarget?)",
+                     "target_id", plan->fresh[i], "err", err);
+            plan_free(plan);
+            plan->full = true;
+            return 0;
+        }
+        scp_target_list_sort(&plan->got[i]);
+    }
+    return 0;
+}
+
+/*
+ * Gives each new entity of plan the policies read for it: they replace, in
+ * t, whatever the lists said of it, and every list of next is corrected to
+ * match, so that the next run may keep them. Returns 0, or -1 with err.
+ */
+static int apply_new_policies(struct scp_tree *t, const struct scp_policies *ps,
+                              const struct targets_plan *plan, struct scp_targets *next, char *err,
+                              size_t errlen)
+{
+    for (size_t i = 0; i < plan->nfresh; i++) {
+        const char *id = plan->fresh[i];
+        const struct scp_target_list *got = &plan->got[i];
+        struct scp_node *nd = scp_tree_node(t, id, false);
+        if (nd == NULL)
+            continue;
+        scp_node_detach_all(nd);
+        for (size_t k = 0; k < got->n; k++) {
+            const struct scp_listed_policy *p = NULL;
+            for (size_t j = 0; p == NULL && j < ps->n; j++)
+                if (strcmp(ps->v[j].id, got->ids[k]) == 0)
+                    p = &ps->v[j];
+            if (p == NULL) {
+                /* Created between the two listings: the next run lists it. */
+                snprintf(err, errlen,
+                         "ListPoliciesForTarget %s: policy %s is not among the listed SCPs", id,
+                         got->ids[k]);
+                return -1;
+            }
+            if (scp_node_attach(nd, (struct scp_policy){p->id, p->doc}) != 0) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+        }
+        for (size_t k = 0; k < next->n; k++) {
+            struct scp_target_list *l = &next->v[k];
+            if (!scp_target_list_has(got, l->policy))
+                scp_target_list_remove(l, id);
+            else if (scp_target_list_insert(l, id) != 0) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Remembers the entities this run placed and whose policies it knows, for
+ * the next run's plan; out of memory, the next run reads every list. Not
+ * remembered, so that the next run reads their policies one by one: an
+ * entity with none attached (AWS requires one), and after a full read that
+ * started at full_wall (0: not a full read), an account that joined since
+ * shortly before it began (the lists read then may miss it).
+ */
+static void remember_known(struct scp_state *s, const struct scp_tree *t,
+                           const struct org_listing *l, double full_wall)
+{
+    scp_known_clear(&s->known);
+    for (size_t i = 0; i < t->n; i++) {
+        const struct scp_node *nd = &t->nodes[i];
+        double joined = joined_of(l, nd->id);
+        if (!placed(t, nd) || nd->nattached == 0 ||
+            (full_wall > 0 && joined >= full_wall - CHANGE_MARGIN))
+            continue;
+        if (scp_known_append(&s->known, nd->id, joined) != 0) {
+            scp_known_clear(&s->known);
+            s->last_full = 0;
+            return;
+        }
+    }
+    scp_known_sort(&s->known);
 }
 
 /* --- evaluation and metrics ------------------------------------------------ */
@@ -511,27 +778,46 @@ static int run(void *p, struct collector_run *r)
         .max_items = MAX_ITEMS,
         .stopping = r->stopping,
     };
-    struct org_listing *l = wait_listing(r);
-    if (l == NULL) {
-        snprintf(r->err, r->errlen,
-                 "no account listing yet from the organizations collector "
-                 "(has its first listing succeeded?)");
-        return -1;
-    }
     struct scp_tree t = {0};
-    struct scp_policies ps = {0}; /* the tree's attachments point into it */
+    struct scp_policies ps = {0};  /* the tree's attachments point into it */
+    struct scp_targets next = {0}; /* this run's target lists, read or kept */
+    struct targets_plan plan = {.full = full_due(s)};
+    double started = clock_mono(), started_wall = clock_wall();
     struct verdict *v = NULL;
     int rc = -1;
+    /* A full read needs no structure first: it reads the lists while the
+     * organizations collector's first listing is still being paged (each
+     * grows with accounts, and they are paced apart), which halves the
+     * first collection of a large organization. */
+    struct org_listing *l = plan.full ? NULL : wait_listing(r);
     json_t *req = json_object();
+    if (!plan.full && l == NULL)
+        goto no_listing;
     if (each_page(&pager, "ListRoots", req, "Roots", on_root, &t, r->err, r->errlen) != 0)
         goto out;
     if (t.root[0] == '\0') {
         snprintf(r->err, r->errlen, "ListRoots: no root");
         goto out;
     }
-    if (t.scp_enabled && (read_policies(s, &pager, &t, &ps, r->err, r->errlen) != 0 ||
-                          read_tree(&pager, &t, l, r->err, r->errlen) != 0))
+    if (t.scp_enabled && plan.full &&
+        read_policies(s, &pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0)
         goto out;
+    if (l == NULL && (l = wait_listing(r)) == NULL)
+        goto no_listing;
+    if (t.scp_enabled && read_tree(&pager, &t, l, r->err, r->errlen) != 0)
+        goto out;
+    /* Otherwise the structure first: it says which entities are new. */
+    if (t.scp_enabled && !plan.full) {
+        if (plan_targets(s, &t, l, &plan) != 0 || read_new_policies(&pager, &plan) != 0) {
+            snprintf(r->err, r->errlen, "out of memory");
+            goto out;
+        }
+        started = clock_mono();
+        started_wall = clock_wall();
+        if (read_policies(s, &pager, &t, &ps, &plan, &next, r->err, r->errlen) != 0 ||
+            apply_new_policies(&t, &ps, &plan, &next, r->err, r->errlen) != 0)
+            goto out;
+    }
     v = calloc(l->n + 1, sizeof *v);
     if (v == NULL) {
         snprintf(r->err, r->errlen, "out of memory");
@@ -542,8 +828,34 @@ static int run(void *p, struct collector_run *r)
     write_metrics(t.scp_enabled, v, l->n, r->out);
     free(s->previous);
     s->previous = remember(v, l->n, &s->nprevious);
+    /* What this run read or kept is what the next run starts from. */
+    scp_targets_clear(&s->targets);
+    s->targets = next;
+    next = (struct scp_targets){0};
+    if (t.scp_enabled) {
+        remember_known(s, &t, l, plan.full ? started_wall : 0);
+        if (plan.full)
+            s->last_full = started;
+    } else {
+        scp_known_clear(&s->known);
+        s->last_full = 0;
+    }
+    char nread[24], nkept[24], nfresh[24];
+    snprintf(nread, sizeof nread, "%zu", plan.read);
+    snprintf(nkept, sizeof nkept, "%zu", plan.kept);
+    snprintf(nfresh, sizeof nfresh, "%zu", plan.nfresh);
+    log_debug("scp", "target lists", "full", plan.full ? "true" : "false", "read", nread, "kept",
+              nkept, "new_entities", nfresh);
     rc = 0;
+    goto out;
+no_listing:
+    snprintf(r->err, r->errlen,
+             "no account listing yet from the organizations collector "
+             "(has its first listing succeeded?)");
 out:
+    /* A failed run keeps what it read (each list with its own read time). */
+    scp_targets_merge(&s->targets, &next);
+    plan_free(&plan);
     json_decref(req);
     free(v);
     scp_tree_free(&t);

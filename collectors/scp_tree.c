@@ -105,6 +105,13 @@ int scp_node_attach(struct scp_node *nd, struct scp_policy p)
     return 0;
 }
 
+void scp_node_detach_all(struct scp_node *nd)
+{
+    free(nd->attached);
+    nd->attached = NULL;
+    nd->nattached = 0;
+}
+
 void scp_tree_forget_parents(struct scp_tree *t)
 {
     for (size_t i = 0; i < t->n; i++) {

@@ -42,6 +42,9 @@ int scp_node_set_parent(struct scp_node *nd, const char *id);
  * use); -1 when out of memory. */
 int scp_node_attach(struct scp_node *nd, struct scp_policy p);
 
+/* Detaches every policy from nd. */
+void scp_node_detach_all(struct scp_node *nd);
+
 /* Forgets every node's parent (the nodes and attachments stay). */
 void scp_tree_forget_parents(struct scp_tree *t);
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collectors/scp_changes.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/search.h"
@@ -280,6 +281,9 @@ int trail_ledger_count(struct trail_ledger *s, size_t k, enum trail_source src, 
     if (r->unattributed)
         s->unattributed[k]++;
     pthread_mutex_unlock(&s->lock);
+    /* Outside the lock too: the SCP collector reads a policy's long target
+     * list again when it may have changed. */
+    scp_changes_note(r->event_name, r->policy_id, policy_type, r->event_time);
     /* Logged outside the lock: a slow log sink never holds a scrape. */
     if (fresh < 0)
         log_warn("cloudtrail",
@@ -780,6 +784,9 @@ struct trail_ledger *trail_ledger_get(char *err, size_t errlen)
             p++;
     }
     s->refs = 1;
+    /* An event source now counts the events that change an SCP's targets. */
+    if (trail_ledger_find(s, "AttachPolicy") >= 0 && trail_ledger_find(s, "DetachPolicy") >= 0)
+        scp_changes_watch();
     if (opt.state_file[0] != '\0' && state_restore(s, err, errlen) != 0) {
         pthread_mutex_unlock(&ledger_lock);
         ledger_free(s);

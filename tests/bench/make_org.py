@@ -49,6 +49,8 @@ WATCHED = [('CreateAccount', 30), ('InviteAccountToOrganization', 12), ('AcceptH
            ('CloseAccount', 8), ('DetachPolicy', 10), ('UpdatePolicy', 14), ('DeletePolicy', 2),
            ('DisablePolicyType', 1)]
 
+POLICY_CALLS = ('AttachPolicy', 'DetachPolicy', 'UpdatePolicy', 'DeletePolicy')
+
 LEAVE_DENY = {"Version": "2012-10-17", "Statement": [
     {"Sid": "DenyLeaveOrganization", "Effect": "Deny",
      "Action": "organizations:LeaveOrganization", "Resource": "*"}]}
@@ -200,6 +202,20 @@ def build(n_accounts, n_ous=500, n_policies=50, n_events=2000, seed=1):
     n_watched = min(len(watched), n_events // 7)
     names = watched[:n_watched] + [NOISE[i % len(NOISE)] for i in range(n_events - n_watched)]
     rng.shuffle(names)
+    guardrails = [p['id'] for p in policies[1:]]
+
+    def params(name, target, readonly):
+        """As AWS records them: the policy calls name a policy (a guardrail,
+        never FullAWSAccess) and, for Attach/Detach, its target."""
+        if readonly:
+            return None
+        if name in POLICY_CALLS:
+            out = {"policyId": guardrails[int(target) % len(guardrails)]}
+            if name in ('AttachPolicy', 'DetachPolicy'):
+                out["targetId"] = target
+            return out
+        return {"accountId": target}
+
     events = []
     for i, name in enumerate(names):
         ago = 30 + (86400 - 120) * i / max(1, n_events)
@@ -213,7 +229,7 @@ def build(n_accounts, n_ous=500, n_policies=50, n_events=2000, seed=1):
                                 "accountId": target if name == 'LeaveOrganization' else MANAGEMENT},
                "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.%d" % (i % 250 + 1),
                "userAgent": "aws-cli/2.15.0 Python/3.11.6", "requestParameters":
-                   {"accountId": target} if not readonly else None,
+                   params(name, target, readonly),
                "responseElements": None, "requestID": str(uuid.UUID(int=rng.getrandbits(128))),
                "readOnly": readonly, "eventType": "AwsApiCall", "managementEvent": True,
                "recipientAccountId": MANAGEMENT, "eventCategory": "Management"}

@@ -9,8 +9,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import (SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys, log_lines,
-                     metric_values, parse_exposition, wait_until)
+from harness import (RUN_FAILED, SCENARIOS, TESTING, Exporter, FakeAWS, Prometheus, env_keys,
+                     log_lines, metric_values, parse_exposition, wait_until)
 
 RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'dashboards',
                      'prometheus')
@@ -436,3 +436,236 @@ class WeakenedProtectionDefaultDetailsTest(WeakenedProtectionAlertTest):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+# A guardrail attached to 40 accounts one by one: a target list of two pages,
+# kept between runs, as FullAWSAccess's is (root, 6 OUs, 48 accounts: 3 pages).
+DIRECT = ['7%011d' % i for i in range(40)]
+LONG_LISTS = 2
+SHORT_LISTS = 5  # one page each: read every run
+FULL_PAGES = 3 + 2 + SHORT_LISTS
+TARGET_LISTS = 'target lists'
+
+
+def refresh_scenario():
+    d = scenario(extra_accounts=len(DIRECT))
+    d['policies'].append({'id': 'p-denydirect', 'name': 'DenyLeaveDirect', 'description': 'd',
+                          'type': 'SERVICE_CONTROL_POLICY', 'aws_managed': False,
+                          'content': DENY_LEAVE, 'targets': list(DIRECT)})
+    return d
+
+
+def policy_record(event_id, name, policy_id, target_id, t):
+    """A management account's AttachPolicy or DetachPolicy record."""
+    return {'eventVersion': '1.08', 'eventID': event_id, 'eventName': name,
+            'eventSource': 'organizations.amazonaws.com', 'awsRegion': 'us-east-1',
+            'eventTime': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t)),
+            'sourceIPAddress': '203.0.113.9', 'recipientAccountId': MGMT,
+            'userIdentity': {'type': 'AssumedRole', 'accountId': MGMT,
+                             'arn': 'arn:aws:sts::%s:assumed-role/Admin/mallory' % MGMT},
+            'requestParameters': {'policyId': policy_id, 'targetId': target_id}}
+
+
+def lookup_entry(rec):
+    return {'EventId': rec['eventID'], 'EventName': rec['eventName'],
+            'EventTime': int(time.time()) - 5, 'EventSource': rec['eventSource'],
+            'Username': 'mallory', 'ReadOnly': 'false', 'CloudTrailEvent': json.dumps(rec)}
+
+
+def plan_line(full, read, kept, new=0):
+    return ('level=debug caller=scp.c module=scp msg="%s" full=%s read=%d kept=%d '
+            'new_entities=%d' % (TARGET_LISTS, 'true' if full else 'false', read, kept, new))
+
+
+FULL_LINE = plan_line(True, SHORT_LISTS + LONG_LISTS, 0)
+STEADY_LINE = plan_line(False, SHORT_LISTS, LONG_LISTS)
+
+
+class ScpTargetRefreshTest(unittest.TestCase):
+    """The long target lists are kept between runs and read again on the
+    events that change them (seen by the CloudTrail poll or the EventBridge
+    queue), for the entities that are new, and at each --collector.scp.resync."""
+
+    def setUp(self):
+        self.fake = FakeAWS()
+
+    def tearDown(self):
+        self.fake.stop()
+
+    def exporter(self, collectors, *args):
+        return Exporter('--aws.endpoint-url=' + self.fake.url, '--no-collector.testing',
+                        '--log.level=debug', '--collector.scp.interval=3s',
+                        '--collector.organizations.interval=1s',
+                        '--collector.cloudtrail.interval=1s',
+                        '--collector.cloudtrail.events=AttachPolicy,DetachPolicy', *args,
+                        binary=TESTING, aws=collectors, env=env_keys())
+
+    def plans(self, x):
+        return log_lines(x.stderr(), TARGET_LISTS)
+
+    def runs_after(self, x, n):
+        """Waits until n more SCP runs logged their plan; returns the fake's
+        calls then (read between runs: a run takes about 1.5 s of its 3)."""
+        start = len(self.plans(x))
+        self.assertTrue(wait_until(lambda: len(self.plans(x)) >= start + n, 30, 0.05),
+                        x.stderr()[-2000:])
+        return self.fake.stats()['calls']
+
+    def steady(self, x):
+        """Two steady runs read the short lists only, with exact call counts."""
+        before = self.runs_after(x, 1)
+        after = self.runs_after(x, 2)
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        self.assertEqual(delta['organizations.ListTargetsForPolicy'], 2 * SHORT_LISTS)
+        self.assertEqual(delta['organizations.DescribePolicy'], 2 * (SHORT_LISTS + LONG_LISTS))
+        self.assertEqual(delta.get('organizations.ListPoliciesForTarget', 0), 0)
+        self.assertEqual(self.plans(x)[-2:], [STEADY_LINE] * 2)
+
+    def test_a_detach_seen_by_cloudtrail_is_read_by_the_next_run(self):
+        self.fake.scenario(refresh_scenario())
+        with self.exporter(['organizations', 'scp', 'cloudtrail']) as x:
+            self.runs_after(x, 1)
+            self.assertEqual(self.plans(x)[0], FULL_LINE)
+            self.assertEqual(statuses(x.get()[2])[DIRECT[0]], 'protected')
+            self.steady(x)
+            # Detached in AWS, no event yet: the kept list still says protected.
+            self.fake.patch({'op': 'detach_policy', 'policy_id': 'p-denydirect',
+                             'target_id': DIRECT[0]})
+            self.runs_after(x, 2)
+            self.assertEqual(statuses(x.get()[2])[DIRECT[0]], 'protected')
+            # The event arrives in CloudTrail: the next run reads that list.
+            rec = policy_record('ev-detach-1', 'DetachPolicy', 'p-denydirect', DIRECT[0],
+                                time.time() - 5)
+            self.fake.patch({'op': 'add_event', 'account': MGMT, 'region': 'us-east-1',
+                             'event': lookup_entry(rec)})
+            self.assertTrue(wait_until(lambda: metric_values(
+                x.get()[2], 'aws_org_cloudtrail_events_total').get(
+                    '{event_name="DetachPolicy",outcome="success"}') == 1, 20, 0.1))
+            n = len(self.plans(x))
+            self.assertTrue(wait_until(
+                lambda: statuses(x.get()[2])[DIRECT[0]] == 'unprotected', 15, 0.1))
+            self.assertIn(plan_line(False, SHORT_LISTS + 1, LONG_LISTS - 1), self.plans(x)[n:])
+            st = statuses(x.get()[2])
+            self.assertEqual([st[a] for a in DIRECT[1:]], ['protected'] * (len(DIRECT) - 1))
+            self.assertEqual(log_lines(x.stderr(), 'an account lost its leave protection'),
+                             ['level=warn caller=scp.c module=scp msg="an account lost its leave '
+                              'protection" account_id=%s was=protected now=unprotected '
+                              'detail="%s"' % (DIRECT[0], LOST_DETAIL['unprotected'])])
+        self.assertEqual(self.fake.stats()['invalid_requests'], 0)
+
+    def test_an_attach_seen_by_eventbridge_is_read_by_the_next_run(self):
+        d = refresh_scenario()
+        d['sqs'] = {'queues': [{'account': MGMT, 'name': 'q', 'visibility_timeout': 30}]}
+        # 700000000040 has only FullAWSAccess: unprotected until the guardrail
+        # is attached to it too.
+        d['accounts'].append(dict(d['accounts'][-1], id='700000000040', name='late'))
+        d['policies'][0]['targets'].append('700000000040')
+        self.fake.scenario(d)
+        queue_url = '%s/%s/q' % (self.fake.url, MGMT)
+        with self.exporter(['organizations', 'scp', 'eventbridge'],
+                           '--collector.eventbridge.queue-url=' + queue_url) as x:
+            self.runs_after(x, 1)
+            self.assertEqual(self.plans(x)[0], FULL_LINE)
+            self.assertEqual(statuses(x.get()[2])['700000000040'], 'unprotected')
+            self.steady(x)
+            self.fake.patch({'op': 'attach_policy', 'policy_id': 'p-denydirect',
+                             'target_id': '700000000040'})
+            self.runs_after(x, 2)
+            self.assertEqual(statuses(x.get()[2])['700000000040'], 'unprotected')
+            rec = policy_record('ev-attach-1', 'AttachPolicy', 'p-denydirect', '700000000040',
+                                time.time() - 2)
+            self.fake.control('sqs', {'op': 'send', 'account': MGMT, 'name': 'q',
+                                      'body': json.dumps({
+                                          'version': '0', 'id': 'eb-1',
+                                          'detail-type': 'AWS API Call via CloudTrail',
+                                          'source': 'aws.organizations', 'account': MGMT,
+                                          'time': rec['eventTime'], 'region': 'us-east-1',
+                                          'resources': [], 'detail': rec})})
+            n = len(self.plans(x))
+            self.assertTrue(wait_until(
+                lambda: statuses(x.get()[2])['700000000040'] == 'protected', 15, 0.1),
+                x.stderr()[-2000:])
+            self.assertIn(plan_line(False, SHORT_LISTS + 1, LONG_LISTS - 1), self.plans(x)[n:])
+            self.assertEqual(metric_values(x.get()[2], 'aws_org_eventbridge_messages_total')
+                             .get('{result="counted"}'), 1)
+
+    def test_a_new_account_has_its_own_policies_read_once(self):
+        self.fake.scenario(refresh_scenario())
+        with self.exporter(['organizations', 'scp', 'cloudtrail']) as x:
+            self.runs_after(x, 1)
+            self.assertEqual(self.plans(x)[0], FULL_LINE)
+            self.steady(x)
+            # A new account, with FullAWSAccess and the guardrail attached
+            # without an event (as AWS attaches FullAWSAccess itself): its
+            # own policies are read once (ListPoliciesForTarget), then kept.
+            new = dict(refresh_scenario()['accounts'][-1], id='700000000099', name='new')
+            before = self.fake.stats()['calls']
+            self.fake.patch([{'op': 'add_account', 'account': new},
+                             {'op': 'attach_policy', 'policy_id': 'p-FullAWSAccess',
+                              'target_id': new['id']},
+                             {'op': 'attach_policy', 'policy_id': 'p-denydirect',
+                              'target_id': new['id']}])
+            self.assertTrue(wait_until(
+                lambda: statuses(x.get()[2]).get(new['id']) == 'protected', 15, 0.1))
+            self.assertIn(plan_line(False, SHORT_LISTS, LONG_LISTS, 1), self.plans(x))
+            self.steady(x)
+            after = self.fake.stats()['calls']
+            self.assertEqual(after['organizations.ListPoliciesForTarget'] -
+                             before.get('organizations.ListPoliciesForTarget', 0), 1)
+            st = statuses(x.get()[2])
+            self.assertEqual([st[a] for a in DIRECT], ['protected'] * len(DIRECT))
+
+    def test_a_role_without_list_policies_for_target_reads_every_list(self):
+        """A role granted before the exporter called ListPoliciesForTarget:
+        a new account makes the run read every list instead, never fail."""
+        self.fake.scenario(refresh_scenario())
+        self.fake.faults([{'operation': 'organizations.ListPoliciesForTarget',
+                           'kind': 'access_denied'}])
+        with self.exporter(['organizations', 'scp', 'cloudtrail']) as x:
+            self.runs_after(x, 1)
+            self.steady(x)
+            new = dict(refresh_scenario()['accounts'][-1], id='700000000099', name='new')
+            self.fake.patch([{'op': 'add_account', 'account': new},
+                             {'op': 'attach_policy', 'policy_id': 'p-FullAWSAccess',
+                              'target_id': new['id']},
+                             {'op': 'attach_policy', 'policy_id': 'p-denydirect',
+                              'target_id': new['id']}])
+            self.assertTrue(wait_until(
+                lambda: statuses(x.get()[2]).get(new['id']) == 'protected', 15, 0.1))
+            self.assertEqual(self.plans(x).count(FULL_LINE), 2)
+            warned = log_lines(x.stderr(), 'cannot read the policies of a new OU or account: '
+                               'reading every target list instead (does the exporter\'s role '
+                               'allow organizations:ListPoliciesForTarget?)')
+            self.assertEqual(len(warned), 1, x.stderr()[-2000:])
+            self.assertIn(' target_id=700000000099 ', warned[0])
+            self.assertNotIn(RUN_FAILED, x.stderr())
+            self.steady(x)
+
+    def test_the_resync_reads_every_list(self):
+        self.fake.scenario(refresh_scenario())
+        with self.exporter(['organizations', 'scp', 'cloudtrail'],
+                           '--collector.scp.resync=15s') as x:
+            self.runs_after(x, 1)
+            self.assertEqual(self.plans(x)[0], FULL_LINE)
+            self.steady(x)
+            # Detached without an event: kept until the resync, which reads
+            # every list 15 s after the first full read began.
+            self.fake.patch({'op': 'detach_policy', 'policy_id': 'p-denydirect',
+                             'target_id': DIRECT[0]})
+            self.runs_after(x, 1)
+            self.assertEqual(statuses(x.get()[2])[DIRECT[0]], 'protected')
+            self.assertTrue(wait_until(
+                lambda: statuses(x.get()[2])[DIRECT[0]] == 'unprotected', 30, 0.1))
+            plans = self.plans(x)
+            self.assertEqual(plans.count(FULL_LINE), 2)
+            self.assertEqual(plans[-1], FULL_LINE)
+            self.assertEqual(set(plans[1:-1]), {STEADY_LINE})
+
+    def test_without_an_event_source_every_list_is_read_every_run(self):
+        self.fake.scenario(refresh_scenario())
+        with self.exporter(['organizations', 'scp']) as x:
+            before = self.runs_after(x, 2)
+            after = self.runs_after(x, 2)
+            self.assertEqual(after['organizations.ListTargetsForPolicy'] -
+                             before['organizations.ListTargetsForPolicy'], 2 * FULL_PAGES)
+            self.assertEqual(set(self.plans(x)), {FULL_LINE})
