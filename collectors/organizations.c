@@ -18,7 +18,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -27,6 +26,7 @@
 #include "exporter/collector.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/search.h"
 
 #define MAX_ACCOUNTS 200000
 #define MAX_PAGES (MAX_ACCOUNTS / 20 + 100) /* pages of 20, and some empty ones */
@@ -79,29 +79,21 @@ struct org_state {
 
 /*
  * The distinct parent paths of a listing's accounts: 10,000 accounts sit
- * under some hundreds of OUs, and a path is most of an entry's bytes.
- * Open addressing over malloc'd strings; the load stays under a half.
+ * under some hundreds of OUs, and a path is most of an entry's bytes. A
+ * sorted array of malloc'd strings (lib/search).
  */
 struct org_paths {
-    char **slot;
-    size_t cap, n;
+    char **v;
+    size_t n, cap;
 };
-
-static uint64_t fnv1a(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
 
 static void paths_free(struct org_paths *p)
 {
     if (p == NULL)
         return;
-    for (size_t i = 0; i < p->cap; i++)
-        free(p->slot[i]);
-    free(p->slot);
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i]);
+    free(p->v);
     free(p);
 }
 
@@ -109,31 +101,29 @@ static void paths_free(struct org_paths *p)
  * out of memory. */
 static const char *paths_intern(struct org_paths *p, const char *s, size_t len)
 {
-    if (2 * (p->n + 1) > p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 256;
-        char **slot = calloc(cap, sizeof *slot);
-        if (slot == NULL)
+    char *copy = strndup(s, len);
+    if (copy == NULL)
+        return NULL;
+    bool found;
+    size_t at = search_id(p->v, p->n, sizeof *p->v, 0, copy, &found);
+    if (found) {
+        free(copy);
+        return p->v[at];
+    }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        char **v = realloc(p->v, cap * sizeof *v);
+        if (v == NULL) {
+            free(copy);
             return NULL;
-        for (size_t i = 0; i < p->cap; i++) {
-            if (p->slot[i] == NULL)
-                continue;
-            size_t j = fnv1a(p->slot[i], strlen(p->slot[i])) & (cap - 1);
-            while (slot[j] != NULL)
-                j = (j + 1) & (cap - 1);
-            slot[j] = p->slot[i];
         }
-        free(p->slot);
-        p->slot = slot;
+        p->v = v;
         p->cap = cap;
     }
-    size_t j = fnv1a(s, len) & (p->cap - 1);
-    for (; p->slot[j] != NULL; j = (j + 1) & (p->cap - 1))
-        if (strncmp(p->slot[j], s, len) == 0 && p->slot[j][len] == '\0')
-            return p->slot[j];
-    if ((p->slot[j] = strndup(s, len)) == NULL)
-        return NULL;
+    memmove(&p->v[at + 1], &p->v[at], (p->n - at) * sizeof *p->v);
+    p->v[at] = copy;
     p->n++;
-    return p->slot[j];
+    return copy;
 }
 
 const char *org_account_path(const struct org_account *a, char *buf, size_t len)

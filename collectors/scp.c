@@ -291,15 +291,21 @@ static int on_policy(void *arg, json_t *item, char *err, size_t errlen)
     return id ? scp_policies_add(arg, id) : -1;
 }
 
+/* Appends item's id (the string member key) to the list l. */
+static int append_id(struct scp_target_list *l, json_t *item, const char *key)
+{
+    const char *id = json_string_value(json_object_get(item, key));
+    if (id == NULL || strlen(id) >= SCP_ID_MAX)
+        return -1;
+    return scp_target_list_append(l, id);
+}
+
 /* Appends a target's id to the list being read (arg). */
 static int on_target(void *arg, json_t *item, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    const char *id = json_string_value(json_object_get(item, "TargetId"));
-    if (id == NULL || strlen(id) >= SCP_ID_MAX)
-        return -1;
-    return scp_target_list_append(arg, id);
+    return append_id(arg, item, "TargetId");
 }
 
 /* Attaches p to every target of l in t. Returns 0, or -1 out of memory. */
@@ -453,10 +459,7 @@ static int on_attached(void *arg, json_t *item, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    const char *id = json_string_value(json_object_get(item, "Id"));
-    if (id == NULL || strlen(id) >= SCP_ID_MAX)
-        return -1;
-    return scp_target_list_append(arg, id);
+    return append_id(arg, item, "Id");
 }
 
 /* Frees what plan holds. */

@@ -511,6 +511,19 @@ class ScpTargetRefreshTest(unittest.TestCase):
                         x.stderr()[-2000:])
         return self.fake.stats()['calls']
 
+    def add_guarded_account(self, x):
+        """Adds account 700000000099 with FullAWSAccess and the guardrail
+        attached without an event (as AWS attaches FullAWSAccess itself),
+        and waits until it is served as protected."""
+        new = dict(refresh_scenario()['accounts'][-1], id='700000000099', name='new')
+        self.fake.patch([{'op': 'add_account', 'account': new},
+                         {'op': 'attach_policy', 'policy_id': 'p-FullAWSAccess',
+                          'target_id': new['id']},
+                         {'op': 'attach_policy', 'policy_id': 'p-denydirect',
+                          'target_id': new['id']}])
+        self.assertTrue(wait_until(
+            lambda: statuses(x.get()[2]).get(new['id']) == 'protected', 15, 0.1))
+
     def steady(self, x):
         """Two steady runs read the short lists only, with exact call counts."""
         before = self.runs_after(x, 1)
@@ -598,15 +611,8 @@ class ScpTargetRefreshTest(unittest.TestCase):
             # A new account, with FullAWSAccess and the guardrail attached
             # without an event (as AWS attaches FullAWSAccess itself): its
             # own policies are read once (ListPoliciesForTarget), then kept.
-            new = dict(refresh_scenario()['accounts'][-1], id='700000000099', name='new')
             before = self.fake.stats()['calls']
-            self.fake.patch([{'op': 'add_account', 'account': new},
-                             {'op': 'attach_policy', 'policy_id': 'p-FullAWSAccess',
-                              'target_id': new['id']},
-                             {'op': 'attach_policy', 'policy_id': 'p-denydirect',
-                              'target_id': new['id']}])
-            self.assertTrue(wait_until(
-                lambda: statuses(x.get()[2]).get(new['id']) == 'protected', 15, 0.1))
+            self.add_guarded_account(x)
             self.assertIn(plan_line(False, SHORT_LISTS, LONG_LISTS, 1), self.plans(x))
             self.steady(x)
             after = self.fake.stats()['calls']
@@ -624,14 +630,7 @@ class ScpTargetRefreshTest(unittest.TestCase):
         with self.exporter(['organizations', 'scp', 'cloudtrail']) as x:
             self.runs_after(x, 1)
             self.steady(x)
-            new = dict(refresh_scenario()['accounts'][-1], id='700000000099', name='new')
-            self.fake.patch([{'op': 'add_account', 'account': new},
-                             {'op': 'attach_policy', 'policy_id': 'p-FullAWSAccess',
-                              'target_id': new['id']},
-                             {'op': 'attach_policy', 'policy_id': 'p-denydirect',
-                              'target_id': new['id']}])
-            self.assertTrue(wait_until(
-                lambda: statuses(x.get()[2]).get(new['id']) == 'protected', 15, 0.1))
+            self.add_guarded_account(x)
             self.assertEqual(self.plans(x).count(FULL_LINE), 2)
             warned = log_lines(x.stderr(), 'cannot read the policies of a new OU or account: '
                                'reading every target list instead (does the exporter\'s role '
